@@ -1,0 +1,49 @@
+/**
+ * One registry of error codes (after fastify's lib/errors.js). Every error the user can meet
+ * carries a stable code and a message that says what to do about it.
+ */
+export const ErrorCodes = {
+  CONFIG_INVALID: 'INSPECTD_ERR_CONFIG_INVALID',
+  CONFIG_READ: 'INSPECTD_ERR_CONFIG_READ',
+  MODEL_NOT_FOUND: 'INSPECTD_ERR_MODEL_NOT_FOUND',
+  MODEL_INVALID: 'INSPECTD_ERR_MODEL_INVALID',
+  MODEL_LAYOUT: 'INSPECTD_ERR_MODEL_LAYOUT',
+  MODEL_LABELS: 'INSPECTD_ERR_MODEL_LABELS',
+  IMAGE_UNREADABLE: 'INSPECTD_ERR_IMAGE_UNREADABLE',
+  ENGINE_UNAVAILABLE: 'INSPECTD_ERR_ENGINE_UNAVAILABLE',
+  ENGINE_RUN: 'INSPECTD_ERR_ENGINE_RUN',
+  ENGINE_DISPOSED: 'INSPECTD_ERR_ENGINE_DISPOSED',
+  ENGINE_BUSY: 'INSPECTD_ERR_ENGINE_BUSY',
+  ENGINE_SHAPE: 'INSPECTD_ERR_ENGINE_SHAPE',
+  ENGINE_BUILD: 'INSPECTD_ERR_ENGINE_BUILD',
+  NATIVE_MISSING: 'INSPECTD_ERR_NATIVE_MISSING',
+  SOURCE_FAILED: 'INSPECTD_ERR_SOURCE_FAILED',
+  SOURCE_STALLED: 'INSPECTD_ERR_SOURCE_STALLED',
+  OUTBOX_IO: 'INSPECTD_ERR_OUTBOX_IO',
+  OUTBOX_FULL: 'INSPECTD_ERR_OUTBOX_FULL',
+  MQTT: 'INSPECTD_ERR_MQTT',
+  LIFECYCLE: 'INSPECTD_ERR_LIFECYCLE',
+  USAGE: 'INSPECTD_ERR_USAGE',
+  DATASET: 'INSPECTD_ERR_DATASET',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export class InspectdError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'InspectdError';
+    this.code = code;
+  }
+}
+
+export function isInspectdError(err: unknown, code?: ErrorCode): err is InspectdError {
+  return err instanceof InspectdError && (code === undefined || err.code === code);
+}
+
+/** A message safe to log or print for any thrown value. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
