@@ -20,6 +20,12 @@ export interface Frame {
   triggerId?: string;
   /** Where it came from, for logs (file path, URL without credentials). */
   origin?: string;
+  /**
+   * Lossless sources (hot folder) set this and emit their next frame only after it is called:
+   * the pipeline never drops such a frame under latest-wins and calls done() once the frame's
+   * results are published (err when it could not be processed).
+   */
+  done?: (err?: Error) => void;
 }
 
 export function channelsOf(format: PixelFormat): number {

@@ -1,0 +1,431 @@
+/**
+ * Config loading: YAML (with node ranges) -> JSON Schema validation with defaults -> cross-field checks ->
+ * relative path resolution -> deep freeze. Every problem is collected, then reported at once as one
+ * InspectdError CONFIG_INVALID whose lines read `file:line:col key.path: message`.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
+import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
+import { configValidationSchema, sourceSchemas, SOURCE_TYPES, TOPIC_SAFE } from './schema.js';
+import type { Config } from './types.js';
+
+export interface LoadedConfig {
+  config: Readonly<Config>;
+  /** sha256 hex of the canonical JSON (sorted keys) of the validated, resolved config. */
+  hash: string;
+  /** File path, or '<embedded defaults>'. */
+  source: string;
+}
+
+export interface ConfigProblem {
+  file: string;
+  /** 1-based; absent when the problem has no place in the file (embedded defaults). */
+  line?: number;
+  col?: number;
+  /** Key path, e.g. `cameras[0].source.fps`; '' for the whole document. */
+  path: string;
+  message: string;
+}
+
+export const EMBEDDED_SOURCE = '<embedded defaults>';
+
+/** CONFIG_INVALID carrying every problem found; message = one problem per line. */
+export class ConfigInvalidError extends InspectdError {
+  readonly problems: readonly ConfigProblem[];
+  constructor(file: string, problems: ConfigProblem[]) {
+    const n = problems.length;
+    super(
+      ErrorCodes.CONFIG_INVALID,
+      `invalid config ${file}: ${n} problem${n === 1 ? '' : 's'} (fix them, then run \`inspectd check-config ${file}\`)\n` +
+        problems.map(formatProblem).join('\n'),
+    );
+    this.problems = problems;
+  }
+}
+
+export function formatProblem(p: ConfigProblem): string {
+  const where = p.line !== undefined ? `${p.file}:${p.line}:${p.col ?? 1}` : p.file;
+  return p.path ? `${where} ${p.path}: ${p.message}` : `${where} ${p.message}`;
+}
+
+type Seg = string | number;
+
+/** `cameras[0].source.fps` */
+export function formatPath(segs: readonly Seg[]): string {
+  let out = '';
+  for (const s of segs) {
+    if (typeof s === 'number') out += `[${s}]`;
+    else if (/^[A-Za-z_$][\w$]*$/.test(s)) out += out ? `.${s}` : s;
+    else out += `[${JSON.stringify(s)}]`;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Validators (compiled once per process)
+
+interface Validators {
+  root: ValidateFunction;
+  sources: Record<string, ValidateFunction>;
+}
+let validators: Validators | undefined;
+
+function getValidators(): Validators {
+  if (!validators) {
+    const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false });
+    validators = {
+      root: ajv.compile(configValidationSchema()),
+      sources: Object.fromEntries(SOURCE_TYPES.map((t) => [t, ajv.compile(sourceSchemas[t])])),
+    };
+  }
+  return validators;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Locating key paths in the YAML document
+
+interface Locator {
+  /** Position of the node at segs (or of its key when key=true); falls back to the deepest existing ancestor. */
+  at(segs: readonly Seg[], key?: boolean): { line: number; col: number } | undefined;
+}
+
+function yamlLocator(doc: Document, lc: LineCounter): Locator {
+  return {
+    at(segs, key = false) {
+      let node: unknown = doc.contents;
+      let offset: number | undefined = rangeStart(node);
+      for (let i = 0; i < segs.length; i++) {
+        const seg = segs[i];
+        let next: unknown;
+        let keyNode: unknown;
+        if (isMap(node)) {
+          const pair = node.items.find((p) => (isScalar(p.key) ? String(p.key.value) : String(p.key)) === String(seg));
+          if (pair) {
+            keyNode = pair.key;
+            next = pair.value;
+          }
+        } else if (isSeq(node) && typeof seg === 'number') {
+          next = node.items[seg];
+        }
+        if (next === undefined && keyNode === undefined) break;
+        const last = i === segs.length - 1;
+        const start = last && key && keyNode ? rangeStart(keyNode) : (rangeStart(next) ?? rangeStart(keyNode));
+        if (start !== undefined) offset = start;
+        node = next;
+      }
+      const pos = lc.lineStarts.length > 0 ? lc.linePos(offset ?? 0) : undefined;
+      return pos && pos.line > 0 ? pos : { line: 1, col: 1 };
+    },
+  };
+}
+
+function rangeStart(node: unknown): number | undefined {
+  const r = (node as { range?: [number, number, number] } | null | undefined)?.range;
+  return r ? r[0] : undefined;
+}
+
+const noLocator: Locator = { at: () => undefined };
+
+// ---------------------------------------------------------------------------------------------------------
+// Public API
+
+/** Reads and validates a config file. Throws CONFIG_READ (cannot read) or CONFIG_INVALID (all problems). */
+export async function loadConfigFile(file: string): Promise<LoadedConfig> {
+  const abs = path.resolve(file);
+  let text: string;
+  try {
+    text = await readFile(abs, 'utf8');
+  } catch (err) {
+    throw new InspectdError(
+      ErrorCodes.CONFIG_READ,
+      `cannot read config file ${abs}: ${errorMessage(err)} (check the path given with --config and its permissions)`,
+      { cause: err },
+    );
+  }
+  return parseConfigText(text, abs, path.dirname(abs));
+}
+
+/** Parses and validates YAML text; fileName is used in messages, relative paths resolve against baseDir. */
+export function parseConfigText(text: string, fileName: string, baseDir: string): LoadedConfig {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, merge: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigInvalidError(
+      fileName,
+      doc.errors.map((e) => {
+        const pos = e.linePos?.[0] ?? lc.linePos(e.pos[0]);
+        return { file: fileName, line: pos.line, col: pos.col, path: '', message: `YAML: ${firstLine(e.message)}` };
+      }),
+    );
+  }
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: 1000 });
+  } catch (err) {
+    throw new ConfigInvalidError(fileName, [{ file: fileName, line: 1, col: 1, path: '', message: `YAML: ${errorMessage(err)}` }]);
+  }
+  if (data === null || data === undefined) data = {};
+  return validateConfigObject(data, fileName, baseDir, yamlLocator(doc, lc));
+}
+
+/**
+ * Validates a plain object (already parsed). Used by parseConfigText and embeddedDefaults; `locator` maps key
+ * paths to file positions when there is a file.
+ */
+export function validateConfigObject(
+  input: unknown,
+  fileName: string,
+  baseDir: string,
+  locator: Locator = noLocator,
+): LoadedConfig {
+  const data = stripNulls(structuredClone(input));
+  const problems: ConfigProblem[] = [];
+  const add = (segs: readonly Seg[], message: string, key = false): void => {
+    const pos = locator.at(segs, key);
+    problems.push({ file: fileName, line: pos?.line, col: pos?.col, path: formatPath(segs), message });
+  };
+
+  const v = getValidators();
+  if (!v.root(data)) for (const e of v.root.errors ?? []) reportAjvError(e, [], add);
+
+  const root = (isObject(data) ? data : {}) as Record<string, unknown>;
+  const cameras = Array.isArray(root.cameras) ? root.cameras : [];
+  const seenIds = new Map<string, number>();
+  cameras.forEach((cam: unknown, i: number) => {
+    if (!isObject(cam)) return;
+    const src = cam.source;
+    if (isObject(src) && typeof src.type === 'string' && src.type in v.sources) {
+      const check = v.sources[src.type];
+      if (!check(src)) for (const e of check.errors ?? []) reportAjvError(e, ['cameras', i, 'source'], add);
+    }
+    if (typeof cam.id === 'string') {
+      const prev = seenIds.get(cam.id);
+      if (prev !== undefined) add(['cameras', i, 'id'], `duplicate camera id '${cam.id}' (also cameras[${prev}].id); ids must be unique`);
+      else seenIds.set(cam.id, i);
+    }
+  });
+
+  const mqtt = isObject(root.mqtt) ? root.mqtt : {};
+  if (typeof mqtt.url === 'string') {
+    const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(mqtt.url);
+    const scheme = m?.[1].toLowerCase();
+    if (!scheme || !['mqtt', 'mqtts', 'tcp', 'ssl', 'tls', 'ws', 'wss'].includes(scheme)) {
+      add(['mqtt', 'url'], `unsupported broker URL scheme${scheme ? ` '${scheme}'` : ''}: use mqtt://host:1883, mqtts://host:8883, ws:// or wss://`);
+    }
+  }
+  if (typeof mqtt.baseTopic === 'string' && (/[#+\0]/.test(mqtt.baseTopic) || /^\/|\/$|\/\//.test(mqtt.baseTopic))) {
+    add(['mqtt', 'baseTopic'], 'must not contain MQTT wildcards (+ #), empty levels or leading/trailing /');
+  }
+
+  resolvePaths(root, baseDir);
+
+  // Files that must exist: checked after resolution so messages show the path actually tried.
+  if (isObject(mqtt.tls)) {
+    for (const k of ['ca', 'cert', 'key'] as const) {
+      const f = mqtt.tls[k];
+      if (typeof f === 'string' && !existsSync(f)) add(['mqtt', 'tls', k], `file not found: ${f}`);
+    }
+  }
+  if (problems.length > 0) {
+    problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0));
+    throw new ConfigInvalidError(fileName, problems);
+  }
+
+  fillMachineDefaults(root);
+  const config = deepFreeze(root as unknown as Config);
+  return { config, hash: configHash(config), source: fileName };
+}
+
+/** sha256 hex of the canonical JSON (object keys sorted). */
+export function configHash(config: unknown): string {
+  return createHash('sha256').update(canonicalJson(config)).digest('hex');
+}
+
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    isObject(v) ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]])) : v,
+  );
+}
+
+/** Where machine state goes: systemd's StateDirectory= when set, else ./var under the working directory. */
+export function stateDir(): string {
+  return process.env.STATE_DIRECTORY ? process.env.STATE_DIRECTORY.split(':')[0] : path.resolve(process.cwd(), 'var');
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+function reportAjvError(e: ErrorObject, prefix: Seg[], add: (segs: readonly Seg[], message: string, key?: boolean) => void): void {
+  const segs: Seg[] = [
+    ...prefix,
+    ...e.instancePath
+      .split('/')
+      .slice(1)
+      .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+      .map((s) => (/^\d+$/.test(s) ? Number(s) : s)),
+  ];
+  const p = e.params as Record<string, unknown>;
+  switch (e.keyword) {
+    case 'required':
+      add([...segs, String(p.missingProperty)], 'is required');
+      return;
+    case 'additionalProperties': {
+      const key = String(p.additionalProperty);
+      const known = Object.keys(((e.parentSchema as Record<string, unknown>)?.properties as object) ?? {});
+      const best = closest(key, known);
+      add([...segs, key], `unknown key${best ? ` (did you mean '${best}'?)` : known.length ? `; known keys: ${known.join(', ')}` : ''}`, true);
+      return;
+    }
+    case 'enum':
+      add(segs, `must be one of ${(p.allowedValues as unknown[]).map((x) => JSON.stringify(x)).join(', ')}`);
+      return;
+    case 'pattern':
+      add(segs, p.pattern === TOPIC_SAFE ? 'must contain only letters, digits, _ and - (it is used in MQTT topics)' : e.message ?? 'invalid');
+      return;
+    case 'minItems': {
+      const last = segs[segs.length - 1];
+      const what = last === 'polygon' ? 'points' : last === 'cameras' ? 'camera(s)' : 'item(s)';
+      add(segs, `needs at least ${String(p.limit)} ${what}`);
+      return;
+    }
+    case 'type':
+      add(segs, segs.length === 0 ? 'the file must be a YAML mapping of keys (model:, cameras:, ...)' : e.message ?? 'wrong type');
+      return;
+    case 'minLength':
+      add(segs, p.limit === 1 ? 'must not be empty' : e.message ?? 'too short');
+      return;
+    default:
+      add(segs, e.message ?? e.keyword);
+  }
+}
+
+/** Closest known key by edit distance, when close enough to be a typo. */
+export function closest(key: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestD = Infinity;
+  for (const k of known) {
+    const d = editDistance(key.toLowerCase(), k.toLowerCase());
+    if (d < bestD) {
+      bestD = d;
+      best = k;
+    }
+  }
+  return best !== undefined && bestD <= Math.max(2, Math.floor(key.length / 3)) ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const tmp = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      // transposition counts as one edit (treshold -> threshold is an insertion anyway)
+      prev = tmp;
+    }
+  }
+  return row[b.length];
+}
+
+function firstLine(s: string): string {
+  return s.split('\n')[0];
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A key written with no value (`mqtt:` with every child commented out) means "use the defaults". */
+function stripNulls(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(stripNulls);
+  if (isObject(v)) {
+    for (const k of Object.keys(v)) {
+      if (v[k] === null) delete v[k];
+      else v[k] = stripNulls(v[k]);
+    }
+  }
+  return v;
+}
+
+function resolvePaths(root: Record<string, unknown>, baseDir: string): void {
+  const abs = (p: string): string => path.resolve(baseDir, p.startsWith('~/') ? path.join(os.homedir(), p.slice(2)) : p);
+  const fix = (obj: unknown, key: string): void => {
+    if (isObject(obj) && typeof obj[key] === 'string') obj[key] = abs(obj[key] as string);
+  };
+  fix(root.model, 'path');
+  fix(root.model, 'labels');
+  fix(root.model, 'engineCacheDir');
+  fix(root.outbox, 'dir');
+  fix(root.snapshots, 'dir');
+  if (isObject(root.mqtt)) {
+    fix(root.mqtt.tls, 'ca');
+    fix(root.mqtt.tls, 'cert');
+    fix(root.mqtt.tls, 'key');
+  }
+  for (const cam of Array.isArray(root.cameras) ? root.cameras : []) {
+    const src = isObject(cam) ? cam.source : undefined;
+    if (!isObject(src)) continue;
+    if (src.type === 'folder') {
+      fix(src, 'path');
+      fix(src, 'doneDir');
+      fix(src, 'quarantineDir');
+    } else if (src.type === 'ffmpeg' && typeof src.input === 'string' && isRelativeFileInput(src)) {
+      src.input = abs(src.input);
+    }
+  }
+}
+
+/** ffmpeg inputs that are files relative to the config: no URL scheme, no device, not a lavfi graph etc. */
+function isRelativeFileInput(src: Record<string, unknown>): boolean {
+  const input = src.input as string;
+  if (src.inputFormat !== undefined && src.inputFormat !== 'concat') return false;
+  return !/^[a-z][a-z0-9+.-]*:/i.test(input) && !path.isAbsolute(input) && input !== '-';
+}
+
+function fillMachineDefaults(root: Record<string, unknown>): void {
+  const device = root.device as { id?: string };
+  if (device.id === undefined) device.id = topicSafeHostname();
+  const state = stateDir();
+  const model = root.model as { engineCacheDir?: string };
+  model.engineCacheDir ??= path.join(state, 'engines');
+  (root.outbox as { dir?: string }).dir ??= path.join(state, 'outbox');
+  (root.snapshots as { dir?: string }).dir ??= path.join(state, 'snapshots');
+  for (const cam of root.cameras as { source: Record<string, unknown> }[]) {
+    const src = cam.source;
+    if (src.type === 'folder') {
+      src.doneDir ??= path.join(src.path as string, 'done');
+      src.quarantineDir ??= path.join(src.path as string, 'quarantine');
+    }
+  }
+}
+
+/** The host name, made topic-safe (dots of an FQDN become -). */
+export function topicSafeHostname(): string {
+  const safe = os.hostname().replace(/[^A-Za-z0-9_-]/g, '-');
+  return safe.length > 0 ? safe : 'inspectd';
+}
+
+function deepFreeze<T>(v: T): T {
+  if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v as object)) deepFreeze(x);
+  }
+  return v;
+}
+
+/** Synchronous file read for callers that cannot await (none in the daemon; kept for tools). */
+export function loadConfigFileSync(file: string): LoadedConfig {
+  const abs = path.resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(abs, 'utf8');
+  } catch (err) {
+    throw new InspectdError(ErrorCodes.CONFIG_READ, `cannot read config file ${abs}: ${errorMessage(err)}`, { cause: err });
+  }
+  return parseConfigText(text, abs, path.dirname(abs));
+}
