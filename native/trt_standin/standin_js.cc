@@ -1,0 +1,22 @@
+#include "standin_js.h"
+
+#include "standin_stats.h"
+
+namespace inspectd {
+
+void InitStandin(Napi::Env env, Napi::Object exports) {
+  exports.Set("standinStats", Napi::Function::New(
+                                  env,
+                                  [](const Napi::CallbackInfo& info) -> Napi::Value {
+                                    standin::Stats s = standin::GetStats();
+                                    Napi::Object o = Napi::Object::New(info.Env());
+                                    o.Set("deviceBytes", static_cast<double>(s.device_bytes));
+                                    o.Set("deviceAllocs", static_cast<double>(s.device_allocs));
+                                    o.Set("hostAllocs", static_cast<double>(s.host_allocs));
+                                    o.Set("liveObjects", static_cast<double>(s.live_objects));
+                                    return o;
+                                  },
+                                  "standinStats"));
+}
+
+}  // namespace inspectd

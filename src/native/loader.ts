@@ -1,0 +1,138 @@
+/**
+ * Typed loader for the native addon (after sharp's lib/sharp.mjs): tries the build paths in order and
+ * throws ONE actionable INSPECTD_ERR_NATIVE_MISSING listing what it tried.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
+
+export type AddonName = 'inspectd_native' | 'inspectd_trt_standin';
+
+export interface NativeLetterbox {
+  tensor: Float32Array | Uint16Array;
+  scale: number;
+  padX: number;
+  padY: number;
+  newWidth: number;
+  newHeight: number;
+}
+
+export interface NativeTensorInfo {
+  name: string;
+  /** -1 where dynamic. */
+  shape: number[];
+  type: 'float32' | 'float16';
+  /** Inputs only: optimisation profile 0 bounds. */
+  minShape?: number[];
+  maxShape?: number[];
+}
+
+export interface NativeTrtEngine {
+  load(engine: Uint8Array): Promise<void>;
+  describe(): { inputs: NativeTensorInfo[]; outputs: NativeTensorInfo[] };
+  run(input: Float32Array, dims: number[]): Promise<Array<{ name: string; dims: number[]; data: Float32Array }>>;
+  /** Throws INSPECTD_ERR_ENGINE_BUSY while load/run is in flight; idempotent otherwise. */
+  dispose(): void;
+  readonly inFlight: number;
+}
+
+export type NativeTensorRt =
+  | { available: false; reason: string }
+  | {
+      available: true;
+      version: string;
+      standin: boolean;
+      /** "8.7"; throws INSPECTD_ERR_ENGINE_UNAVAILABLE without a usable CUDA device. */
+      computeCapability(): string;
+      Engine: new () => NativeTrtEngine;
+    };
+
+export interface NativeAddon {
+  preprocess(
+    data: Uint8Array,
+    width: number,
+    height: number,
+    stride: number,
+    format: string,
+    dstW: number,
+    dstH: number,
+    fp16: boolean,
+    out?: Float32Array | Uint16Array,
+  ): Promise<NativeLetterbox>;
+  preprocessSync(
+    data: Uint8Array,
+    width: number,
+    height: number,
+    stride: number,
+    format: string,
+    dstW: number,
+    dstH: number,
+    fp16: boolean,
+    out?: Float32Array | Uint16Array,
+  ): NativeLetterbox;
+  letterboxGeometry(srcW: number, srcH: number, dstW: number, dstH: number): Omit<NativeLetterbox, 'tensor'>;
+  /** 0 on success, else an errno value. */
+  sdNotify(socketPath: string, message: string): number;
+  /** Test-only unix datagram receiver. */
+  dgramBind(path: string): number;
+  dgramRecv(fd: number, timeoutMs: number): string | null;
+  dgramClose(fd: number): void;
+  tensorrt: NativeTensorRt;
+  /** Only in the stand-in build. */
+  standinStats?: () => { deviceBytes: number; deviceAllocs: number; hostAllocs: number; liveObjects: number };
+}
+
+/** The package root: the nearest directory above this file holding package.json (src/ or dist/src/ alike). */
+export function packageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'binding.gyp'))) return dir;
+    const up = path.dirname(dir);
+    if (up === dir) return process.cwd();
+    dir = up;
+  }
+}
+
+const cache = new Map<AddonName, NativeAddon>();
+
+export function loadNativeAddon(name: AddonName = 'inspectd_native'): NativeAddon {
+  const hit = cache.get(name);
+  if (hit) return hit;
+  const root = packageRoot();
+  const candidates = [
+    ...(process.env.INSPECTD_NATIVE_DIR ? [path.join(process.env.INSPECTD_NATIVE_DIR, `${name}.node`)] : []),
+    path.join(root, 'build', 'Release', `${name}.node`),
+    path.join(root, 'build', 'Debug', `${name}.node`),
+  ];
+  const require = createRequire(import.meta.url);
+  const tried: string[] = [];
+  for (const file of candidates) {
+    if (!existsSync(file)) {
+      tried.push(`${file} (not found)`);
+      continue;
+    }
+    try {
+      const addon = require(file) as NativeAddon;
+      cache.set(name, addon);
+      return addon;
+    } catch (err) {
+      tried.push(`${file} (${errorMessage(err)})`);
+    }
+  }
+  throw new InspectdError(
+    ErrorCodes.NATIVE_MISSING,
+    `the native addon ${name} could not be loaded; tried:\n  ${tried.join('\n  ')}\n` +
+      `Build it with \`npm rebuild\` (or \`npx node-gyp rebuild\`) in ${root}; it needs python3, make and a C++17 compiler.`,
+  );
+}
+
+/** Like loadNativeAddon, but null instead of throwing (for optional fast paths). */
+export function tryLoadNativeAddon(name: AddonName = 'inspectd_native'): NativeAddon | null {
+  try {
+    return loadNativeAddon(name);
+  } catch {
+    return null;
+  }
+}
