@@ -1,0 +1,424 @@
+/**
+ * MQTT publisher for the contract in docs/DESIGN.md.
+ *
+ * - Live stream (detections): QoS mqtt.detectionsQos, dropped and counted while disconnected.
+ * - Events (reject, state): written to the durable Outbox first, then sent IN ORDER one at a time
+ *   (QoS 1) and removed on PUBACK; what remains is replayed after a reconnect or a daemon restart.
+ * - Status: last will `<base>/<device>/status` = offline (retained, QoS 1); `online` and the JSON
+ *   status (`.../status/json`) are re-published on every connect.
+ *
+ * Session: clean session with a stable client id (`inspectd-<device>` unless mqtt.clientId).
+ * Durability lives in our outbox, not in broker state: a persistent session would make delivery
+ * depend on the broker's own persistence and queue stale commands for us while we are down.
+ * A message in flight when the link drops is re-sent by mqtt.js from its in-memory store once it
+ * reconnects; its outbox entry is only removed on that PUBACK.
+ *
+ * Reject payload = the pipeline's object plus, at send time:
+ *   device, camera (if absent), publishedAt (ISO), deliveryDelayMs (publish wall - captureWall),
+ *   expired (true when deliveryDelayMs > outbox.rejectTtlMs).
+ * Delivery is at-least-once: if a PUBACK is lost (link or daemon dies after the broker got the
+ * message) the same reject is sent again; subscribers dedupe on `key`. A reject acked is never
+ * sent again (its outbox file is gone before the next one is sent).
+ */
+import { readFileSync } from 'node:fs';
+import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
+import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
+import type { MqttConfig } from '../config/types.js';
+import type { Logger } from '../ops/log.js';
+import type { Metrics } from '../ops/metrics.js';
+import type { Outbox, OutboxEntry } from './outbox.js';
+
+export const COMMANDS = ['reload', 'pause', 'resume', 'trigger'] as const;
+export type Command = (typeof COMMANDS)[number];
+const MAX_COMMAND_BYTES = 64 * 1024;
+
+export interface MqttSinkOptions {
+  mqtt: MqttConfig;
+  outbox: Outbox;
+  deviceId: string;
+  logger: Logger;
+  metrics?: Metrics;
+  version: string;
+  /** start() resolves after this long when the broker is unreachable (default 2000 ms). */
+  connectWaitMs?: number;
+  /** stop() spends at most this long delivering the outbox (default 3000 ms). */
+  flushMs?: number;
+  /** Rejects older than this at send time are marked expired (default: the outbox's rejectTtlMs). */
+  rejectTtlMs?: number;
+}
+
+/** Throws when an id cannot be one MQTT topic level. */
+export function assertTopicSegment(what: string, id: string): void {
+  if (typeof id !== 'string' || id.length === 0 || /[+#/\u0000]/.test(id)) {
+    throw new InspectdError(ErrorCodes.CONFIG_INVALID, `${what} "${id}" cannot be used in an MQTT topic: use a non-empty id without + # / characters`);
+  }
+}
+
+/** The broker URL with any credentials removed, safe to log. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    return u.toString();
+  } catch {
+    return '<invalid url>';
+  }
+}
+
+export class MqttSink {
+  private readonly cfg: MqttConfig;
+  private readonly outbox: Outbox;
+  private readonly deviceId: string;
+  private readonly logger: Logger;
+  private readonly metrics?: Metrics;
+  private readonly version: string;
+  private readonly connectWaitMs: number;
+  private readonly flushMs: number;
+  private readonly rejectTtlMs: number;
+  private readonly prefix: string;
+  private client: MqttClient | null = null;
+  private isConnected = false;
+  private closing = false;
+  private stopPromise: Promise<void> | null = null;
+  private pumping = false;
+  private pumpAgain = false;
+  private statusInfo: Record<string, unknown> | null = null;
+  private commandHandler: ((command: string, payload: Buffer) => void) | null = null;
+  private unsubscribeAppend: (() => void) | null = null;
+  private disconnectLogged = false;
+  private connects = 0;
+  private sentEvents = 0;
+  private droppedDetections = 0;
+
+  constructor(opts: MqttSinkOptions) {
+    this.cfg = opts.mqtt;
+    this.outbox = opts.outbox;
+    this.deviceId = opts.deviceId;
+    this.logger = opts.logger.child({ component: 'mqtt' });
+    this.metrics = opts.metrics;
+    this.version = opts.version;
+    this.connectWaitMs = opts.connectWaitMs ?? 2000;
+    this.flushMs = opts.flushMs ?? 3000;
+    this.rejectTtlMs = opts.rejectTtlMs ?? opts.outbox.rejectTtlMs;
+    this.prefix = `${this.cfg.baseTopic}/${this.deviceId}`;
+  }
+
+  get connected(): boolean {
+    return this.isConnected;
+  }
+  /** Connections made so far (1 after the first connect). */
+  get connectCount(): number {
+    return this.connects;
+  }
+  /** Outbox events acknowledged by the broker since start. */
+  get eventsSent(): number {
+    return this.sentEvents;
+  }
+  get detectionsDropped(): number {
+    return this.droppedDetections;
+  }
+
+  topic(...levels: string[]): string {
+    return [this.prefix, ...levels].join('/');
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    if (this.stopPromise) throw new InspectdError(ErrorCodes.LIFECYCLE, 'MQTT sink was stopped and cannot be restarted; create a new one');
+    if (this.client) return;
+    const url = this.cfg.url;
+    if (!url) throw new InspectdError(ErrorCodes.MQTT, 'mqtt.url is not set: start the embedded broker and pass its url');
+    assertTopicSegment('device id', this.deviceId);
+    if (/[+#\u0000]/.test(this.cfg.baseTopic) || this.cfg.baseTopic.length === 0) {
+      throw new InspectdError(ErrorCodes.CONFIG_INVALID, `mqtt.baseTopic "${this.cfg.baseTopic}" is not a valid topic prefix: no + or # characters`);
+    }
+    const options: IClientOptions = {
+      clientId: this.cfg.clientId ?? `inspectd-${this.deviceId}`,
+      clean: true,
+      protocolVersion: 4,
+      keepalive: this.cfg.keepaliveSec,
+      reconnectPeriod: this.cfg.reconnectMs,
+      connectTimeout: Math.max(2000, this.cfg.keepaliveSec * 1000),
+      resubscribe: false,
+      queueQoSZero: false,
+      will: { topic: this.topic('status'), payload: Buffer.from('offline'), qos: 1, retain: true },
+      ...(this.cfg.username !== undefined ? { username: this.cfg.username } : {}),
+      ...(this.cfg.password !== undefined ? { password: this.cfg.password } : {}),
+    };
+    const tls = this.cfg.tls;
+    if (tls) {
+      try {
+        if (tls.ca) options.ca = readFileSync(tls.ca);
+        if (tls.cert) options.cert = readFileSync(tls.cert);
+        if (tls.key) options.key = readFileSync(tls.key);
+      } catch (err) {
+        throw new InspectdError(ErrorCodes.MQTT, `cannot read an MQTT TLS file: ${errorMessage(err)}; check mqtt.tls paths and permissions`, { cause: err });
+      }
+      options.rejectUnauthorized = tls.rejectUnauthorized;
+    }
+    const safeUrl = redactUrl(url);
+    this.logger.info({ url: safeUrl, clientId: options.clientId }, 'connecting to MQTT broker');
+    const client = mqtt.connect(url, options);
+    this.client = client;
+    client.on('connect', () => this.onConnect());
+    client.on('close', () => this.onClose());
+    client.on('error', (err) => {
+      if (!this.disconnectLogged) this.logger.warn({ url: safeUrl, err: err.message }, 'MQTT connection error; retrying every mqtt.reconnectMs, events kept in the outbox');
+      this.disconnectLogged = true;
+    });
+    client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    this.unsubscribeAppend = this.outbox.onAppend(() => void this.pump());
+
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        client.removeListener('connect', done);
+        signal.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        if (!this.isConnected) this.logger.warn({ url: safeUrl, waitedMs: this.connectWaitMs }, 'MQTT broker not reachable yet; running and buffering events in the outbox');
+        done();
+      }, this.connectWaitMs);
+      client.once('connect', done);
+      signal.addEventListener('abort', done, { once: true });
+      if (signal.aborted) done();
+    });
+  }
+
+  /** Stops taking events, flushes the outbox for up to flushMs, publishes offline, disconnects. Idempotent. */
+  stop(): Promise<void> {
+    if (!this.stopPromise) this.stopPromise = this.doStop();
+    return this.stopPromise;
+  }
+
+  /** Live stream: not retained, never throws; dropped and counted while disconnected. Off when mqtt.publishDetections is false. */
+  publishDetections(cameraId: string, payload: unknown): void {
+    if (!this.cfg.publishDetections) return;
+    try {
+      assertTopicSegment('camera id', cameraId);
+      if (!this.client || !this.isConnected || this.closing) {
+        this.dropDetection();
+        return;
+      }
+      const body = typeof payload === 'string' || Buffer.isBuffer(payload) ? payload : JSON.stringify(payload);
+      const qos = this.cfg.detectionsQos;
+      this.client.publish(this.topic(cameraId, 'detections'), body, { qos, retain: false }, (err) => {
+        if (err) this.dropDetection();
+      });
+    } catch (err) {
+      this.dropDetection();
+      this.logger.debug({ camera: cameraId, err: errorMessage(err) }, 'detections not published');
+    }
+  }
+
+  /** Resolves once the reject is durably in the outbox (not when it is delivered). */
+  async publishReject(cameraId: string, payload: Record<string, unknown> & { key: string; captureWall: number }): Promise<void> {
+    this.assertOpen();
+    assertTopicSegment('camera id', cameraId);
+    const body = { device: this.deviceId, camera: cameraId, ...payload };
+    await this.outbox.append({
+      topic: this.topic(cameraId, 'reject'),
+      payload: JSON.stringify(body),
+      retain: false,
+      kind: 'reject',
+      createdWall: Date.now(),
+    });
+  }
+
+  /** Retained camera state through the outbox; older unsent states of the same camera are collapsed. */
+  async publishState(cameraId: string, state: { state: 'ok' | 'fault'; reason?: string }): Promise<void> {
+    this.assertOpen();
+    assertTopicSegment('camera id', cameraId);
+    const topic = this.topic(cameraId, 'state');
+    const now = Date.now();
+    const body = { device: this.deviceId, camera: cameraId, state: state.state, ...(state.reason ? { reason: state.reason } : {}), at: new Date(now).toISOString() };
+    const entry = await this.outbox.append({ topic, payload: JSON.stringify(body), retain: true, kind: 'state', createdWall: now });
+    for (const e of this.outbox.list()) {
+      if (e.kind === 'state' && e.topic === topic && e.seq < entry.seq) await this.outbox.ack(e.id);
+    }
+  }
+
+  /** Retained JSON on `<base>/<device>/status/json`; kept and re-published on every reconnect. */
+  publishStatus(info: Record<string, unknown>): void {
+    this.statusInfo = { ...info };
+    if (this.isConnected) this.sendStatusJson();
+  }
+
+  onCommand(handler: (command: string, payload: Buffer) => void): void {
+    this.commandHandler = handler;
+    if (this.isConnected) this.subscribeCommands();
+  }
+
+  private assertOpen(): void {
+    if (this.closing) throw new InspectdError(ErrorCodes.LIFECYCLE, 'MQTT sink is stopping: no new events accepted');
+  }
+
+  private dropDetection(): void {
+    this.droppedDetections++;
+    this.metrics?.mqttDropped.inc({ kind: 'detections' });
+  }
+
+  private onConnect(): void {
+    this.isConnected = true;
+    this.connects++;
+    this.disconnectLogged = false;
+    this.metrics?.mqttConnected.set(1);
+    this.logger.info({ url: redactUrl(this.cfg.url ?? ''), connects: this.connects, outboxDepth: this.outbox.depth }, 'MQTT connected');
+    const client = this.client;
+    if (!client) return;
+    // mqtt.js leaves Nagle on: a QoS 1 publish written in pieces then waits ~40 ms for a delayed ACK.
+    const stream = client.stream as { setNoDelay?: (on: boolean) => void } | undefined;
+    stream?.setNoDelay?.(true);
+    client.publish(this.topic('status'), 'online', { qos: 1, retain: true }, (err) => {
+      if (err) this.logger.warn({ err: err.message }, 'online status not published');
+    });
+    if (this.statusInfo) this.sendStatusJson();
+    if (this.commandHandler) this.subscribeCommands();
+    void this.pump();
+  }
+
+  private onClose(): void {
+    if (this.isConnected) {
+      this.logger.warn({ outboxDepth: this.outbox.depth }, 'MQTT disconnected; events kept in the outbox until the broker is back');
+    }
+    this.isConnected = false;
+    this.metrics?.mqttConnected.set(0);
+  }
+
+  private sendStatusJson(): void {
+    const body = JSON.stringify({
+      device: this.deviceId,
+      version: this.version,
+      ...this.statusInfo,
+      publishedAt: new Date().toISOString(),
+    });
+    this.client?.publish(this.topic('status', 'json'), body, { qos: 1, retain: true }, (err) => {
+      if (err) this.logger.warn({ err: err.message }, 'JSON status not published');
+    });
+  }
+
+  private subscribeCommands(): void {
+    this.client?.subscribe(this.topic('cmd', '#'), { qos: 1 }, (err) => {
+      if (err) this.logger.error({ err: err.message }, 'cannot subscribe to commands; check the broker ACL');
+    });
+  }
+
+  private onMessage(topic: string, payload: Buffer): void {
+    const prefix = this.topic('cmd') + '/';
+    if (!topic.startsWith(prefix)) return;
+    const command = topic.slice(prefix.length);
+    if (!(COMMANDS as readonly string[]).includes(command)) {
+      this.logger.warn({ topic, allowed: COMMANDS }, 'unknown MQTT command ignored');
+      return;
+    }
+    if (payload.length > MAX_COMMAND_BYTES) {
+      this.logger.warn({ topic, bytes: payload.length }, 'MQTT command payload too large; ignored');
+      return;
+    }
+    const handler = this.commandHandler;
+    if (!handler) return;
+    try {
+      handler(command, payload);
+    } catch (err) {
+      this.logger.error({ command, err: errorMessage(err) }, 'MQTT command handler failed');
+    }
+  }
+
+  /** Delivers outbox entries in order, one at a time; at most one pump runs. */
+  private async pump(): Promise<void> {
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    try {
+      do {
+        this.pumpAgain = false;
+        let sent = 0;
+        while (this.client && this.isConnected) {
+          // Bounds are applied on append; re-check age now and then during a long replay.
+          if (sent++ % 100 === 0) await this.outbox.prune();
+          const entry = this.outbox.peek();
+          if (!entry) break;
+          try {
+            await this.send(this.client, entry);
+          } catch (err) {
+            // Client ended (stop) or refused: the entry stays for the next connect or start.
+            this.logger.debug({ id: entry.id, err: errorMessage(err) }, 'outbox entry not delivered yet');
+            return;
+          }
+          await this.outbox.ack(entry.id);
+          this.sentEvents++;
+        }
+      } while (this.pumpAgain && this.isConnected);
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private send(client: MqttClient, entry: OutboxEntry): Promise<void> {
+    const payload = entry.kind === 'reject' ? this.renderReject(entry) : entry.payload;
+    const opts: IClientPublishOptions = { qos: 1, retain: entry.retain };
+    return new Promise((resolve, reject) => {
+      client.publish(entry.topic, payload, opts, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  private renderReject(entry: OutboxEntry): Buffer | string {
+    let obj: Record<string, unknown>;
+    try {
+      obj = JSON.parse(entry.payload.toString('utf8')) as Record<string, unknown>;
+    } catch {
+      return entry.payload;
+    }
+    const now = Date.now();
+    const captureWall = typeof obj.captureWall === 'number' ? obj.captureWall : entry.createdWall;
+    const deliveryDelayMs = now - captureWall;
+    const expired = deliveryDelayMs > this.rejectTtlMs;
+    if (expired) this.logger.warn({ key: obj.key, deliveryDelayMs, rejectTtlMs: this.rejectTtlMs }, 'publishing EXPIRED reject');
+    return JSON.stringify({ ...obj, publishedAt: new Date(now).toISOString(), deliveryDelayMs, expired });
+  }
+
+  private async doStop(): Promise<void> {
+    this.closing = true;
+    const client = this.client;
+    if (!client) return;
+    const deadline = Date.now() + this.flushMs;
+    while (this.isConnected && this.outbox.depth > 0 && Date.now() < deadline) {
+      void this.pump();
+      await sleep(20);
+    }
+    if (this.outbox.depth > 0) {
+      this.logger.info({ outboxDepth: this.outbox.depth }, 'undelivered events stay in the outbox for the next start');
+    }
+    this.unsubscribeAppend?.();
+    if (this.isConnected) {
+      await withTimeout(
+        new Promise<void>((resolve) => client.publish(this.topic('status'), 'offline', { qos: 1, retain: true }, () => resolve())),
+        1000,
+      );
+    }
+    const ended = await withTimeout(client.endAsync(false).then(() => true), 1000);
+    if (!ended) await client.endAsync(true).catch(() => undefined);
+    client.removeAllListeners();
+    client.on('error', () => undefined);
+    this.isConnected = false;
+    this.metrics?.mqttConnected.set(0);
+    this.logger.info({ eventsSent: this.sentEvents }, 'MQTT sink stopped');
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function withTimeout<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<undefined>((r) => {
+    timer = setTimeout(() => r(undefined), ms);
+  });
+  try {
+    return await Promise.race([p, t]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,383 @@
+/**
+ * Durable on-disk queue for QoS 1 events (rejects, state) while the broker is away.
+ *
+ * Storage: one file per entry, named by a zero-padded monotonic sequence (`0000000000000042.json`),
+ * written to a temp name, fsync'd, renamed, then the directory fsync'd: an entry is either wholly
+ * there or not at all after a crash. ack() unlinks the file. At start, leftover temp files are
+ * deleted and unreadable entries moved to `quarantine/` with a log line (never fatal).
+ * Entries are also kept in memory (bounded by maxBytes) so the sender never reads the disk.
+ */
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
+import type { OutboxConfig } from '../config/types.js';
+import type { Logger } from '../ops/log.js';
+import type { Metrics } from '../ops/metrics.js';
+
+export type OutboxKind = 'reject' | 'state';
+
+export interface OutboxAppend {
+  topic: string;
+  payload: Buffer | string;
+  retain: boolean;
+  kind: OutboxKind;
+  /** Wall-clock ms when the event was created (age bound). */
+  createdWall: number;
+  /** Optional wall-clock ms after which the entry is dropped (counted and logged like an age drop). */
+  expiresWall?: number;
+}
+
+export interface OutboxEntry {
+  /** File stem: the zero-padded sequence. */
+  readonly id: string;
+  readonly seq: number;
+  readonly topic: string;
+  readonly payload: Buffer;
+  readonly retain: boolean;
+  readonly kind: OutboxKind;
+  readonly createdWall: number;
+  readonly expiresWall?: number;
+  /** Size counted against maxBytes (payload + topic + header). */
+  readonly bytes: number;
+}
+
+interface StoredEntry {
+  v: 1;
+  seq: number;
+  topic: string;
+  payload: string; // base64
+  retain: boolean;
+  kind: OutboxKind;
+  createdWall: number;
+  expiresWall?: number;
+}
+
+const SEQ_WIDTH = 16;
+const ENTRY_RE = /^(\d{16})\.json$/;
+const HEADER_BYTES = 128;
+
+export type DropReason = 'age' | 'size' | 'expires';
+
+export class Outbox {
+  private readonly config: OutboxConfig;
+  private readonly logger: Logger;
+  private readonly metrics?: Metrics;
+  private readonly now: () => number;
+  private readonly entries: OutboxEntry[] = [];
+  private nextSeq = 1;
+  private totalBytes = 0;
+  private started = false;
+  private stopped = false;
+  /** Writes in progress by entry id: removal of a file waits for its write. */
+  private readonly pending = new Map<string, Promise<void>>();
+  private droppedRejectCount = 0;
+  private droppedCount = 0;
+  private readonly listeners = new Set<() => void>();
+
+  constructor(opts: { config: OutboxConfig; logger: Logger; metrics?: Metrics; now?: () => number }) {
+    this.config = opts.config;
+    this.logger = opts.logger.child({ component: 'outbox' });
+    this.metrics = opts.metrics;
+    this.now = opts.now ?? Date.now;
+  }
+
+  get dir(): string {
+    return this.config.dir;
+  }
+  /** A reject delivered later than this after capture is published with expired: true. */
+  get rejectTtlMs(): number {
+    return this.config.rejectTtlMs;
+  }
+  get depth(): number {
+    return this.entries.length;
+  }
+  get bytes(): number {
+    return this.totalBytes;
+  }
+  /** Rejects dropped by the bounds since start (each was logged at error level). */
+  get droppedRejects(): number {
+    return this.droppedRejectCount;
+  }
+  get dropped(): number {
+    return this.droppedCount;
+  }
+
+  async start(): Promise<void> {
+    if (this.stopped) throw new InspectdError(ErrorCodes.LIFECYCLE, 'outbox was stopped and cannot be reopened; create a new Outbox');
+    if (this.started) return;
+    const dir = this.config.dir;
+    try {
+      await fsp.mkdir(dir, { recursive: true });
+    } catch (err) {
+      throw new InspectdError(
+        ErrorCodes.OUTBOX_IO,
+        `cannot create outbox directory ${dir}: ${errorMessage(err)}; set outbox.dir to a writable folder (systemd: StateDirectory)`,
+        { cause: err },
+      );
+    }
+    const names = (await fsp.readdir(dir)).sort();
+    let maxSeq = 0;
+    for (const name of names) {
+      if (name.startsWith('.tmp-')) {
+        // A write interrupted before its rename: the append never resolved, so nobody relied on it.
+        await fsp.rm(path.join(dir, name), { force: true });
+        continue;
+      }
+      const m = ENTRY_RE.exec(name);
+      if (!m) continue;
+      const seq = Number(m[1]);
+      maxSeq = Math.max(maxSeq, seq);
+      try {
+        const entry = decode(await fsp.readFile(path.join(dir, name)), seq);
+        this.entries.push(entry);
+        this.totalBytes += entry.bytes;
+      } catch (err) {
+        await this.quarantine(name, errorMessage(err));
+      }
+    }
+    this.nextSeq = maxSeq + 1;
+    this.started = true;
+    if (this.entries.length > 0) {
+      this.logger.info({ depth: this.entries.length, bytes: this.totalBytes }, 'outbox recovered entries from disk');
+    }
+    await this.prune();
+    this.updateGauges();
+  }
+
+  /**
+   * Queues the entry and resolves once it is durable (file + directory fsync'd).
+   * The entry is visible to peek()/list() at once, so the sender may transmit it while the fsync
+   * runs (the fsync, not the network, is what a reject waits for); ack() of such an entry waits for
+   * its write to finish before removing the file, so an acked entry never reappears after a restart.
+   * If the write fails the entry is withdrawn and the promise rejects (it may still have been sent:
+   * at-least-once, subscribers dedupe on the key).
+   */
+  append(input: OutboxAppend): Promise<OutboxEntry> {
+    if (!this.started || this.stopped) {
+      return Promise.reject(new InspectdError(ErrorCodes.LIFECYCLE, 'outbox is not running (start() it before appending)'));
+    }
+    const seq = this.nextSeq++;
+    const id = String(seq).padStart(SEQ_WIDTH, '0');
+    const payload = Buffer.from(input.payload);
+    const stored: StoredEntry = {
+      v: 1,
+      seq,
+      topic: input.topic,
+      payload: payload.toString('base64'),
+      retain: input.retain,
+      kind: input.kind,
+      createdWall: input.createdWall,
+      ...(input.expiresWall !== undefined ? { expiresWall: input.expiresWall } : {}),
+    };
+    const entry: OutboxEntry = {
+      id,
+      seq,
+      topic: input.topic,
+      payload,
+      retain: input.retain,
+      kind: input.kind,
+      createdWall: input.createdWall,
+      ...(input.expiresWall !== undefined ? { expiresWall: input.expiresWall } : {}),
+      bytes: payload.length + Buffer.byteLength(input.topic) + HEADER_BYTES,
+    };
+    this.entries.push(entry);
+    this.totalBytes += entry.bytes;
+    const write = this.writeEntry(id, stored);
+    this.pending.set(id, write);
+    const done = write.then(
+      async () => {
+        this.pending.delete(id);
+        await this.prune();
+        this.updateGauges();
+        return entry;
+      },
+      (err: unknown) => {
+        this.pending.delete(id);
+        this.withdraw(id);
+        throw err;
+      },
+    );
+    this.updateGauges();
+    for (const fn of this.listeners) fn();
+    return done;
+  }
+
+  private async writeEntry(id: string, stored: StoredEntry): Promise<void> {
+    const file = path.join(this.config.dir, `${id}.json`);
+    const tmp = path.join(this.config.dir, `.tmp-${id}`);
+    try {
+      const fh = await fsp.open(tmp, 'w');
+      try {
+        await fh.writeFile(JSON.stringify(stored));
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await fsp.rename(tmp, file);
+      await syncDir(this.config.dir);
+    } catch (err) {
+      await fsp.rm(tmp, { force: true }).catch(() => undefined);
+      throw new InspectdError(
+        ErrorCodes.OUTBOX_IO,
+        `cannot write outbox entry in ${this.config.dir}: ${errorMessage(err)}; check free disk space and permissions`,
+        { cause: err },
+      );
+    }
+  }
+
+  private withdraw(id: string): void {
+    const i = this.entries.findIndex((e) => e.id === id);
+    if (i < 0) return;
+    const [entry] = this.entries.splice(i, 1);
+    this.totalBytes -= entry!.bytes;
+    this.updateGauges();
+  }
+
+  /** Oldest entry still queued, or undefined. */
+  peek(): OutboxEntry | undefined {
+    return this.entries[0];
+  }
+
+  /** A snapshot of all queued entries, oldest first. */
+  list(): readonly OutboxEntry[] {
+    return this.entries.slice();
+  }
+
+  /** Removes an entry (delivered, or superseded). Unknown ids are ignored: ack is idempotent. */
+  async ack(id: string): Promise<void> {
+    const i = this.entries.findIndex((e) => e.id === id);
+    if (i < 0) return;
+    const [entry] = this.entries.splice(i, 1);
+    this.totalBytes -= entry!.bytes;
+    this.updateGauges();
+    await this.unlink(id);
+  }
+
+  /** Called whenever an entry is appended (the sender wakes up on it). Returns an unsubscribe. */
+  onAppend(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /**
+   * Applies the bounds: entries past maxAgeMs (or their own expiresWall) go; then, while over maxBytes,
+   * the oldest non-reject entries go first, rejects only when nothing else is left to drop.
+   */
+  async prune(): Promise<void> {
+    const now = this.now();
+    const victims: Array<{ entry: OutboxEntry; reason: DropReason }> = [];
+    for (const e of this.entries) {
+      if (this.config.maxAgeMs > 0 && now - e.createdWall > this.config.maxAgeMs) victims.push({ entry: e, reason: 'age' });
+      else if (e.expiresWall !== undefined && now > e.expiresWall) victims.push({ entry: e, reason: 'expires' });
+    }
+    const chosen = new Set(victims.map((v) => v.entry.id));
+    let bytes = this.totalBytes - victims.reduce((s, v) => s + v.entry.bytes, 0);
+    // The newest entry is never evicted for size: it is the one just promised durable.
+    const keepLast = this.entries[this.entries.length - 1]?.id;
+    if (this.config.maxBytes > 0 && bytes > this.config.maxBytes) {
+      for (const pass of ['other', 'reject'] as const) {
+        for (const e of this.entries) {
+          if (bytes <= this.config.maxBytes) break;
+          if (chosen.has(e.id) || e.id === keepLast) continue;
+          if ((pass === 'other') === (e.kind === 'reject')) continue;
+          chosen.add(e.id);
+          victims.push({ entry: e, reason: 'size' });
+          bytes -= e.bytes;
+        }
+      }
+    }
+    for (const { entry, reason } of victims) {
+      const i = this.entries.findIndex((e) => e.id === entry.id);
+      if (i < 0) continue;
+      this.entries.splice(i, 1);
+      this.totalBytes -= entry.bytes;
+      this.droppedCount++;
+      this.metrics?.outboxDropped.inc({ kind: entry.kind, reason });
+      const info = { id: entry.id, topic: entry.topic, kind: entry.kind, reason, ageMs: now - entry.createdWall };
+      if (entry.kind === 'reject') {
+        this.droppedRejectCount++;
+        this.logger.error(
+          { ...info, maxBytes: this.config.maxBytes, maxAgeMs: this.config.maxAgeMs },
+          'outbox dropped an undelivered REJECT event (bound reached); raise outbox.maxBytes/maxAgeMs or fix the broker connection',
+        );
+      } else {
+        this.logger.warn(info, 'outbox dropped an undelivered event (bound reached)');
+      }
+      await this.unlink(entry.id);
+    }
+    if (victims.length > 0) this.updateGauges();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await Promise.allSettled([...this.pending.values()]);
+    this.listeners.clear();
+  }
+
+  private updateGauges(): void {
+    this.metrics?.outboxDepth.set(this.entries.length);
+    this.metrics?.outboxBytes.set(this.totalBytes);
+  }
+
+  private async unlink(id: string): Promise<void> {
+    const write = this.pending.get(id);
+    if (write) await write.catch(() => undefined);
+    try {
+      await fsp.rm(path.join(this.config.dir, `${id}.json`), { force: true });
+    } catch (err) {
+      // Left on disk, it would be re-sent after a restart: the idempotency key lets subscribers dedupe.
+      this.logger.error({ id, err: errorMessage(err) }, 'cannot remove outbox entry file');
+    }
+  }
+
+  private async quarantine(name: string, why: string): Promise<void> {
+    const qdir = path.join(this.config.dir, 'quarantine');
+    try {
+      await fsp.mkdir(qdir, { recursive: true });
+      await fsp.rename(path.join(this.config.dir, name), path.join(qdir, `${name}.${Date.now()}`));
+      this.logger.error({ file: name, reason: why, quarantine: qdir }, 'corrupt outbox entry moved to quarantine');
+    } catch (err) {
+      this.logger.error({ file: name, reason: why, err: errorMessage(err) }, 'corrupt outbox entry could not be quarantined; ignored');
+    }
+  }
+}
+
+function decode(buf: Buffer, seq: number): OutboxEntry {
+  const raw = JSON.parse(buf.toString('utf8')) as Partial<StoredEntry>;
+  if (
+    raw.v !== 1 ||
+    raw.seq !== seq ||
+    typeof raw.topic !== 'string' ||
+    typeof raw.payload !== 'string' ||
+    typeof raw.retain !== 'boolean' ||
+    (raw.kind !== 'reject' && raw.kind !== 'state') ||
+    typeof raw.createdWall !== 'number'
+  ) {
+    throw new Error('entry fields missing or of the wrong type');
+  }
+  const payload = Buffer.from(raw.payload, 'base64');
+  return {
+    id: String(seq).padStart(SEQ_WIDTH, '0'),
+    seq,
+    topic: raw.topic,
+    payload,
+    retain: raw.retain,
+    kind: raw.kind,
+    createdWall: raw.createdWall,
+    ...(typeof raw.expiresWall === 'number' ? { expiresWall: raw.expiresWall } : {}),
+    bytes: payload.length + Buffer.byteLength(raw.topic) + HEADER_BYTES,
+  };
+}
+
+async function syncDir(dir: string): Promise<void> {
+  let fh: fsp.FileHandle | undefined;
+  try {
+    fh = await fsp.open(dir, 'r');
+    await fh.sync();
+  } catch {
+    // Some filesystems refuse fsync on directories; the rename is still atomic.
+  } finally {
+    await fh?.close();
+  }
+}

@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { test } from 'node:test';
+import sharp from 'sharp';
+import { SnapshotWriter, snapshotName } from '../../src/sink/snapshots.js';
+import { Metrics } from '../../src/ops/metrics.js';
+import { silentLogger } from '../../src/ops/log.js';
+import type { Detection } from '../../src/vision/types.js';
+
+function tmpDir(t: { after(fn: () => void): void }): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'inspectd-snap-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const W = 200;
+const H = 150;
+const det: Detection = { classId: 0, class: 'scratch', confidence: 0.9, box: { x1: 50, y1: 60, x2: 150, y2: 130 } };
+
+function grayFrame(format: 'rgb24' | 'bgr24' | 'gray8') {
+  const ch = format === 'gray8' ? 1 : 3;
+  return { data: Buffer.alloc(W * H * ch, 128), width: W, height: H, format };
+}
+
+async function pixel(file: string, x: number, y: number): Promise<[number, number, number]> {
+  const { data, info } = await sharp(file).raw().toBuffer({ resolveWithObject: true });
+  const i = (y * info.width + x) * info.channels;
+  return [data[i]!, data[i + 1]!, data[i + 2]!];
+}
+
+for (const format of ['rgb24', 'bgr24', 'gray8'] as const) {
+  test(`snapshot (${format}): a JPEG with the box drawn in red at its edge, inside untouched`, { timeout: 10_000 }, async (t) => {
+    const dir = tmpDir(t);
+    const w = new SnapshotWriter({ config: { enabled: true, dir, maxFiles: 10 }, logger: silentLogger() });
+    t.after(() => w.stop());
+    const file = await w.saveReject(grayFrame(format), [det], { cameraId: 'cam1', seq: 7, key: 'dev:cam1:7' });
+    assert.ok(file);
+    assert.match(path.basename(file), /^\d{8}T\d{9}Z_cam1_000000000007\.jpg$/);
+    const meta = await sharp(file).metadata();
+    assert.equal(meta.format, 'jpeg');
+    assert.equal(meta.width, W);
+    assert.equal(meta.height, H);
+    const [r, g, b] = await pixel(file, 50, 100); // left edge, mid-height
+    assert.ok(r > 180 && g < 90 && b < 90, `edge pixel should be red, got ${r},${g},${b}`);
+    const [r2, g2, b2] = await pixel(file, 100, 100); // inside the box
+    assert.ok(Math.abs(r2 - 128) < 20 && Math.abs(g2 - 128) < 20 && Math.abs(b2 - 128) < 20, `inside should stay gray, got ${r2},${g2},${b2}`);
+  });
+}
+
+test('snapshot: keeps at most maxFiles (oldest removed), drops when busy and counts it, disabled writes nothing', { timeout: 15_000 }, async (t) => {
+  const dir = tmpDir(t);
+  const metrics = new Metrics();
+  const w = new SnapshotWriter({ config: { enabled: true, dir, maxFiles: 2 }, logger: silentLogger(), metrics, maxConcurrent: 1 });
+  t.after(() => w.stop());
+  const frame = grayFrame('rgb24');
+  for (let seq = 1; seq <= 4; seq++) assert.ok(await w.saveReject(frame, [det], { cameraId: 'cam1', seq, key: `k${seq}` }));
+  const names = readdirSync(dir).sort();
+  assert.equal(names.length, 2);
+  assert.match(names[0]!, /_000000000003\.jpg$/);
+  assert.match(names[1]!, /_000000000004\.jpg$/);
+
+  const a = w.saveReject(frame, [det], { cameraId: 'cam1', seq: 5, key: 'k5' });
+  const b = w.saveReject(frame, [det], { cameraId: 'cam1', seq: 6, key: 'k6' });
+  assert.equal(await b, null);
+  assert.ok(await a);
+  assert.equal(w.dropped, 1);
+  assert.match(await metrics.text(), /inspectd_snapshots_dropped_total\{reason="busy"\} 1/);
+
+  const off = new SnapshotWriter({ config: { enabled: false, dir: path.join(dir, 'off'), maxFiles: 2 }, logger: silentLogger() });
+  assert.equal(await off.saveReject(frame, [det], { cameraId: 'cam1', seq: 1, key: 'k' }), null);
+  assert.deepEqual(readdirSync(dir).filter((n) => n === 'off'), []);
+});
+
+test('snapshot names sort by time and never contain path characters', () => {
+  const a = snapshotName({ cameraId: 'line/1', seq: 3, key: 'k' }, Date.UTC(2026, 0, 2, 3, 4, 5, 6));
+  assert.equal(a, '20260102T030405006Z_line_1_000000000003.jpg');
+});
+
+test('snapshot: bgr24 channels are swapped to RGB', { timeout: 10_000 }, async (t) => {
+  const dir = tmpDir(t);
+  const w = new SnapshotWriter({ config: { enabled: true, dir, maxFiles: 10 }, logger: silentLogger() });
+  t.after(() => w.stop());
+  const data = Buffer.alloc(W * H * 3);
+  for (let i = 0; i < data.length; i += 3) data[i] = 220; // B=220, G=0, R=0 in BGR order
+  const file = await w.saveReject({ data, width: W, height: H, format: 'bgr24' }, [], { cameraId: 'cam1', seq: 1, key: 'k' });
+  const [r, g, b] = await pixel(file!, 10, 10);
+  assert.ok(b > 180 && r < 50 && g < 50, `expected blue, got ${r},${g},${b}`);
+});
