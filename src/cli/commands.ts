@@ -1,0 +1,37 @@
+/**
+ * The subcommand table: name -> handler(argv after the name) resolving to the exit code.
+ * Other modules register their subcommands here (one line each).
+ */
+export type CommandHandler = (argv: string[]) => Promise<number>;
+
+export interface CommandEntry {
+  summary: string;
+  run: CommandHandler;
+}
+
+export const commands: Record<string, CommandEntry> = {
+  detect: {
+    summary: 'detect objects in images: detect --model M [--conf C] [--iou I] [--engine E] [--labels F] [--json] IMAGE...',
+    run: async (argv) => (await import('./detect.js')).detectCommand(argv),
+  },
+  info: {
+    summary: 'describe a model: info --model M [--labels F] [--engine E] [--json]',
+    run: async (argv) => (await import('./info.js')).infoCommand(argv),
+  },
+  run: {
+    summary: 'run the daemon: run [--config FILE] (no config: embedded defaults)',
+    run: async (argv) => (await import('./run.js')).runCommand(argv),
+  },
+  'check-config': {
+    summary: 'validate config files without running: check-config FILE...',
+    run: async (argv) => (await import('./check-config.js')).checkConfigCommand(argv),
+  },
+  eval: {
+    summary: 'precision, recall, mAP50 on a YOLO-format labelled folder: eval --model M --data DIR [--json]',
+    run: async (argv) => (await import('./eval.js')).evalCommand(argv),
+  },
+  'build-engine': {
+    summary: 'build a TensorRT engine for a model: build-engine --model M.onnx [--fp16|--int8] [--cache DIR]',
+    run: async (argv) => (await import('./build-engine.js')).buildEngineCommand(argv),
+  },
+};

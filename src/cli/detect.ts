@@ -1,0 +1,110 @@
+/** `inspectd detect`: run the model on image files; JSON lines (--json) or a readable table on stdout, logs on stderr. */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { errorMessage } from '../errors.js';
+import { createLogger } from '../ops/log.js';
+import { Detector } from '../vision/detector.js';
+import type { Detection, PostprocessOptions } from '../vision/types.js';
+import { EXIT_FAILURE, EXIT_OK, parseEngine, parseInteger, parseNumber, usageError } from './args.js';
+
+const HELP = `usage: inspectd detect --model M [--conf C] [--iou I] [--engine auto|tensorrt|cuda|cpu] [--labels F]
+                       [--threads N] [--max-det N] [--json] IMAGE...
+Prints one result per image: with --json one JSON object per line
+  {"image", "width", "height", "detections": [{"classId", "class", "confidence", "box": {"x1","y1","x2","y2"}}]}
+with boxes in source-image pixels. Exit 1 if the model or any image could not be processed.
+`;
+
+const round = (v: number, digits: number) => Number(v.toFixed(digits));
+
+export function detectionJson(d: Detection) {
+  return {
+    classId: d.classId,
+    class: d.class,
+    confidence: round(d.confidence, 4),
+    box: { x1: round(d.box.x1, 2), y1: round(d.box.y1, 2), x2: round(d.box.x2, 2), y2: round(d.box.y2, 2) },
+  };
+}
+
+function table(image: string, width: number, height: number, dets: Detection[], inferenceMs: number): string {
+  const lines = [`${image} ${width}x${height}: ${dets.length} detection${dets.length === 1 ? '' : 's'} (inference ${inferenceMs.toFixed(1)} ms)`];
+  if (dets.length > 0) {
+    const nameW = Math.max(5, ...dets.map((d) => d.class.length));
+    lines.push(`  ${'class'.padEnd(nameW)}    id   conf      x1      y1      x2      y2`);
+    for (const d of dets) {
+      const b = d.box;
+      lines.push(
+        `  ${d.class.padEnd(nameW)} ${String(d.classId).padStart(5)} ${d.confidence.toFixed(3).padStart(6)} ` +
+          [b.x1, b.y1, b.x2, b.y2].map((v) => v.toFixed(1).padStart(7)).join(' '),
+      );
+    }
+  }
+  return lines.join('\n');
+}
+
+export async function detectCommand(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        model: { type: 'string', short: 'm' },
+        conf: { type: 'string' },
+        iou: { type: 'string' },
+        engine: { type: 'string' },
+        labels: { type: 'string' },
+        threads: { type: 'string' },
+        'max-det': { type: 'string' },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    throw usageError(`${errorMessage(err)}\n${HELP}`);
+  }
+  const { values: v, positionals: images } = parsed;
+  if (v.help) {
+    process.stdout.write(HELP);
+    return EXIT_OK;
+  }
+  if (v.model === undefined) throw usageError(`--model is required\n${HELP}`);
+  if (images.length === 0) throw usageError(`no images given\n${HELP}`);
+  const post: Partial<PostprocessOptions> = {
+    conf: parseNumber('conf', v.conf, 0, 1),
+    iou: parseNumber('iou', v.iou, 0, 1),
+    maxDetections: parseInteger('max-det', v['max-det'], 1, 100000),
+  };
+  const engine = parseEngine(v.engine);
+  const threads = parseInteger('threads', v.threads, 0, 1024);
+  const logger = createLogger({ fd: 2, level: process.env.INSPECTD_LOG_LEVEL ?? 'warn' });
+
+  let detector: Detector;
+  try {
+    detector = await Detector.load({ modelPath: v.model, labelsPath: v.labels, engine, threads, logger });
+  } catch (err) {
+    process.stderr.write(`inspectd detect: ${errorMessage(err)}\n`);
+    return EXIT_FAILURE;
+  }
+  let failures = 0;
+  try {
+    for (const image of images) {
+      try {
+        const r = await detector.detectImage(image, post);
+        const name = path.basename(image);
+        if (v.json) {
+          process.stdout.write(
+            JSON.stringify({ image: name, width: r.width, height: r.height, detections: r.detections.map(detectionJson) }) + '\n',
+          );
+        } else {
+          process.stdout.write(table(name, r.width, r.height, r.detections, r.timings.inferenceMs) + '\n');
+        }
+      } catch (err) {
+        failures++;
+        process.stderr.write(`inspectd detect: ${image}: ${errorMessage(err)}\n`);
+      }
+    }
+  } finally {
+    await detector.dispose();
+  }
+  return failures > 0 ? EXIT_FAILURE : EXIT_OK;
+}

@@ -1,0 +1,85 @@
+/** `inspectd info`: what inspectd makes of a model (layout, input size, classes, engine and why others were refused). */
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { errorMessage } from '../errors.js';
+import { createLogger } from '../ops/log.js';
+import { Detector } from '../vision/detector.js';
+import { EXIT_FAILURE, EXIT_OK, parseEngine, parseInteger, usageError } from './args.js';
+
+const HELP = `usage: inspectd info --model M [--labels F] [--engine auto|tensorrt|cuda|cpu] [--threads N] [--json]
+`;
+
+export async function infoCommand(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: false,
+      options: {
+        model: { type: 'string', short: 'm' },
+        labels: { type: 'string' },
+        engine: { type: 'string' },
+        threads: { type: 'string' },
+        json: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    throw usageError(`${errorMessage(err)}\n${HELP}`);
+  }
+  const v = parsed.values;
+  if (v.help) {
+    process.stdout.write(HELP);
+    return EXIT_OK;
+  }
+  if (v.model === undefined) throw usageError(`--model is required\n${HELP}`);
+  const logger = createLogger({ fd: 2, level: process.env.INSPECTD_LOG_LEVEL ?? 'warn' });
+  let d: Detector;
+  try {
+    d = await Detector.load({
+      modelPath: v.model,
+      labelsPath: v.labels,
+      engine: parseEngine(v.engine),
+      threads: parseInteger('threads', v.threads, 0, 1024),
+      logger,
+    });
+  } catch (err) {
+    process.stderr.write(`inspectd info: ${errorMessage(err)}\n`);
+    return EXIT_FAILURE;
+  }
+  try {
+    const m = d.metadata;
+    const info = {
+      model: path.basename(v.model),
+      sha256: d.modelSha256,
+      layout: d.layout,
+      input: d.inputSize,
+      stride: m.stride ?? null,
+      task: m.task ?? null,
+      end2end: m.end2end ?? null,
+      numClasses: m.names.length,
+      classes: m.names,
+      engine: d.engineKind,
+      refusals: d.refusals,
+    };
+    if (v.json) {
+      process.stdout.write(JSON.stringify(info) + '\n');
+    } else {
+      const shown = m.names.slice(0, 20).map((n, i) => `${i}:${n}`).join(', ');
+      process.stdout.write(
+        [
+          `model     ${info.model}`,
+          `sha256    ${info.sha256}`,
+          `layout    ${info.layout}${info.end2end ? ' (end-to-end, no NMS)' : ''}`,
+          `input     ${d.inputSize.width}x${d.inputSize.height}${info.stride ? `, stride ${info.stride}` : ''}`,
+          `classes   ${m.names.length}: ${shown}${m.names.length > 20 ? ', …' : ''}`,
+          `engine    ${d.engineKind}`,
+          ...d.refusals.map((r) => `  refused ${r.kind}: ${r.reason}`),
+        ].join('\n') + '\n',
+      );
+    }
+  } finally {
+    await d.dispose();
+  }
+  return EXIT_OK;
+}

@@ -1,0 +1,90 @@
+/**
+ * The engine fallback chain (DESIGN.md "Engines"): auto = TensorRT -> onnxruntime CUDA -> onnxruntime CPU.
+ * An explicit preference that cannot be met still falls back (logged as a warning): an edge box keeps
+ * serving on CPU rather than crash-looping. Only a model that even the CPU engine cannot load is fatal.
+ */
+import { readFile } from 'node:fs/promises';
+import { InspectdError, ErrorCodes, errorMessage, isInspectdError } from '../errors.js';
+import type { Logger } from '../ops/log.js';
+import type { Engine, EngineKind, EnginePreference, EngineRefusal } from './engine.js';
+import { createOrtEngine } from './ort.js';
+import { createTensorRtEngine, defaultEngineCacheDir } from './tensorrt.js';
+
+export interface CreateEngineOptions {
+  modelPath: string;
+  preference: EnginePreference;
+  threads: number;
+  engineCacheDir?: string;
+  logger: Logger;
+  /** The model bytes when the caller already read them (saves reading the file twice). */
+  modelBytes?: Uint8Array;
+  /** [h, w] for dynamic input axes during warm-up. */
+  warmupSize?: [number, number];
+}
+
+const CHAIN: Record<EnginePreference, EngineKind[]> = {
+  auto: ['tensorrt', 'ort-cuda', 'ort-cpu'],
+  tensorrt: ['tensorrt', 'ort-cuda', 'ort-cpu'],
+  cuda: ['ort-cuda', 'ort-cpu'],
+  cpu: ['ort-cpu'],
+};
+
+const PREFERRED: Record<EnginePreference, EngineKind | undefined> = {
+  auto: undefined,
+  tensorrt: 'tensorrt',
+  cuda: 'ort-cuda',
+  cpu: 'ort-cpu',
+};
+
+export async function createEngine(opts: CreateEngineOptions): Promise<{ engine: Engine; refusals: EngineRefusal[] }> {
+  const { logger } = opts;
+  let bytes = opts.modelBytes;
+  if (!bytes) {
+    try {
+      bytes = await readFile(opts.modelPath);
+    } catch (err) {
+      throw new InspectdError(ErrorCodes.MODEL_NOT_FOUND, `cannot read model ${opts.modelPath}: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+  const refusals: EngineRefusal[] = [];
+  for (const kind of CHAIN[opts.preference]) {
+    try {
+      let engine: Engine;
+      switch (kind) {
+        case 'tensorrt':
+          engine = await createTensorRtEngine({
+            onnxPath: opts.modelPath,
+            cacheDir: opts.engineCacheDir ?? defaultEngineCacheDir(),
+            logger,
+          });
+          break;
+        case 'ort-cuda':
+          engine = await createOrtEngine({ model: bytes, provider: 'cuda', threads: opts.threads, warmupSize: opts.warmupSize, logger });
+          break;
+        case 'ort-cpu':
+          engine = await createOrtEngine({ model: bytes, provider: 'cpu', threads: opts.threads, warmupSize: opts.warmupSize, logger });
+          break;
+      }
+      const preferred = PREFERRED[opts.preference];
+      if (preferred !== undefined && preferred !== kind) {
+        logger.warn({ engine: kind, preference: opts.preference, refusals }, `engine '${opts.preference}' unavailable, serving on ${kind}`);
+      } else {
+        logger.info({ engine: kind, preference: opts.preference, refusals }, `engine ${kind} selected`);
+      }
+      return { engine, refusals };
+    } catch (err) {
+      // The CPU engine is the last resort: its failure means the model itself is unusable.
+      if (kind === 'ort-cpu') {
+        if (isInspectdError(err)) throw err;
+        throw new InspectdError(ErrorCodes.MODEL_INVALID, `cannot load model ${opts.modelPath}: ${errorMessage(err)}`, { cause: err });
+      }
+      // A model that loads but has a layout we refuse is refused by every engine: stop here.
+      if (isInspectdError(err, ErrorCodes.MODEL_LAYOUT)) throw err;
+      const reason = errorMessage(err);
+      refusals.push({ kind, reason });
+      logger.info({ engine: kind, reason }, `engine ${kind} refused`);
+    }
+  }
+  // Unreachable: every chain ends with ort-cpu, which returns or throws.
+  throw new InspectdError(ErrorCodes.ENGINE_UNAVAILABLE, 'no engine available');
+}

@@ -1,0 +1,82 @@
+/** The CLI contract (DESIGN.md): exit codes, JSON lines on stdout, messages on stderr. Uses our own tiny model. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import sharp from 'sharp';
+import { repoPath } from '../helpers/fixtures.js';
+
+const MAIN = repoPath('dist', 'src', 'main.js');
+const TINY = repoPath('test', 'assets', 'tiny-v8.onnx');
+
+function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [MAIN, ...args], { timeout: 60000 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+test('inspectd CLI', { timeout: 120000 }, async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'inspectd-cli-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const good = path.join(dir, 'good.png');
+  await sharp(Buffer.alloc(64 * 32 * 3, 80), { raw: { width: 64, height: 32, channels: 3 } }).png().toFile(good);
+  const corrupt = path.join(dir, 'corrupt.jpg');
+  await writeFile(corrupt, Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]));
+
+  await t.test('detect --json: a corrupt image among good ones -> exit 1, the good ones still printed', async () => {
+    const r = await cli(['detect', '--json', '--engine', 'cpu', '--model', TINY, corrupt, good]);
+    assert.equal(r.code, 1);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(lines.length, 1);
+    assert.equal(lines[0].image, 'good.png');
+    assert.deepEqual([lines[0].width, lines[0].height], [64, 32]);
+    assert.deepEqual(lines[0].detections[0], { classId: 0, class: 'good part', confidence: 0.9, box: { x1: 24, y1: 8, x2: 40, y2: 24 } });
+    assert.equal(lines[0].detections.length, 3);
+    assert.match(r.stderr, /corrupt\.jpg.*cannot decode/);
+  });
+
+  await t.test('detect: --conf applies; table output without --json', async () => {
+    const r = await cli(['detect', '--engine', 'cpu', '--conf', '0.88', '--model', TINY, good]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /good\.png 64x32: 1 detection /);
+    assert.match(r.stdout, /good part\s+0\s+0\.900/);
+  });
+
+  await t.test('detect: bad model file -> exit 1 with a message', async () => {
+    const bad = path.join(dir, 'bad.onnx');
+    await writeFile(bad, 'definitely not onnx');
+    const r = await cli(['detect', '--json', '--model', bad, good]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /bad\.onnx.*not a valid ONNX model/);
+    const missing = await cli(['detect', '--model', path.join(dir, 'missing.onnx'), good]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /missing\.onnx/);
+  });
+
+  await t.test('usage errors exit 2', async () => {
+    const unknown = await cli(['frobnicate']);
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown command 'frobnicate'[\s\S]*usage: inspectd/);
+    assert.equal((await cli(['detect', good])).code, 2);
+    assert.match((await cli(['detect', '--model', TINY, '--conf', '2', good])).stderr, /--conf must be a number between 0 and 1/);
+    assert.equal((await cli(['detect', '--model', TINY, '--bogus', good])).code, 2);
+  });
+
+  await t.test('info --json: layout, input size, classes, engine and refusals', async () => {
+    const r = await cli(['info', '--json', '--model', TINY]);
+    assert.equal(r.code, 0, r.stderr);
+    const info = JSON.parse(r.stdout);
+    assert.equal(info.layout, 'yolov8');
+    assert.deepEqual(info.input, { width: 32, height: 32 });
+    assert.deepEqual(info.classes, ['good part', "it's a scratch"]);
+    assert.equal(info.stride, 32);
+    assert.ok(['ort-cpu', 'ort-cuda', 'tensorrt'].includes(info.engine));
+    assert.ok(Array.isArray(info.refusals));
+  });
+});

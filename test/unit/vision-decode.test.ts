@@ -1,0 +1,146 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { CandidateBuffer, decodeEnd2End, decodeYolov5, decodeYolov8 } from '../../src/vision/decode.js';
+import { buildThresholds, nmsClassAware } from '../../src/vision/nms.js';
+import { Postprocessor } from '../../src/vision/postprocess.js';
+import { DEFAULT_POSTPROCESS, type LetterboxInfo } from '../../src/vision/types.js';
+
+const IDENTITY: LetterboxInfo = { scale: 1, padX: 0, padY: 0, srcWidth: 100, srcHeight: 100, dstWidth: 100, dstHeight: 100 };
+const NAMES = ['ok', 'scratch', 'dent'];
+
+/** [1, 4+nc, N] tensor from per-anchor rows [cx, cy, w, h, ...scores]. */
+function v8Tensor(rows: number[][], nc: number): Float32Array {
+  const n = rows.length;
+  const t = new Float32Array((4 + nc) * n);
+  rows.forEach((r, i) => r.forEach((v, k) => (t[k * n + i] = v)));
+  return t;
+}
+
+function v5Tensor(rows: number[][]): Float32Array {
+  return Float32Array.from(rows.flat());
+}
+
+const round = (v: number) => Math.round(v * 1000) / 1000;
+function summary(dets: { classId: number; confidence: number; box: { x1: number; y1: number; x2: number; y2: number } }[]) {
+  return dets.map((d) => [d.classId, round(d.confidence), round(d.box.x1), round(d.box.y1), round(d.box.x2), round(d.box.y2)]);
+}
+
+function v8(rows: number[][], post = DEFAULT_POSTPROCESS, info = IDENTITY) {
+  const p = new Postprocessor({ layout: 'yolov8', numClasses: 3, numCandidates: rows.length, rowLength: 7 }, NAMES);
+  return p.run(v8Tensor(rows, 3), info, post);
+}
+
+test('v8: no candidate above threshold -> no detections', { timeout: 5000 }, () => {
+  assert.deepEqual(v8([[50, 50, 10, 10, 0.1, 0.2, 0.24], [10, 10, 4, 4, 0, 0, 0]]), []);
+});
+
+test('v8: argmax class, cx/cy/w/h to corners, class-aware NMS sorted by score', { timeout: 5000 }, () => {
+  const dets = v8([
+    [50, 50, 20, 20, 0.1, 0.8, 0.3], // scratch 0.8
+    [51, 50, 20, 20, 0.0, 0.9, 0.0], // scratch 0.9 overlaps the first (IoU 0.905): keeps this one
+    [50, 50, 20, 20, 0.7, 0.0, 0.0], // ok, same box, other class: kept
+    [20, 20, 10, 10, 0.0, 0.0, 0.5], // dent elsewhere
+  ]);
+  assert.deepEqual(summary(dets), [
+    [1, 0.9, 41, 40, 61, 60],
+    [0, 0.7, 40, 40, 60, 60],
+    [2, 0.5, 15, 15, 25, 25],
+  ]);
+  assert.equal(dets[0].class, 'scratch');
+});
+
+test('v8: IoU threshold is strict: overlap exactly below it survives, above it is suppressed', { timeout: 5000 }, () => {
+  // Two 10x10 boxes shifted by 2 px: IoU = 80 / 120 = 0.667.
+  const rows = [[50, 50, 10, 10, 0.9, 0, 0], [52, 50, 10, 10, 0.8, 0, 0]];
+  assert.equal(v8(rows, { ...DEFAULT_POSTPROCESS, iou: 0.7 }).length, 2);
+  assert.equal(v8(rows, { ...DEFAULT_POSTPROCESS, iou: 0.6 }).length, 1);
+});
+
+test('v8: all but the best suppressed; maxDetections caps the rest', { timeout: 5000 }, () => {
+  const rows = Array.from({ length: 50 }, (_, i) => [50 + i * 0.01, 50, 30, 30, 0.3 + i * 0.01, 0, 0]);
+  const dets = v8(rows);
+  assert.equal(dets.length, 1);
+  assert.equal(round(dets[0].confidence), 0.79);
+  const apart = Array.from({ length: 20 }, (_, i) => [5 + i * 5, 50, 2, 2, 0.5 + i * 0.01, 0, 0]);
+  const capped = v8(apart, { ...DEFAULT_POSTPROCESS, maxDetections: 5 });
+  assert.deepEqual(capped.map((d) => round(d.confidence)), [0.69, 0.68, 0.67, 0.66, 0.65]);
+});
+
+test('ties: equal scores keep the earlier candidate and suppress the later', { timeout: 5000 }, () => {
+  const dets = v8([[10, 10, 10, 10, 0.5, 0, 0], [10.5, 10, 10, 10, 0.5, 0, 0], [80, 80, 10, 10, 0.5, 0, 0]]);
+  assert.deepEqual(summary(dets), [[0, 0.5, 5, 5, 15, 15], [0, 0.5, 75, 75, 85, 85]]);
+});
+
+test('boxes are un-letterboxed to source pixels and clipped to the image', { timeout: 5000 }, () => {
+  // A 200x100 source letterboxed into 100x100: scale 0.5, padY 25.
+  const info: LetterboxInfo = { scale: 0.5, padX: 0, padY: 25, srcWidth: 200, srcHeight: 100, dstWidth: 100, dstHeight: 100 };
+  const dets = v8([[50, 50, 20, 20, 0.9, 0, 0], [95, 22, 20, 10, 0.0, 0.8, 0]], DEFAULT_POSTPROCESS, info);
+  assert.deepEqual(summary(dets), [
+    [0, 0.9, 80, 30, 120, 70],
+    [1, 0.8, 170, 0, 200, 4], // x2 = 210 and y1 = -16 clipped
+  ]);
+});
+
+test('per-class thresholds by id and by name, on top of the global one', { timeout: 5000 }, () => {
+  const rows = [[10, 10, 4, 4, 0.3, 0, 0], [30, 30, 4, 4, 0, 0.3, 0], [60, 60, 4, 4, 0, 0, 0.15]];
+  assert.deepEqual(v8(rows).map((d) => d.classId), [0, 1]);
+  const post = { ...DEFAULT_POSTPROCESS, classConf: { '0': 0.5, dent: 0.1 } };
+  assert.deepEqual(v8(rows, post).map((d) => d.classId), [1, 2]);
+  const t = buildThresholds(post, NAMES, 3);
+  assert.deepEqual(Array.from(t.perClass, round), [0.5, 0.25, 0.1]);
+  assert.equal(round(t.min), 0.1);
+  // Unknown class names and ids are ignored rather than crashing.
+  assert.deepEqual(Array.from(buildThresholds({ conf: 0.4, classConf: { nope: 0.1, '9': 0.1 } }, NAMES, 3).perClass, round), [0.4, 0.4, 0.4]);
+});
+
+test('v5: score = objectness x class score; low objectness rows skipped', { timeout: 5000 }, () => {
+  const rows = [
+    [50, 50, 20, 20, 0.9, 0.1, 0.9], // 0.81 class 1
+    [50, 50, 20, 20, 0.2, 1.0, 0.0], // 0.2: below threshold
+    [52, 50, 20, 20, 0.8, 0.0, 0.9], // 0.72 class 1 overlaps: suppressed
+    [10, 10, 4, 8, 0.5, 0.6, 0.1], // 0.3 class 0
+  ];
+  const p = new Postprocessor({ layout: 'yolov5', numClasses: 2, numCandidates: 4, rowLength: 7 }, ['a', 'b']);
+  assert.deepEqual(summary(p.run(v5Tensor(rows), IDENTITY, DEFAULT_POSTPROCESS)), [
+    [1, 0.81, 40, 40, 60, 60],
+    [0, 0.3, 8, 6, 12, 14],
+  ]);
+  const c = new CandidateBuffer(1);
+  decodeYolov5(v5Tensor(rows), 2, 4, buildThresholds({ conf: 0.9 }, [], 2), c);
+  assert.equal(c.count, 0);
+});
+
+test('end-to-end: rows taken as they are (no NMS), thresholded, sorted, capped', { timeout: 5000 }, () => {
+  const rows = [
+    [10, 10, 20, 20, 0.6, 1],
+    [10, 10, 20, 20, 0.9, 1], // same box as the first: the model already did NMS, so both stay
+    [0, 0, 0, 0, 0.0, 0],
+    [-5, 50, 30, 120, 0.4, 2],
+  ];
+  const p = new Postprocessor({ layout: 'end2end', numClasses: 3, numCandidates: 4, rowLength: 6 }, NAMES);
+  assert.deepEqual(summary(p.run(v5Tensor(rows), IDENTITY, DEFAULT_POSTPROCESS)), [
+    [1, 0.9, 10, 10, 20, 20],
+    [1, 0.6, 10, 10, 20, 20],
+    [2, 0.4, 0, 50, 30, 100],
+  ]);
+  assert.equal(p.run(v5Tensor(rows), IDENTITY, { ...DEFAULT_POSTPROCESS, maxDetections: 1 }).length, 1);
+  const c = new CandidateBuffer();
+  decodeEnd2End(v5Tensor(rows), 4, buildThresholds({ conf: 0.95 }, [], 3), c);
+  assert.equal(c.count, 0);
+});
+
+test('candidate buffer grows past its initial capacity', { timeout: 5000 }, () => {
+  const n = 3000;
+  const t = new Float32Array(6 * n);
+  for (let i = 0; i < n; i++) {
+    t[i] = (i % 100) * 10;
+    t[n + i] = Math.floor(i / 100) * 10;
+    t[2 * n + i] = 4;
+    t[3 * n + i] = 4;
+    t[4 * n + i] = 0.5;
+  }
+  const c = new CandidateBuffer(16);
+  decodeYolov8(t, 2, n, buildThresholds({ conf: 0.25 }, [], 2), c);
+  assert.equal(c.count, n);
+  assert.equal(nmsClassAware(c, 0.7, 300).length, 300);
+});
