@@ -1,0 +1,141 @@
+/**
+ * A camera that films the synthetic production line (src/synth/scene.ts): rgb24 frames at config.fps,
+ * deterministic for config.seed (frame seq n always shows scene n). For demos and tests without hardware.
+ *
+ * Pacing: ticks are scheduled against start time + n * period (no drift from timer jitter); the next
+ * frame is rendered ahead, so a tick only hands out a finished buffer. If rendering falls behind, the
+ * tick is skipped (like a camera dropping a frame) and counted in `skippedTicks`.
+ */
+import { performance } from 'node:perf_hooks';
+import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
+import type { SyntheticSourceConfig } from '../config/types.js';
+import { renderScene, type Scene } from '../synth/scene.js';
+import type { Frame } from './frame.js';
+import type { FrameSource, SourceHandlers } from './source.js';
+
+export class SyntheticSource implements FrameSource {
+  readonly kind = 'synthetic';
+  private running = false;
+  private timer: NodeJS.Timeout | null = null;
+  private handlers: SourceHandlers | null = null;
+  private nextSeq = 0;
+  private tickNo = 0;
+  private t0 = 0;
+  private pending: Promise<Scene | Error> | null = null;
+  private ready: Scene | null = null;
+  private skipped = 0;
+
+  constructor(
+    readonly cameraId: string,
+    private readonly config: SyntheticSourceConfig,
+  ) {}
+
+  /** Ticks that found no rendered frame ready (rendering slower than fps). */
+  get skippedTicks(): number {
+    return this.skipped;
+  }
+
+  async start(handlers: SourceHandlers): Promise<void> {
+    if (this.running) throw new InspectdError(ErrorCodes.LIFECYCLE, `synthetic source for camera ${this.cameraId} is already running; stop() it first`);
+    const { fps, width, height, defectRate, seed } = this.config;
+    if (!(fps > 0 && fps <= 1000)) throw new InspectdError(ErrorCodes.CONFIG_INVALID, `synthetic source ${this.cameraId}: fps must be in (0, 1000], got ${fps}`);
+    if (!Number.isInteger(width) || !Number.isInteger(height) || width < 32 || height < 32 || width > 8192 || height > 8192) {
+      throw new InspectdError(ErrorCodes.CONFIG_INVALID, `synthetic source ${this.cameraId}: width/height must be integers in [32, 8192], got ${width}x${height}`);
+    }
+    if (!(defectRate >= 0 && defectRate <= 1)) throw new InspectdError(ErrorCodes.CONFIG_INVALID, `synthetic source ${this.cameraId}: defectRate must be in [0, 1], got ${defectRate}`);
+    if (!Number.isInteger(seed)) throw new InspectdError(ErrorCodes.CONFIG_INVALID, `synthetic source ${this.cameraId}: seed must be an integer, got ${seed}`);
+    this.handlers = handlers;
+    this.running = true;
+    this.ready = null;
+    this.renderAhead();
+    this.t0 = performance.now();
+    this.tickNo = 0;
+    this.schedule();
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) {
+      if (this.pending) await this.pending;
+      return;
+    }
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    // Let an in-flight render finish so no sharp work outlives the source.
+    if (this.pending) await this.pending;
+    this.pending = null;
+    this.ready = null;
+  }
+
+  private renderAhead(): void {
+    const seq = this.nextSeq;
+    const { width, height, defectRate, seed } = this.config;
+    const p: Promise<Scene | Error> = renderScene(seed, seq, { width, height, defectRate }).then(
+      (s) => s,
+      (err: unknown) => (err instanceof Error ? err : new Error(errorMessage(err))),
+    );
+    this.pending = p;
+    void p.then((res) => {
+      if (this.pending === p) this.pending = null;
+      if (!this.running) return;
+      if (res instanceof Error) {
+        this.fail(new InspectdError(ErrorCodes.SOURCE_FAILED, `synthetic source ${this.cameraId}: rendering frame ${seq} failed: ${res.message}`, { cause: res }));
+        return;
+      }
+      this.ready = res;
+    });
+  }
+
+  private schedule(): void {
+    if (!this.running) return;
+    this.tickNo++;
+    const due = this.t0 + (this.tickNo * 1000) / this.config.fps;
+    this.timer = setTimeout(() => this.tick(), Math.max(0, due - performance.now()));
+  }
+
+  private tick(): void {
+    this.timer = null;
+    if (!this.running || !this.handlers) return;
+    const scene = this.ready;
+    if (scene) {
+      this.ready = null;
+      const frame: Frame = {
+        cameraId: this.cameraId,
+        seq: this.nextSeq++,
+        captureMono: performance.now(),
+        captureWall: Date.now(),
+        width: scene.width,
+        height: scene.height,
+        format: 'rgb24',
+        data: scene.rgb,
+        origin: `synthetic:seed=${this.config.seed}`,
+      };
+      this.renderAhead();
+      try {
+        this.handlers.frame(frame);
+      } catch (err) {
+        this.fail(new InspectdError(ErrorCodes.SOURCE_FAILED, `synthetic source ${this.cameraId}: frame handler threw: ${errorMessage(err)}`, { cause: err }));
+        return;
+      }
+    } else {
+      this.skipped++;
+    }
+    // Catch up without bursts: if we fell more than one period behind, skip the missed ticks.
+    const period = 1000 / this.config.fps;
+    const now = performance.now();
+    const behind = Math.floor((now - (this.t0 + this.tickNo * period)) / period);
+    if (behind > 0) {
+      this.tickNo += behind;
+      this.skipped += behind;
+    }
+    this.schedule();
+  }
+
+  private fail(err: Error): void {
+    if (!this.running) return;
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.handlers?.ended(err);
+  }
+}
