@@ -1,0 +1,135 @@
+/**
+ * `inspectd run [--config FILE]`: the daemon in the foreground (systemd Type=notify, or a terminal).
+ * Config: --config FILE, else $INSPECTD_CONFIG, else the embedded defaults (demo model, synthetic camera,
+ * embedded broker). /etc/inspectd/config.yaml is NOT read implicitly: the systemd unit passes --config,
+ * so what runs is always what the command line says.
+ * Signals: SIGTERM/SIGINT stop (drain, flush the outbox, publish offline, exit 0); SIGHUP reloads the config.
+ * Exit codes: 0 clean stop; 1 start-up or stop failure; 2 usage; 78 (EX_CONFIG) invalid config, so a unit
+ * can set RestartPreventExitStatus=78 instead of restarting into the same error.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Daemon, type DaemonOptions } from '../daemon.js';
+import { errorMessage, isInspectdError, ErrorCodes } from '../errors.js';
+import { createLogger } from '../ops/log.js';
+import type { LoadedConfig } from '../config/load.js';
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+export const EXIT_CONFIG = 78;
+
+export const RUN_USAGE = 'usage: inspectd run [--config FILE]   (no --config and no INSPECTD_CONFIG: embedded demo defaults)';
+
+/** The folder holding package.json, from dist/src/cli or src/cli alike. */
+export function packageRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const up = path.dirname(dir);
+    if (up === dir) return process.cwd();
+    dir = up;
+  }
+  return dir;
+}
+
+export function parseRunArgs(argv: string[]): { config?: string; help: boolean } | { error: string } {
+  let config: string | undefined;
+  let help = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--help' || a === '-h') help = true;
+    else if (a === '--config' || a === '-c') {
+      const v = argv[++i];
+      if (!v) return { error: `${a} needs a file` };
+      config = v;
+    } else if (a.startsWith('--config=')) config = a.slice('--config='.length);
+    else return { error: `unknown argument ${a}` };
+  }
+  return { config, help };
+}
+
+export interface RunHooks {
+  /** Tests: extra Daemon options (fake parts). */
+  daemon?: Partial<DaemonOptions>;
+  /** Tests: resolves to stop the daemon instead of a signal. */
+  until?: Promise<unknown>;
+}
+
+export async function runCommand(argv: string[], hooks: RunHooks = {}): Promise<number> {
+  const args = parseRunArgs(argv);
+  if ('error' in args) {
+    process.stderr.write(`inspectd run: ${args.error}\n${RUN_USAGE}\n`);
+    return EXIT_USAGE;
+  }
+  if (args.help) {
+    process.stdout.write(RUN_USAGE + '\n');
+    return EXIT_OK;
+  }
+  const root = packageRoot();
+  const configPath = args.config ?? (process.env.INSPECTD_CONFIG || undefined);
+  const cfgMod = await import('../config/index.js');
+  let loaded: LoadedConfig;
+  try {
+    loaded = configPath ? await cfgMod.loadConfigFile(path.resolve(configPath)) : cfgMod.embeddedDefaults(root);
+  } catch (err) {
+    process.stderr.write(`inspectd run: ${errorMessage(err)}\n`);
+    return isInspectdError(err, ErrorCodes.CONFIG_INVALID) || isInspectdError(err, ErrorCodes.CONFIG_READ) ? EXIT_CONFIG : EXIT_FAILURE;
+  }
+  const logger = createLogger({ level: process.env.INSPECTD_LOG_LEVEL ?? loaded.config.log.level });
+  const daemon = new Daemon({
+    loaded,
+    configPath: configPath ? path.resolve(configPath) : undefined,
+    logger,
+    packageRoot: root,
+    ...hooks.daemon,
+  });
+
+  const startAbort = new AbortController();
+  let stopRequested!: () => void;
+  const stopSignal = new Promise<void>((resolve) => (stopRequested = resolve));
+  let stopping = false;
+  const onStop = (sig: NodeJS.Signals): void => {
+    if (stopping) {
+      logger.warn({ signal: sig }, 'already stopping; waiting for the drain to finish');
+      return;
+    }
+    stopping = true;
+    logger.info({ signal: sig }, 'stop requested');
+    startAbort.abort();
+    stopRequested();
+  };
+  const onHup = (): void => {
+    logger.info('SIGHUP: reloading config');
+    daemon.reload().catch((err) => logger.error({ err: errorMessage(err) }, 'reload failed'));
+  };
+  process.on('SIGTERM', onStop);
+  process.on('SIGINT', onStop);
+  process.on('SIGHUP', onHup);
+  if (hooks.until) void hooks.until.then(() => onStop('SIGTERM'));
+
+  let code = EXIT_OK;
+  try {
+    try {
+      await daemon.start(startAbort.signal);
+      await stopSignal;
+    } catch (err) {
+      if (!startAbort.signal.aborted) {
+        logger.fatal({ code: isInspectdError(err) ? err.code : undefined, err: errorMessage(err) }, 'inspectd could not start');
+        process.stderr.write(`inspectd run: ${errorMessage(err)}\n`);
+        code = EXIT_FAILURE;
+      }
+    }
+    try {
+      await daemon.stop();
+    } catch (err) {
+      logger.error({ err: errorMessage(err) }, 'inspectd did not stop cleanly');
+      code = EXIT_FAILURE;
+    }
+  } finally {
+    process.off('SIGTERM', onStop);
+    process.off('SIGINT', onStop);
+    process.off('SIGHUP', onHup);
+  }
+  return code;
+}

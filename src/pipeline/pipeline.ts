@@ -1,0 +1,409 @@
+/**
+ * The scheduler and per-camera pipeline for one detector (one model): frames go into a per-camera
+ * one-slot mailbox (latest-frame-wins; lossless and trigger-tagged frames are queued, never dropped),
+ * cameras take turns round-robin, and at most one inference is in flight at a time (the engine is the
+ * bottleneck; a second run would only queue inside it and make every frame older).
+ * Nothing is copied or serialised before inference; payloads are built after it.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '../ops/log.js';
+import type { CameraConfig } from '../config/types.js';
+import type { Frame } from '../source/frame.js';
+import type { Detection, PostprocessOptions } from '../vision/types.js';
+import { errorMessage } from '../errors.js';
+import { evaluateRules } from '../rules/rules.js';
+import { rejectClassesOf, rejectKey, rejectReason } from '../rules/reject.js';
+import { FrameMailbox } from './mailbox.js';
+import type {
+  CameraCounters,
+  DetectionsPayload,
+  DetectorLike,
+  DropReason,
+  PayloadDetection,
+  PipelineObserver,
+  PipelineSink,
+  RejectPayload,
+} from './types.js';
+
+export interface PipelineOptions {
+  deviceId: string;
+  detector: DetectorLike;
+  /** Global conf/iou/maxDetections handed to the detector (per-class thresholds are applied by the rules). */
+  post?: Partial<PostprocessOptions>;
+  sink: PipelineSink;
+  logger: Logger;
+  observer?: PipelineObserver;
+  /** Monotonic clock in ms (performance.now); injectable for tests. */
+  now?: () => number;
+  wallNow?: () => number;
+  /** Pending PLC triggers kept per camera; older ones beyond this are dropped and counted. */
+  maxPendingTriggers?: number;
+}
+
+interface Lane {
+  config: CameraConfig;
+  mailbox: FrameMailbox;
+  paused: boolean;
+  triggers: string[];
+  counters: CameraCounters;
+}
+
+function newCounters(): CameraCounters {
+  return {
+    captured: 0,
+    dropped: { superseded: 0, paused: 0, error: 0, stopped: 0, 'trigger-overflow': 0 },
+    inferred: 0,
+    published: 0,
+    late: 0,
+    rejects: 0,
+    rejectsByClass: {},
+  };
+}
+
+const LATENCY_RING = 512;
+const r2 = (v: number): number => Math.round(v * 100) / 100;
+
+function toPayload(d: Detection): PayloadDetection {
+  return {
+    class: d.class,
+    classId: d.classId,
+    confidence: Math.round(d.confidence * 10000) / 10000,
+    box: { x1: r2(d.box.x1), y1: r2(d.box.y1), x2: r2(d.box.x2), y2: r2(d.box.y2) },
+  };
+}
+
+export class Pipeline {
+  private readonly lanes = new Map<string, Lane>();
+  /** Round-robin order; the cursor points at the camera that gets the next turn. */
+  private order: string[] = [];
+  private cursor = 0;
+  private detector: DetectorLike;
+  private post: Partial<PostprocessOptions>;
+  private inFlight: Promise<void> | null = null;
+  private readonly publishing = new Set<Promise<void>>();
+  private accepting = true;
+  private stopped = false;
+  private idleWaiters: (() => void)[] = [];
+  private readonly now: () => number;
+  private readonly wallNow: () => number;
+  private readonly maxTriggers: number;
+  private readonly latencies = new Float64Array(LATENCY_RING);
+  private latencyCount = 0;
+  private inferredTotalCount = 0;
+
+  constructor(private readonly opts: PipelineOptions) {
+    this.detector = opts.detector;
+    this.post = opts.post ?? {};
+    this.now = opts.now ?? (() => performance.now());
+    this.wallNow = opts.wallNow ?? Date.now;
+    this.maxTriggers = opts.maxPendingTriggers ?? 16;
+  }
+
+  addCamera(config: CameraConfig): void {
+    if (this.lanes.has(config.id)) return this.updateCamera(config);
+    this.lanes.set(config.id, { config, mailbox: new FrameMailbox(), paused: false, triggers: [], counters: newCounters() });
+    this.order = [...this.lanes.keys()];
+  }
+
+  /** Hot change of rules, deadline and trigger mode: the next frame judged uses it; nothing is dropped. */
+  updateCamera(config: CameraConfig): void {
+    const lane = this.lanes.get(config.id);
+    if (!lane) return this.addCamera(config);
+    lane.config = config;
+  }
+
+  /** Frames still queued for this camera are given up (lossless ones are not acknowledged: their source re-reads them). */
+  removeCamera(id: string): void {
+    const lane = this.lanes.get(id);
+    if (!lane) return;
+    for (const _ of lane.mailbox.drainAll()) this.drop(lane, 'stopped');
+    this.lanes.delete(id);
+    this.order = [...this.lanes.keys()];
+    this.cursor = 0;
+  }
+
+  cameraIds(): string[] {
+    return [...this.order];
+  }
+
+  cameraConfig(id: string): CameraConfig | undefined {
+    return this.lanes.get(id)?.config;
+  }
+
+  get currentDetector(): DetectorLike {
+    return this.detector;
+  }
+
+  setPostprocess(post: Partial<PostprocessOptions>): void {
+    this.post = post;
+  }
+
+  /**
+   * Switches to another detector for every later frame; resolves with the previous one once the
+   * inference in flight (which may still use it) has finished, so the caller can dispose it safely.
+   */
+  async setDetector(detector: DetectorLike, post?: Partial<PostprocessOptions>): Promise<DetectorLike> {
+    const old = this.detector;
+    this.detector = detector;
+    if (post) this.post = post;
+    const inflight = this.inFlight;
+    if (inflight) await inflight.catch(() => undefined);
+    return old;
+  }
+
+  /** From the source supervisor. Never throws; never blocks. */
+  offer(frame: Frame): void {
+    const lane = this.lanes.get(frame.cameraId);
+    if (!lane || !this.accepting) {
+      if (lane) this.drop(lane, 'stopped');
+      return;
+    }
+    lane.counters.captured++;
+    this.opts.observer?.captured?.(frame.cameraId);
+    if (frame.triggerId === undefined && lane.triggers.length > 0) frame.triggerId = lane.triggers.shift();
+    const mustKeep = frame.done !== undefined || frame.triggerId !== undefined;
+    if (lane.paused && !mustKeep) {
+      this.drop(lane, 'paused');
+      return;
+    }
+    const displaced = lane.mailbox.put(frame, mustKeep);
+    if (displaced) this.drop(lane, 'superseded');
+    this.pump();
+  }
+
+  /** Tags the next frame of the camera with this part id; false when the camera is unknown. */
+  trigger(cameraId: string, triggerId: string): boolean {
+    const lane = this.lanes.get(cameraId);
+    if (!lane) return false;
+    lane.triggers.push(triggerId);
+    while (lane.triggers.length > this.maxTriggers) {
+      const lost = lane.triggers.shift();
+      this.drop(lane, 'trigger-overflow');
+      this.opts.logger.warn({ camera: cameraId, triggerId: lost }, 'too many pending triggers: the oldest was dropped (no frame arrived for it)');
+    }
+    return true;
+  }
+
+  /** Paused cameras drop live frames (counted 'paused'); lossless and tagged frames wait for resume. */
+  pause(cameraId?: string): string[] {
+    return this.setPaused(cameraId, true);
+  }
+
+  resume(cameraId?: string): string[] {
+    const ids = this.setPaused(cameraId, false);
+    this.pump();
+    return ids;
+  }
+
+  private setPaused(cameraId: string | undefined, paused: boolean): string[] {
+    const ids = cameraId === undefined ? [...this.order] : this.lanes.has(cameraId) ? [cameraId] : [];
+    for (const id of ids) {
+      const lane = this.lanes.get(id)!;
+      lane.paused = paused;
+      if (paused && lane.mailbox.clearLatest()) this.drop(lane, 'paused');
+    }
+    return ids;
+  }
+
+  isPaused(cameraId: string): boolean {
+    return this.lanes.get(cameraId)?.paused ?? false;
+  }
+
+  counters(cameraId: string): Readonly<CameraCounters> | undefined {
+    return this.lanes.get(cameraId)?.counters;
+  }
+
+  /** Frames inferred since start, all cameras: the watchdog's progress counter. */
+  get inferredTotal(): number {
+    return this.inferredTotalCount;
+  }
+
+  /** True while a frame waits in a mailbox (of a camera not paused) or is being inferred. */
+  get busy(): boolean {
+    if (this.inFlight) return true;
+    for (const lane of this.lanes.values()) if (!lane.paused && lane.mailbox.size > 0) return true;
+    return false;
+  }
+
+  /** Capture-to-publish latency percentile over the last frames (ms), NaN before the first. */
+  latencyPercentile(p: number): number {
+    const n = Math.min(this.latencyCount, LATENCY_RING);
+    if (n === 0) return NaN;
+    const a = Array.from(this.latencies.subarray(0, n)).sort((x, y) => x - y);
+    return a[Math.min(n - 1, Math.floor((p / 100) * n))];
+  }
+
+  /**
+   * Stops taking frames, finishes what is queued and in flight (lossless and tagged frames included)
+   * and waits for reject publishes to be durable. Resolves true when all of it finished in time.
+   */
+  async drain(timeoutMs: number): Promise<boolean> {
+    this.accepting = false;
+    for (const lane of this.lanes.values()) lane.paused = false;
+    this.pump();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<false>((resolve) => {
+      timer = setTimeout(() => resolve(false), timeoutMs);
+      timer.unref?.();
+    });
+    const done = (async () => {
+      while (this.busy) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+      while (this.publishing.size > 0) await Promise.allSettled([...this.publishing]);
+      return true as const;
+    })();
+    try {
+      return await Promise.race([done, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Drops whatever is still queued; idempotent. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.accepting = false;
+    for (const lane of this.lanes.values()) for (const _ of lane.mailbox.drainAll()) this.drop(lane, 'stopped');
+    this.wakeIdle();
+  }
+
+  private drop(lane: Lane, reason: DropReason): void {
+    lane.counters.dropped[reason]++;
+    this.opts.observer?.dropped?.(lane.config.id, reason);
+  }
+
+  private wakeIdle(): void {
+    const w = this.idleWaiters.splice(0);
+    for (const resolve of w) resolve();
+  }
+
+  /** Starts the next inference when the engine is free: the next camera in round-robin order with a frame. */
+  private pump(): void {
+    if (this.inFlight || this.stopped) return;
+    const n = this.order.length;
+    for (let i = 0; i < n; i++) {
+      const idx = (this.cursor + i) % n;
+      const lane = this.lanes.get(this.order[idx])!;
+      if (lane.paused || lane.mailbox.size === 0) continue;
+      const frame = lane.mailbox.take()!;
+      this.cursor = (idx + 1) % n;
+      const run = this.process(lane, frame);
+      this.inFlight = run;
+      void run.finally(() => {
+        this.inFlight = null;
+        this.pump();
+        if (!this.inFlight) this.wakeIdle();
+      });
+      return;
+    }
+    this.wakeIdle();
+  }
+
+  private async process(lane: Lane, frame: Frame): Promise<void> {
+    const detector = this.detector;
+    const start = this.now();
+    const queueMs = start - frame.captureMono;
+    let result: Awaited<ReturnType<DetectorLike['detectFrame']>>;
+    try {
+      result = await detector.detectFrame(frame, this.post);
+    } catch (err) {
+      this.drop(lane, 'error');
+      this.opts.logger.warn({ camera: frame.cameraId, seq: frame.seq, origin: frame.origin, err: errorMessage(err) }, 'frame could not be processed');
+      frame.done?.(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    lane.counters.inferred++;
+    this.inferredTotalCount++;
+    this.opts.observer?.inferred?.(frame.cameraId, result.timings, queueMs);
+    try {
+      this.publish(lane, frame, result.detections, result.timings, queueMs, detector);
+    } catch (err) {
+      // A bug in a sink adapter must not stall the scheduler; the frame is still acknowledged.
+      this.opts.logger.error({ camera: frame.cameraId, seq: frame.seq, err: errorMessage(err) }, 'publishing results failed');
+      frame.done?.(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  private publish(
+    lane: Lane,
+    frame: Frame,
+    detections: Detection[],
+    timings: { preprocessMs: number; inferenceMs: number; postprocessMs: number },
+    queueMs: number,
+    detector: DetectorLike,
+  ): void {
+    const cam = lane.config; // the config current now: a hot edit applies to the next frame judged
+    const { kept, rejectCauses } = evaluateRules(detections, cam.rules, detector.metadata.names);
+    const totalMs = this.now() - frame.captureMono;
+    const deadlineMet = totalMs <= cam.deadlineMs;
+    if (!deadlineMet) {
+      lane.counters.late++;
+      this.opts.observer?.late?.(cam.id);
+    }
+    const captureTime = new Date(frame.captureWall).toISOString();
+    const payload: DetectionsPayload = {
+      frameId: `${cam.id}:${frame.seq}`,
+      seq: frame.seq,
+      camera: cam.id,
+      device: this.opts.deviceId,
+      captureTime,
+      ...(frame.triggerId !== undefined ? { triggerId: frame.triggerId } : {}),
+      width: frame.width,
+      height: frame.height,
+      latency: {
+        preprocessMs: r2(timings.preprocessMs),
+        inferenceMs: r2(timings.inferenceMs),
+        postprocessMs: r2(timings.postprocessMs),
+        queueMs: r2(queueMs),
+        totalMs: r2(totalMs),
+      },
+      engine: detector.engineKind,
+      detections: kept.map(toPayload),
+    };
+    this.opts.sink.detections(payload);
+    lane.counters.published++;
+    this.latencies[this.latencyCount++ % LATENCY_RING] = totalMs;
+    this.opts.observer?.published?.(cam.id, totalMs);
+
+    const judged = !cam.trigger || frame.triggerId !== undefined;
+    if (rejectCauses.length === 0 || !judged) {
+      frame.done?.();
+      return;
+    }
+    const classes = rejectClassesOf(rejectCauses);
+    const reject: RejectPayload = {
+      key: rejectKey(this.opts.deviceId, cam.id, frame.seq, frame.triggerId),
+      device: this.opts.deviceId,
+      camera: cam.id,
+      seq: frame.seq,
+      ...(frame.triggerId !== undefined ? { triggerId: frame.triggerId } : {}),
+      captureTime,
+      captureWall: frame.captureWall,
+      decidedAt: new Date(this.wallNow()).toISOString(),
+      reason: rejectReason(rejectCauses),
+      classes,
+      detections: payload.detections.filter((_, i) => rejectCauses.includes(kept[i])),
+      deadlineMs: cam.deadlineMs,
+      latencyMs: r2(totalMs),
+      deadlineMet,
+    };
+    lane.counters.rejects++;
+    for (const c of classes) lane.counters.rejectsByClass[c] = (lane.counters.rejectsByClass[c] ?? 0) + 1;
+    this.opts.observer?.rejected?.(cam.id, classes);
+    let p: Promise<void>;
+    try {
+      p = Promise.resolve(this.opts.sink.reject(reject, frame, rejectCauses));
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    const tracked = p.then(
+      () => frame.done?.(),
+      (err) => {
+        this.opts.logger.error({ key: reject.key, err: errorMessage(err) }, 'reject could not be stored: it is lost unless the outbox recovers');
+        frame.done?.(err instanceof Error ? err : new Error(String(err)));
+      },
+    );
+    this.publishing.add(tracked);
+    void tracked.finally(() => this.publishing.delete(tracked));
+  }
+}

@@ -1,0 +1,240 @@
+/**
+ * Daemon start/stop/reload rules with fake parts injected through the constructor (no network, no model):
+ * a signal aborts start-up, stop() stops every part in reverse even when one fails and keeps the failure,
+ * a model edit that fails to load keeps the old model serving and is reported, a good one swaps.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { Daemon, type DaemonParts, type DaemonSink, type DaemonSupervisor } from '../../src/daemon.js';
+import { loadConfigFile } from '../../src/config/load.js';
+import { Metrics } from '../../src/ops/metrics.js';
+import { silentLogger } from '../../src/ops/log.js';
+import { REPO_ROOT } from '../helpers/fixtures.js';
+import { ScriptedDetector, tempDir, writeYaml } from './daemon-harness.js';
+import type { Frame } from '../../src/source/frame.js';
+
+function fakeParts(log: string[], over: Partial<DaemonParts> = {}): Partial<DaemonParts> {
+  const sink: DaemonSink = {
+    connected: true,
+    async start() {
+      log.push('start mqtt');
+    },
+    async stop() {
+      log.push('stop mqtt');
+    },
+    publishDetections() {},
+    async publishReject() {},
+    async publishState() {},
+    publishStatus(info) {
+      log.push(`status ${JSON.stringify(info.lastConfigError)}`);
+    },
+    onCommand() {},
+  };
+  return {
+    createMetrics: async () => new Metrics(),
+    createOutbox: async () => ({ depth: 0, start: async () => void log.push('start outbox'), stop: async () => void log.push('stop outbox') }),
+    createSink: async () => sink,
+    loadDetector: async (model) => {
+      log.push(`load ${path.basename(model.path)}`);
+      const d = new ScriptedDetector();
+      const dispose = d.dispose.bind(d);
+      d.dispose = async () => {
+        log.push(`dispose ${path.basename(model.path)}`);
+        await dispose();
+      };
+      return d;
+    },
+    createSupervisor: async ({ camera, onFrame, onState }) => {
+      let timer: NodeJS.Timeout | undefined;
+      let seq = 0;
+      const sup: DaemonSupervisor = {
+        start() {
+          log.push(`start camera ${camera.id}`);
+          onState({ state: 'ok' });
+          timer = setInterval(() => {
+            const f: Frame = { cameraId: camera.id, seq: seq++, captureMono: performance.now(), captureWall: Date.now(), width: 8, height: 8, format: 'rgb24', data: Buffer.alloc(192) };
+            onFrame(f);
+          }, 20);
+        },
+        async stop() {
+          clearInterval(timer);
+          log.push(`stop camera ${camera.id}`);
+        },
+      };
+      return sup;
+    },
+    createSnapshots: async () => null,
+    createHttp: async () => null,
+    watchdogIntervalMs: async () => null,
+    ...over,
+  };
+}
+
+async function setup(t: import('node:test').TestContext) {
+  const tmp = tempDir('inspectd-life-');
+  t.after(() => tmp.cleanup());
+  for (const m of ['a.onnx', 'b.onnx', 'broken.onnx']) writeFileSync(path.join(tmp.dir, m), 'x');
+  const cfgFile = path.join(tmp.dir, 'config.yaml');
+  const cfg = {
+    device: { id: 'life' },
+    model: { path: path.join(tmp.dir, 'a.onnx') },
+    cameras: [{ id: 'c1', source: { type: 'synthetic' }, rules: { rejectClasses: ['scratch'] } }],
+    mqtt: { url: 'mqtt://127.0.0.1:1' },
+    outbox: { dir: path.join(tmp.dir, 'outbox') },
+    console: { summary: 'off' },
+  };
+  writeYaml(cfgFile, cfg);
+  return { tmp, cfgFile, cfg };
+}
+
+test('a signal during start-up aborts it; stop() undoes what had started', { timeout: 10_000 }, async (t) => {
+  const { cfgFile } = await setup(t);
+  const log: string[] = [];
+  const ac = new AbortController();
+  const parts = fakeParts(log, {
+    loadDetector: async () => {
+      ac.abort(); // SIGTERM arrives while the model loads
+      return new ScriptedDetector();
+    },
+  });
+  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), logger: silentLogger(), packageRoot: REPO_ROOT, parts });
+  await assert.rejects(daemon.start(ac.signal), { code: 'INSPECTD_ERR_LIFECYCLE', message: /aborted/ });
+  assert.ok(!log.some((l) => l.startsWith('start camera')), 'no camera started after the abort');
+  await daemon.stop();
+  assert.deepEqual(log, ['start outbox', 'start mqtt', 'stop mqtt', 'stop outbox']);
+  await assert.rejects(daemon.start(), { code: 'INSPECTD_ERR_LIFECYCLE' });
+});
+
+test('stop() stops every part in reverse order even when one fails, and rethrows the failure', { timeout: 10_000 }, async (t) => {
+  const { cfgFile } = await setup(t);
+  const log: string[] = [];
+  const base = fakeParts(log);
+  const parts = fakeParts(log, {
+    createSink: async (o) => {
+      const s = await base.createSink!(o);
+      return { ...s, connected: true, stop: async () => { log.push('stop mqtt'); throw new Error('mqtt close failed'); } } as DaemonSink;
+    },
+  });
+  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), logger: silentLogger(), packageRoot: REPO_ROOT, parts });
+  await daemon.start();
+  assert.equal(daemon.ready, true);
+  await assert.rejects(daemon.stop(), /mqtt close failed/);
+  const stops = log.filter((l) => l.startsWith('stop') || l.startsWith('dispose'));
+  assert.deepEqual(stops, ['stop camera c1', 'dispose a.onnx', 'stop mqtt', 'stop outbox']);
+  await assert.rejects(daemon.stop(), /mqtt close failed/, 'idempotent: same outcome');
+});
+
+test('model edit: a model that fails to load keeps the old one serving (reported); a good one is warmed, then swapped', { timeout: 15_000 }, async (t) => {
+  const { cfgFile, cfg } = await setup(t);
+  const log: string[] = [];
+  const base = fakeParts(log);
+  const parts = fakeParts(log, {
+    loadDetector: async (model) => {
+      if (model.path.endsWith('broken.onnx')) throw new Error('not an ONNX model');
+      return base.loadDetector!(model, silentLogger());
+    },
+  });
+  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), configPath: cfgFile, logger: silentLogger(), packageRoot: REPO_ROOT, parts });
+  t.after(() => daemon.stop().catch(() => undefined));
+  await daemon.start();
+  const inferred = () => daemon.pipelineStats!.inferredTotal;
+  const waitFor = async (pred: () => boolean, what: string) => {
+    for (let i = 0; i < 200 && !pred(); i++) await new Promise((r) => setTimeout(r, 25));
+    assert.ok(pred(), what);
+  };
+  await waitFor(() => inferred() > 2, 'frames flow');
+
+  writeYaml(cfgFile, { ...cfg, model: { path: cfg.model.path.replace('a.onnx', 'broken.onnx') } });
+  await waitFor(() => log.some((l) => l.startsWith('status {') && l.includes('not an ONNX model')), 'load failure reported on status');
+  assert.equal(daemon.pipelineStats!.currentDetector.engineKind, 'scripted');
+  const n = inferred();
+  await waitFor(() => inferred() > n + 2, 'old model keeps serving');
+  assert.ok(!log.includes('dispose a.onnx'));
+
+  writeYaml(cfgFile, { ...cfg, model: { path: cfg.model.path.replace('a.onnx', 'b.onnx') } });
+  await waitFor(() => log.includes('dispose a.onnx'), 'old model disposed after the swap');
+  assert.ok(log.indexOf('load b.onnx') < log.indexOf('dispose a.onnx'));
+  const m = inferred();
+  await waitFor(() => inferred() > m + 2, 'new model serving');
+  assert.match(log.filter((l) => l.startsWith('status')).at(-1)!, /^status null$/, 'error cleared by the good edit');
+  assert.equal(daemon.pipelineStats!.counters('c1')!.dropped.error, 0);
+});
+
+test('mqtt edit: a new connection takes over without refusing a reject while the old one closes', { timeout: 15_000 }, async (t) => {
+  const { cfgFile, cfg } = await setup(t);
+  const log: string[] = [];
+  let refused = 0;
+  let accepted = 0;
+  const sinks: string[] = [];
+  const parts = fakeParts(log, {
+    createSink: async (o) => {
+      const name = o.mqtt.baseTopic;
+      sinks.push(name);
+      let closing = false;
+      return {
+        connected: true,
+        async start() {
+          log.push(`start ${name}`);
+        },
+        async stop() {
+          closing = true;
+          await new Promise((r) => setTimeout(r, 200)); // flushing
+          log.push(`stop ${name}`);
+        },
+        publishDetections() {},
+        async publishReject() {
+          if (closing) {
+            refused++;
+            throw new Error('sink is stopping');
+          }
+          accepted++;
+        },
+        async publishState() {},
+        publishStatus() {},
+        onCommand() {},
+      } satisfies DaemonSink;
+    },
+  });
+  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), configPath: cfgFile, logger: silentLogger(), packageRoot: REPO_ROOT, parts });
+  t.after(() => daemon.stop().catch(() => undefined));
+  await daemon.start();
+  const waitFor = async (pred: () => boolean, what: string) => {
+    for (let i = 0; i < 200 && !pred(); i++) await new Promise((r) => setTimeout(r, 25));
+    assert.ok(pred(), what);
+  };
+  await waitFor(() => accepted > 2, 'rejects flow');
+  writeYaml(cfgFile, { ...cfg, mqtt: { ...cfg.mqtt, baseTopic: 'plant2' } });
+  await waitFor(() => log.includes('start plant2'), 'new connection started');
+  const n = accepted;
+  await waitFor(() => accepted > n + 2, 'rejects flow on the new connection');
+  assert.deepEqual(sinks, ['inspectd', 'plant2']);
+  assert.ok(log.indexOf('stop inspectd') < log.indexOf('start plant2'));
+  assert.equal(refused, 0, 'no reject refused during the switch');
+});
+
+test('watchdog expectation: a streaming camera is expected, a paused or faulted one is not', { timeout: 10_000 }, async (t) => {
+  const { cfgFile } = await setup(t);
+  const log: string[] = [];
+  let report: ((s: { state: 'ok' | 'fault'; reason?: string }) => void) | undefined;
+  const base = fakeParts(log);
+  const parts = fakeParts(log, {
+    createSupervisor: async (o) => {
+      report = o.onState;
+      return base.createSupervisor!({ ...o, onFrame: () => undefined }); // frames never arrive
+    },
+  });
+  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), logger: silentLogger(), packageRoot: REPO_ROOT, parts });
+  t.after(() => daemon.stop().catch(() => undefined));
+  await daemon.start();
+  assert.equal(daemon.expectingFrames(), true, 'camera ok: frames expected');
+  report!({ state: 'fault', reason: 'camera stalled' });
+  assert.equal(daemon.expectingFrames(), false, 'camera in fault: its supervisor owns recovery');
+  report!({ state: 'ok' });
+  daemon.pipelineStats!.pause();
+  assert.equal(daemon.expectingFrames(), false, 'paused');
+  daemon.pipelineStats!.resume();
+  assert.equal(daemon.expectingFrames(), true);
+  assert.equal(daemon.health().cameras[0].state, 'ok');
+});

@@ -1,0 +1,78 @@
+/**
+ * Acceptance (b): the broker goes away for 20 s while rejects keep coming (every frame shows a bus, and
+ * `bus` is a reject class), then comes back on the same port. Every reject the pipeline decided arrives
+ * exactly once per key, in order, none missing. Real ffmpeg, onnxruntime (YOLOv8n fixture), mosquitto.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, symlinkSync } from 'node:fs';
+import path from 'node:path';
+import { Daemon } from '../../src/daemon.js';
+import { loadConfigFile } from '../../src/config/load.js';
+import { silentLogger } from '../../src/ops/log.js';
+import { mosquittoSkip, startMosquitto } from '../helpers/mosquitto.js';
+import { REPO_ROOT, sharedFixture, sharedFixturesSkip } from '../helpers/fixtures.js';
+import { MqttRecorder, tempDir, writeYaml } from './daemon-harness.js';
+
+const hasFfmpeg = spawnSync('ffmpeg', ['-version']).status === 0;
+const skip = sharedFixturesSkip() || mosquittoSkip() || (!hasFfmpeg && 'ffmpeg not installed');
+const OUTAGE_MS = 20_000;
+
+test('broker down 20 s: every reject delivered exactly once, in order, none missing', { skip, timeout: 120_000 }, async (t) => {
+  const tmp = tempDir('inspectd-outage-');
+  t.after(() => tmp.cleanup());
+  const broker = await startMosquitto();
+  t.after(() => broker.stop());
+  const rec = new MqttRecorder();
+  await rec.start(broker.url, 'inspectd/outage/+/reject');
+  t.after(() => rec.stop());
+
+  const image = path.join(tmp.dir, 'outage-bus.jpg');
+  symlinkSync(sharedFixture('images', 'bus.jpg'), image);
+  const cfgFile = path.join(tmp.dir, 'config.yaml');
+  writeYaml(cfgFile, {
+    device: { id: 'outage' },
+    model: { path: sharedFixture('models', 'yolov8n-coco-int8.onnx'), engine: 'cpu', threads: 1 },
+    cameras: [
+      {
+        id: 'cam1',
+        source: { type: 'ffmpeg', input: image, inputArgs: ['-loop', '1', '-framerate', '4'], realtime: true, width: 270, height: 360 },
+        deadlineMs: 5000,
+        rules: { rejectClasses: ['bus'] },
+      },
+    ],
+    // the recorder reconnects every 200 ms, the daemon every 3 s: the recorder is subscribed before the replay
+    mqtt: { url: broker.url, reconnectMs: 3000 },
+    outbox: { dir: path.join(tmp.dir, 'outbox') },
+    snapshots: { enabled: false, dir: path.join(tmp.dir, 'snaps') },
+    http: { enabled: false },
+    console: { summary: 'off' },
+  });
+  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), logger: silentLogger(), packageRoot: REPO_ROOT, notifier: undefined });
+  t.after(() => daemon.stop().catch(() => undefined));
+  await daemon.start();
+  const produced = () => daemon.pipelineStats!.counters('cam1')!.rejects;
+
+  await rec.until(() => rec.messages.length >= 3, 60_000, 'first rejects');
+  await broker.stop();
+  const atOutage = produced();
+  await new Promise((r) => setTimeout(r, OUTAGE_MS));
+  const duringOutage = produced() - atOutage;
+  assert.ok(duringOutage >= 10, `rejects were produced during the outage (${duringOutage})`);
+  await broker.restart();
+  await rec.until(() => rec.messages.length >= produced() - 1, 30_000, () => `replay: received ${rec.messages.length} of ${produced()}`);
+  await daemon.stop();
+  const total = produced();
+
+  const rejects = rec.messages.map((m) => JSON.parse(m.text) as { key: string; seq: number; deadlineMet: boolean; expired?: boolean });
+  const keys = rejects.map((r) => r.key);
+  assert.equal(new Set(keys).size, keys.length, 'no key twice');
+  for (let i = 1; i < rejects.length; i++) assert.ok(rejects[i].seq > rejects[i - 1].seq, `in order at ${i}: ${rejects[i - 1].seq} then ${rejects[i].seq}`);
+  assert.equal(rejects.length, total, `every reject decided (${total}) was delivered (${rejects.length})`);
+  assert.deepEqual(readdirSync(path.join(tmp.dir, 'outbox')).filter((f) => f.endsWith('.json')), [], 'outbox empty');
+  // every frame shows a bus, so between the first and the last reject no published frame is missing
+  const c = daemon.pipelineStats!.counters('cam1')!;
+  assert.equal(c.published, c.rejects, 'each published frame produced exactly one reject');
+  t.diagnostic(`rejects: ${total}, during the outage: ${duringOutage}, late: ${rejects.filter((r) => !r.deadlineMet).length}, expired: ${rejects.filter((r) => r.expired).length}`);
+});
