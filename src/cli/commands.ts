@@ -30,6 +30,10 @@ export const commands: Record<string, CommandEntry> = {
     summary: 'precision, recall, mAP50 on a YOLO-format labelled folder: eval --model M --data DIR [--json]',
     run: async (argv) => (await import('./eval.js')).evalCommand(argv),
   },
+  bench: {
+    summary: 'time preprocess, inference and postprocess next to a bare session.run: bench --model M [--image F] [--iterations N]',
+    run: async (argv) => (await import('./bench.js')).benchCommand(argv),
+  },
   'build-engine': {
     summary: 'build a TensorRT engine for a model: build-engine --model M.onnx [--fp16|--int8] [--cache DIR]',
     run: async (argv) => (await import('./build-engine.js')).buildEngineCommand(argv),

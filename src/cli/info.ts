@@ -42,6 +42,7 @@ export async function infoCommand(argv: string[]): Promise<number> {
       engine: parseEngine(v.engine),
       threads: parseInteger('threads', v.threads, 0, 1024),
       logger,
+      tensorrtBuild: false, // one-shot command: a background build would be killed on exit
     });
   } catch (err) {
     process.stderr.write(`inspectd info: ${errorMessage(err)}\n`);

@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { InspectdError, ErrorCodes, errorMessage, isInspectdError } from '../errors.js';
 import type { Logger } from '../ops/log.js';
+import type { NativeAddon } from '../native/loader.js';
 import type { Engine, EngineKind, EnginePreference, EngineRefusal } from './engine.js';
 import { createOrtEngine } from './ort.js';
 import { createTensorRtEngine, defaultEngineCacheDir } from './tensorrt.js';
@@ -20,6 +21,8 @@ export interface CreateEngineOptions {
   modelBytes?: Uint8Array;
   /** [h, w] for dynamic input axes during warm-up. */
   warmupSize?: [number, number];
+  /** Addon for the TensorRT engine; default the production addon (tests pass the stand-in). */
+  trtAddon?: NativeAddon;
 }
 
 const CHAIN: Record<EnginePreference, EngineKind[]> = {
@@ -55,6 +58,7 @@ export async function createEngine(opts: CreateEngineOptions): Promise<{ engine:
           engine = await createTensorRtEngine({
             onnxPath: opts.modelPath,
             cacheDir: opts.engineCacheDir ?? defaultEngineCacheDir(),
+            addon: opts.trtAddon,
             logger,
           });
           break;

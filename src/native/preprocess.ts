@@ -1,13 +1,18 @@
 /** Native one-pass letterbox (native/preprocess.cc): Frame -> NCHW float32 RGB tensor off the JS thread. */
 import type { Frame } from '../source/frame.js';
 import type { LetterboxInfo } from '../vision/types.js';
-import { tryLoadNativeAddon, type NativeAddon } from './loader.js';
+import { errorMessage } from '../errors.js';
+import { loadNativeAddon, tryLoadNativeAddon, type NativeAddon } from './loader.js';
 
-/** Structurally the same as the RawPreprocessor of src/vision/letterbox.ts. */
+/**
+ * Structurally the same as the RawPreprocessor of src/vision/letterbox.ts. `out`, when given, is written
+ * (off the JS thread) and returned as the tensor; the caller must not touch it until the promise settles.
+ */
 export type RawPreprocessor = (
   frame: Frame,
   dstW: number,
   dstH: number,
+  out?: Float32Array,
 ) => Promise<{ tensor: Float32Array; info: LetterboxInfo }>;
 
 export interface NativePreprocessOptions {
@@ -24,11 +29,22 @@ export function createNativePreprocessor(opts: NativePreprocessOptions = {}): Ra
   return addon ? nativePreprocessorFrom(addon, opts) : null;
 }
 
+/** The native preprocessor, or why there is none (the addon's load error, for the fallback's log line). */
+export function loadNativePreprocessor(
+  opts: NativePreprocessOptions = {},
+): { preprocessor: RawPreprocessor; reason?: undefined } | { preprocessor: null; reason: string } {
+  try {
+    return { preprocessor: nativePreprocessorFrom(loadNativeAddon('inspectd_native'), opts) };
+  } catch (err) {
+    return { preprocessor: null, reason: errorMessage(err) };
+  }
+}
+
 export function nativePreprocessorFrom(addon: NativeAddon, opts: NativePreprocessOptions = {}): RawPreprocessor {
   let reuse: Float32Array | undefined;
-  return async (frame, dstW, dstH) => {
-    let out: Float32Array | undefined;
-    if (opts.reuseOutput) {
+  return async (frame, dstW, dstH, given) => {
+    let out = given;
+    if (!out && opts.reuseOutput) {
       if (!reuse || reuse.length !== 3 * dstW * dstH) reuse = new Float32Array(3 * dstW * dstH);
       out = reuse;
     }

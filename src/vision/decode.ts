@@ -79,7 +79,8 @@ export function decodeYolov8(
     const base = (4 + c) * n;
     for (let i = 0; i < n; i++) {
       const s = data[base + i];
-      if (s > best[i]) {
+      // A NaN best is replaced by any real score, so a NaN never hides one.
+      if (s > best[i] || (best[i] !== best[i] && s === s)) {
         best[i] = s;
         arg[i] = c;
       }
@@ -88,7 +89,7 @@ export function decodeYolov8(
   const min = t.min;
   for (let i = 0; i < n; i++) {
     const s = best[i];
-    if (s < min) continue;
+    if (!(s >= min)) continue; // NaN never passes
     const c = arg[i];
     if (s < thr(t, c)) continue;
     const cx = data[i];
@@ -105,18 +106,18 @@ export function decodeYolov5(data: Float32Array, numClasses: number, numAnchors:
   const min = t.min;
   for (let i = 0, o = 0; i < numAnchors; i++, o += row) {
     const obj = data[o + 4];
-    if (obj < min) continue;
+    if (!(obj >= min)) continue; // NaN never passes
     let bestC = 0;
     let best = data[o + 5];
     for (let c = 1; c < numClasses; c++) {
       const s = data[o + 5 + c];
-      if (s > best) {
+      if (s > best || (best !== best && s === s)) {
         best = s;
         bestC = c;
       }
     }
     const score = best * obj;
-    if (score < thr(t, bestC)) continue;
+    if (!(score >= thr(t, bestC))) continue;
     const cx = data[o];
     const cy = data[o + 1];
     const hw = data[o + 2] / 2;

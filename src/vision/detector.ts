@@ -1,6 +1,10 @@
 /**
  * Detector: one model loaded on the best available engine, with its metadata and output layout checked
  * at load. The daemon, `inspectd detect`, `eval` and bench all go through this class.
+ *
+ * Engine swaps (the background TensorRT upgrade) are atomic between frames: each frame pins the engine it
+ * starts on for its whole run, a swap only changes which engine the next frame gets, and a replaced engine
+ * is disposed once its in-flight runs are done.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -9,11 +13,15 @@ import { InspectdError, ErrorCodes, errorMessage } from '../errors.js';
 import { silentLogger, type Logger } from '../ops/log.js';
 import type { Engine, EngineKind, EnginePreference, EngineRefusal } from '../engine/engine.js';
 import { createEngine } from '../engine/select.js';
+import { defaultEngineCacheDir } from '../engine/tensorrt.js';
+import { trtUpgradeBlocker, upgradeToTensorRt, type TrtUpgradeSettings } from '../engine/trt-upgrade.js';
+import { loadNativePreprocessor } from '../native/preprocess.js';
+import { tryLoadNativeAddon } from '../native/loader.js';
 import type { Frame } from '../source/frame.js';
 import { DEFAULT_POSTPROCESS, type Detection, type LetterboxInfo, type ModelMetadata, type OutputLayout, type PostprocessOptions, type StageTimings } from './types.js';
 import { parseOnnxMetadata } from './onnx-metadata.js';
 import { buildModelMetadata, hasMetadataNames, loadLabelsFile } from './model-metadata.js';
-import { detectLayout, type LayoutInfo } from './layout.js';
+import { detectLayout, type LayoutHints, type LayoutInfo } from './layout.js';
 import { Postprocessor } from './postprocess.js';
 import { decodeImage, letterboxInto, preprocessRawSync, type RawPreprocessor } from './letterbox.js';
 
@@ -24,27 +32,78 @@ export interface DetectorLoadOptions {
   /** onnxruntime intra-op threads; 0 (default) = all cores. */
   threads?: number;
   logger?: Logger;
+  /** Raw-frame preprocessor to use instead of the default (native when the addon loads, else JS). */
   rawPreprocessor?: RawPreprocessor;
+  /** false: always the JS letterbox for raw frames, even when the native addon loads. Default true. */
+  nativePreprocess?: boolean;
   engineCacheDir?: string;
+  /**
+   * With engine auto/tensorrt and no usable cached TensorRT engine, build one in the background and swap to
+   * it (default true; false keeps the start-up engine).
+   */
+  tensorrtBuild?: boolean;
+  /** Precision, addon (the stand-in in tests), build environment and loader for TensorRT. */
+  tensorrt?: TrtUpgradeSettings;
+  /** Called after each engine swap (not for the engine chosen at load) with the new kind and why. */
+  onEngineChange?: (kind: EngineKind, reason: string) => void;
 }
+
+export type PreprocessKind = 'native' | 'js' | 'custom';
 
 /** Input tensors kept for reuse: a 640x640 tensor is 4.9 MB, and allocating one per frame costs about a millisecond. */
 const POOL_MAX = 2;
 
+interface DetectorParts {
+  engine: Engine;
+  metadata: ModelMetadata;
+  layoutInfo: LayoutInfo;
+  layoutHints: LayoutHints;
+  refusals: EngineRefusal[];
+  modelSha256: string;
+  inputSize: { width: number; height: number };
+  post: Postprocessor;
+  rawPreprocessor: RawPreprocessor | undefined;
+  preprocessKind: PreprocessKind;
+  logger: Logger;
+  onEngineChange?: (kind: EngineKind, reason: string) => void;
+}
+
 export class Detector {
   private disposed = false;
   private readonly pool: Float32Array[] = [];
+  private engine: Engine;
+  /** Runs in flight per engine; an engine replaced by a swap is disposed when its count reaches 0. */
+  private readonly inFlight = new Map<Engine, number>();
+  private readonly retired = new Set<Engine>();
+  private upgradeAbort: AbortController | undefined;
+  private upgrade: Promise<void> = Promise.resolve();
+  readonly metadata: ModelMetadata;
+  readonly layoutInfo: LayoutInfo;
+  readonly refusals: EngineRefusal[];
+  readonly modelSha256: string;
+  readonly inputSize: { width: number; height: number };
+  /** Which letterbox raw frames go through. */
+  readonly preprocessKind: PreprocessKind;
+  private readonly layoutHints: LayoutHints;
+  private readonly post: Postprocessor;
+  private readonly rawPreprocessor: RawPreprocessor | undefined;
+  private readonly logger: Logger;
+  private readonly onEngineChange: ((kind: EngineKind, reason: string) => void) | undefined;
 
-  private constructor(
-    private readonly engine: Engine,
-    readonly metadata: ModelMetadata,
-    readonly layoutInfo: LayoutInfo,
-    readonly refusals: EngineRefusal[],
-    readonly modelSha256: string,
-    readonly inputSize: { width: number; height: number },
-    private readonly post: Postprocessor,
-    private readonly rawPreprocessor: RawPreprocessor | undefined,
-  ) {}
+  private constructor(p: DetectorParts) {
+    this.engine = p.engine;
+    this.metadata = p.metadata;
+    this.layoutInfo = p.layoutInfo;
+    this.layoutHints = p.layoutHints;
+    this.refusals = p.refusals;
+    this.modelSha256 = p.modelSha256;
+    this.inputSize = p.inputSize;
+    this.post = p.post;
+    this.rawPreprocessor = p.rawPreprocessor;
+    this.preprocessKind = p.preprocessKind;
+    this.logger = p.logger;
+    this.onEngineChange = p.onEngineChange;
+  }
 
   get layout(): OutputLayout {
     return this.layoutInfo.layout;
@@ -52,6 +111,11 @@ export class Detector {
 
   get engineKind(): EngineKind {
     return this.engine.kind;
+  }
+
+  /** Settles (never rejects) when no background engine upgrade is pending. */
+  get engineUpgrade(): Promise<void> {
+    return this.upgrade;
   }
 
   /** Errors carry their code, and their message names the model file. */
@@ -91,6 +155,7 @@ export class Detector {
       engineCacheDir: opts.engineCacheDir,
       logger,
       warmupSize: prelim.imgsz,
+      trtAddon: opts.tensorrt?.addon,
     });
     try {
       const metadata = buildModelMetadata(raw, { labels, inputShape: engine.inputs[0].shape });
@@ -105,22 +170,50 @@ export class Detector {
         const out = await engine.run(new Float32Array(3 * h * w), [1, 3, h, w]);
         shapes = out.map((o) => o.dims);
       }
-      const layoutInfo = detectLayout(shapes, {
+      const layoutHints: LayoutHints = {
         // Only the model's own names constrain the layout; a labels file's count is checked (warned) below.
         numClasses: namesFromMetadata ? metadata.names.length : undefined,
         end2end: metadata.end2end,
         imgsz: metadata.imgsz,
-      });
+      };
+      const layoutInfo = detectLayout(shapes, layoutHints);
       for (let i = metadata.names.length; i < layoutInfo.numClasses; i++) metadata.names.push(`class${i}`);
       if (labels && !namesFromMetadata && labels.length !== layoutInfo.numClasses && layoutInfo.layout !== 'end2end') {
         logger.warn({ labels: labels.length, classes: layoutInfo.numClasses }, 'labels file count differs from the model');
       }
       const post = new Postprocessor(layoutInfo, metadata.names);
+      const { rawPreprocessor, preprocessKind } = chooseRawPreprocessor(opts, logger);
       logger.info(
-        { model: opts.modelPath, sha256, layout: layoutInfo.layout, imgsz: metadata.imgsz, classes: layoutInfo.numClasses || metadata.names.length, engine: engine.kind },
+        {
+          model: opts.modelPath,
+          sha256,
+          layout: layoutInfo.layout,
+          imgsz: metadata.imgsz,
+          classes: layoutInfo.numClasses || metadata.names.length,
+          engine: engine.kind,
+          preprocess: preprocessKind,
+        },
         'model loaded',
       );
-      return new Detector(engine, metadata, layoutInfo, refusals, sha256, { width: w, height: h }, post, opts.rawPreprocessor);
+      const detector = new Detector({
+        engine,
+        metadata,
+        layoutInfo,
+        layoutHints,
+        refusals,
+        modelSha256: sha256,
+        inputSize: { width: w, height: h },
+        post,
+        rawPreprocessor,
+        preprocessKind,
+        logger,
+        onEngineChange: opts.onEngineChange,
+      });
+      const pref = opts.engine ?? 'auto';
+      if (engine.kind !== 'tensorrt' && (pref === 'auto' || pref === 'tensorrt') && opts.tensorrtBuild !== false) {
+        detector.startTensorRtUpgrade(opts);
+      }
+      return detector;
     } catch (err) {
       await engine.dispose().catch(() => undefined);
       throw err;
@@ -139,9 +232,129 @@ export class Detector {
     if (this.pool.length < POOL_MAX && t.length === 3 * this.inputSize.width * this.inputSize.height) this.pool.push(t);
   }
 
+  /**
+   * Serve on the start-up engine while a TensorRT engine is built in the background, then swap. Not
+   * possible here (no TensorRT, no GPU, no trtexec): one log line saying why, and nothing else.
+   */
+  private startTensorRtUpgrade(opts: DetectorLoadOptions): void {
+    const settings = opts.tensorrt ?? {};
+    const env = settings.env ?? process.env;
+    const blocker = trtUpgradeBlocker(settings.addon ?? tryLoadNativeAddon('inspectd_native'), env);
+    if (blocker) {
+      this.logger.info({ engine: this.engine.kind, reason: blocker }, `no TensorRT engine build in the background; serving on ${this.engine.kind}`);
+      return;
+    }
+    const ac = new AbortController();
+    this.upgradeAbort = ac;
+    const { width, height } = this.inputSize;
+    const from = this.engine.kind;
+    this.logger.info({ engine: from, model: opts.modelPath }, `no usable TensorRT engine: serving on ${from} while one is built in the background`);
+    const t0 = performance.now();
+    this.upgrade = (async () => {
+      try {
+        const next = await upgradeToTensorRt({
+          ...settings,
+          env,
+          onnxPath: opts.modelPath,
+          cacheDir: opts.engineCacheDir ?? defaultEngineCacheDir(env),
+          logger: this.logger,
+          warmupDims: [1, 3, height, width],
+          signal: ac.signal,
+        });
+        await this.adoptEngine(next, `TensorRT engine built in the background in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+      } catch (err) {
+        if (ac.signal.aborted || this.disposed) {
+          this.logger.info({ reason: errorMessage(err) }, 'background TensorRT build stopped: the model was unloaded');
+        } else {
+          this.logger.warn({ err: errorMessage(err), engine: this.engine.kind }, `background TensorRT build failed; staying on ${this.engine.kind}`);
+        }
+      } finally {
+        if (this.upgradeAbort === ac) this.upgradeAbort = undefined;
+      }
+    })();
+  }
+
+  /**
+   * Swaps to `next` for every frame that starts from now on, after checking it fits this model (input size,
+   * output layout); frames already running finish on their engine, which is disposed after its last run.
+   * A refused or late (detector disposed) engine is disposed here; refusal throws ENGINE_UNAVAILABLE.
+   */
+  async adoptEngine(next: Engine, reason: string): Promise<void> {
+    try {
+      this.checkOpen();
+      await this.checkFits(next);
+      this.checkOpen();
+    } catch (err) {
+      await next.dispose().catch(() => undefined);
+      throw err;
+    }
+    const old = this.engine;
+    this.engine = next;
+    this.retire(old);
+    this.logger.info({ from: old.kind, to: next.kind, reason }, `engine swapped to ${next.kind}`);
+    try {
+      this.onEngineChange?.(next.kind, reason);
+    } catch (err) {
+      this.logger.warn({ err: errorMessage(err) }, 'onEngineChange callback threw');
+    }
+  }
+
+  private async checkFits(next: Engine): Promise<void> {
+    const { width, height } = this.inputSize;
+    const want = [1, 3, height, width];
+    const misfit = (why: string) =>
+      new InspectdError(ErrorCodes.ENGINE_UNAVAILABLE, `the ${next.kind} engine does not fit this model: ${why}; rebuild it from this model with inspectd build-engine`);
+    const input = next.inputs[0];
+    if (next.inputs.length !== 1 || input.shape.length !== 4 || input.shape.some((d, i) => d > 0 && d !== want[i])) {
+      throw misfit(`input ${next.inputs.map((i) => `[${i.shape.join(', ')}]`).join(', ')}, model input [${want.join(', ')}]`);
+    }
+    let shapes: number[][] = next.outputs.map((o) => [...o.shape]);
+    if (shapes.some((s) => s.some((d) => d < 0))) {
+      const out = await next.run(new Float32Array(3 * height * width), want);
+      shapes = out.map((o) => o.dims);
+    }
+    let layout: LayoutInfo;
+    try {
+      layout = detectLayout(shapes, this.layoutHints);
+    } catch (err) {
+      throw misfit(errorMessage(err));
+    }
+    const cur = this.layoutInfo;
+    if (layout.layout !== cur.layout || layout.numClasses !== cur.numClasses || layout.numCandidates !== cur.numCandidates || layout.rowLength !== cur.rowLength) {
+      throw misfit(`its head is ${layout.layout} [${shapes[0].join(', ')}], the model's is ${cur.layout} with ${cur.numCandidates} x ${cur.rowLength}`);
+    }
+  }
+
+  /** Disposes a replaced engine now, or after its last in-flight run. */
+  private retire(engine: Engine): void {
+    if ((this.inFlight.get(engine) ?? 0) > 0) {
+      this.retired.add(engine);
+      return;
+    }
+    this.disposeRetired(engine);
+  }
+
+  private disposeRetired(engine: Engine): void {
+    this.retired.delete(engine);
+    engine.dispose().catch((err) => this.logger.warn({ err: errorMessage(err), engine: engine.kind }, 'replaced engine did not dispose cleanly'));
+  }
+
   private async infer(tensor: Float32Array, info: LetterboxInfo, post: PostprocessOptions, t0: number, t1: number) {
     const { width, height } = this.inputSize;
-    const outputs = await this.engine.run(tensor, [1, 3, height, width]);
+    // Pinned for this run: a swap meanwhile changes only what the next frame gets.
+    const engine = this.engine;
+    this.inFlight.set(engine, (this.inFlight.get(engine) ?? 0) + 1);
+    let outputs;
+    try {
+      outputs = await engine.run(tensor, [1, 3, height, width]);
+    } finally {
+      const n = (this.inFlight.get(engine) ?? 1) - 1;
+      if (n > 0) this.inFlight.set(engine, n);
+      else {
+        this.inFlight.delete(engine);
+        if (this.retired.has(engine)) this.disposeRetired(engine);
+      }
+    }
     const t2 = performance.now();
     const detections = this.post.run(outputs[0].data, info, post);
     const t3 = performance.now();
@@ -174,28 +387,48 @@ export class Detector {
     this.checkOpen();
     const { width, height } = this.inputSize;
     const t0 = performance.now();
-    if (this.rawPreprocessor) {
-      const { tensor, info } = await this.rawPreprocessor(frame, width, height);
-      return this.infer(tensor, info, this.options(post), t0, performance.now());
-    }
-    const tensor = this.takeTensor();
+    const pooled = this.takeTensor();
     try {
-      const { info } = preprocessRawSync(frame, width, height, tensor);
-      return await this.infer(tensor, info, this.options(post), t0, performance.now());
+      if (this.rawPreprocessor) {
+        // The native preprocessor writes the pooled tensor off the JS thread; it stays ours until the run is done.
+        const { tensor, info } = await this.rawPreprocessor(frame, width, height, pooled);
+        return await this.infer(tensor, info, this.options(post), t0, performance.now());
+      }
+      const { info } = preprocessRawSync(frame, width, height, pooled);
+      return await this.infer(pooled, info, this.options(post), t0, performance.now());
     } finally {
-      this.giveTensor(tensor);
+      this.giveTensor(pooled);
     }
   }
 
-  /** Refuses (INSPECTD_ERR_ENGINE_BUSY) while a run is in flight; idempotent otherwise. */
+  /**
+   * Refuses (INSPECTD_ERR_ENGINE_BUSY) while a run is in flight; idempotent otherwise. Stops a background
+   * TensorRT build (its child process) and waits for it to wind down.
+   */
   async dispose(): Promise<void> {
-    await this.engine.dispose();
+    const busy = this.inFlight.get(this.engine) ?? 0;
+    if (busy > 0) {
+      throw new InspectdError(ErrorCodes.ENGINE_BUSY, `detector has ${busy} run(s) in flight; wait for them before disposing`);
+    }
     this.disposed = true;
+    this.upgradeAbort?.abort();
+    await this.engine.dispose();
+    await this.upgrade;
   }
 
   private checkOpen(): void {
     if (this.disposed) throw new InspectdError(ErrorCodes.ENGINE_DISPOSED, 'detector was disposed; load the model again');
   }
+}
+
+/** Native one-pass letterbox when the addon loads (unless opted out), else the JS one, said once in the log. */
+function chooseRawPreprocessor(opts: DetectorLoadOptions, logger: Logger): { rawPreprocessor: RawPreprocessor | undefined; preprocessKind: PreprocessKind } {
+  if (opts.rawPreprocessor) return { rawPreprocessor: opts.rawPreprocessor, preprocessKind: 'custom' };
+  if (opts.nativePreprocess === false) return { rawPreprocessor: undefined, preprocessKind: 'js' };
+  const native = loadNativePreprocessor();
+  if (native.preprocessor) return { rawPreprocessor: native.preprocessor, preprocessKind: 'native' };
+  logger.warn({ reason: native.reason }, 'native preprocessing unavailable; raw frames use the slower JS letterbox');
+  return { rawPreprocessor: undefined, preprocessKind: 'js' };
 }
 
 function stripUndefined<T extends object>(o: T | undefined): Partial<T> {

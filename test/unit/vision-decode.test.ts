@@ -144,3 +144,168 @@ test('candidate buffer grows past its initial capacity', { timeout: 5000 }, () =
   assert.equal(c.count, n);
   assert.equal(nmsClassAware(c, 0.7, 300).length, 300);
 });
+
+// ---- Edge cases per decoder and for NMS on hand-built tensors (issue 2 acceptance) ----
+
+function v5(rows: number[][], post = DEFAULT_POSTPROCESS, info = IDENTITY) {
+  const p = new Postprocessor({ layout: 'yolov5', numClasses: 3, numCandidates: rows.length, rowLength: 8 }, NAMES);
+  return p.run(v5Tensor(rows), info, post);
+}
+
+function e2e(rows: number[][], post = DEFAULT_POSTPROCESS, info = IDENTITY) {
+  const p = new Postprocessor({ layout: 'end2end', numClasses: 3, numCandidates: rows.length, rowLength: 6 }, NAMES);
+  return p.run(v5Tensor(rows), info, post);
+}
+
+/** Every class's own threshold above every score: nothing passes even though the global conf would. */
+const ALL_CLASSES_STRICT = { ...DEFAULT_POSTPROCESS, conf: 0.1, classConf: { ok: 0.95, scratch: 0.95, '2': 0.95 } };
+
+/** 200x100 source letterboxed into 100x100: scale 0.5, padY 25 (rows 0..24 and 75..99 are padding). */
+const WIDE: LetterboxInfo = { scale: 0.5, padX: 0, padY: 25, srcWidth: 200, srcHeight: 100, dstWidth: 100, dstHeight: 100 };
+
+function buffer(entries: [number, number, number, number, number, number][]): CandidateBuffer {
+  const c = new CandidateBuffer(2);
+  for (const e of entries) c.push(...e);
+  return c;
+}
+
+test('NMS: an empty candidate set gives nothing; maxDetections 0 gives nothing', { timeout: 5000 }, () => {
+  assert.deepEqual(nmsClassAware(new CandidateBuffer(), 0.7, 300), []);
+  assert.deepEqual(nmsClassAware(buffer([[0, 0, 10, 10, 0.9, 0]]), 0.7, 0), []);
+});
+
+test('NMS: equal scores are ordered by candidate index, across classes, whatever the input order', { timeout: 5000 }, () => {
+  // Four disjoint boxes, all 0.5: kept in index order.
+  const apart = buffer([
+    [60, 0, 70, 10, 0.5, 2],
+    [0, 0, 10, 10, 0.5, 1],
+    [20, 0, 30, 10, 0.5, 0],
+    [40, 0, 50, 10, 0.5, 1],
+  ]);
+  assert.deepEqual(nmsClassAware(apart, 0.7, 300), [0, 1, 2, 3]);
+  assert.deepEqual(nmsClassAware(apart, 0.7, 2), [0, 1], 'the cap keeps the earliest of the tied');
+  // Identical boxes of one class with equal scores: the first survives, wherever the higher scores sit.
+  const same = buffer([
+    [0, 0, 10, 10, 0.4, 0],
+    [0, 0, 10, 10, 0.6, 0],
+    [0, 0, 10, 10, 0.6, 0],
+    [0, 0, 10, 10, 0.6, 1],
+  ]);
+  assert.deepEqual(nmsClassAware(same, 0.7, 300), [1, 3]);
+  // Repeatable: the same input gives the same answer every time.
+  for (let i = 0; i < 5; i++) assert.deepEqual(nmsClassAware(same, 0.7, 300), [1, 3]);
+});
+
+test('NMS: boxes of other classes never suppress; a degenerate box suppresses nothing', { timeout: 5000 }, () => {
+  const c = buffer([
+    [0, 0, 10, 10, 0.9, 0],
+    [0, 0, 10, 10, 0.8, 1],
+    [5, 5, 5, 5, 0.7, 0], // zero area inside the first: IoU 0, kept
+    [1, 0, 11, 10, 0.6, 0], // IoU 90/110 = 0.82 with the first: suppressed
+  ]);
+  assert.deepEqual(nmsClassAware(c, 0.7, 300), [0, 1, 2]);
+});
+
+test('v8: all classes suppressed by their per-class thresholds -> no detections', { timeout: 5000 }, () => {
+  const rows = [[50, 50, 10, 10, 0.9, 0.2, 0.1], [20, 20, 10, 10, 0.1, 0.9, 0.3], [80, 80, 10, 10, 0, 0, 0.94]];
+  assert.equal(v8(rows).length, 3, 'all pass the default threshold');
+  assert.deepEqual(v8(rows, ALL_CLASSES_STRICT), []);
+});
+
+test('v8: an empty head (zero anchors) and an all-zero head give nothing', { timeout: 5000 }, () => {
+  assert.deepEqual(v8([]), []);
+  assert.deepEqual(v8(Array.from({ length: 8 }, () => [0, 0, 0, 0, 0, 0, 0])), []);
+});
+
+test('v8: equal class scores on one anchor take the lower class id; equal scores across anchors keep index order', { timeout: 5000 }, () => {
+  const dets = v8([
+    [80, 80, 10, 10, 0.6, 0.6, 0.6], // three-way tie: class 0
+    [20, 20, 10, 10, 0.0, 0.6, 0.6], // tie of 1 and 2: class 1
+    [50, 50, 10, 10, 0.6, 0.0, 0.0],
+  ]);
+  assert.deepEqual(summary(dets), [
+    [0, 0.6, 75, 75, 85, 85],
+    [1, 0.6, 15, 15, 25, 25],
+    [0, 0.6, 45, 45, 55, 55],
+  ]);
+});
+
+test('v8: a box wholly in the letterbox padding clips to a zero-height box on the edge (as Ultralytics)', { timeout: 5000 }, () => {
+  const dets = v8([[50, 10, 20, 10, 0.9, 0, 0], [50, 50, 400, 400, 0, 0.8, 0]], DEFAULT_POSTPROCESS, WIDE);
+  assert.deepEqual(summary(dets), [
+    [0, 0.9, 80, 0, 120, 0], // y 5..15 in the model input is above the image (padY 25)
+    [1, 0.8, 0, 0, 200, 100], // larger than the image in every direction
+  ]);
+});
+
+test('v5: no detections when every objectness (or every product) is below threshold', { timeout: 5000 }, () => {
+  assert.deepEqual(v5([]), []);
+  assert.deepEqual(
+    v5([
+      [50, 50, 10, 10, 0.0, 1, 1, 1],
+      [50, 50, 10, 10, 0.49, 0.5, 0.1, 0.1], // 0.245 < 0.25
+      [50, 50, 10, 10, 1.0, 0.2, 0.24, 0.1],
+    ]),
+    [],
+  );
+});
+
+test('v5: all classes suppressed by their per-class thresholds -> no detections', { timeout: 5000 }, () => {
+  const rows = [[50, 50, 10, 10, 1, 0.9, 0, 0], [20, 20, 10, 10, 0.95, 0, 0.9, 0], [80, 80, 10, 10, 1, 0, 0, 0.9]];
+  assert.equal(v5(rows).length, 3);
+  assert.deepEqual(v5(rows, ALL_CLASSES_STRICT), []);
+});
+
+test('v5: boxes outside the image are clipped; ties keep index order and the lower class id', { timeout: 5000 }, () => {
+  const dets = v5(
+    [
+      [95, 30, 20, 10, 1, 0.7, 0, 0], // x2 210 clipped to 200, y1 -15 clipped to 0
+      [-10, 90, 8, 4, 1, 0.7, 0, 0], // wholly left of and below the image: clips to the corner
+      [50, 50, 10, 10, 1, 0.0, 0.7, 0.7], // tie between classes 1 and 2: class 1
+    ],
+    DEFAULT_POSTPROCESS,
+    WIDE,
+  );
+  assert.deepEqual(summary(dets), [
+    [0, 0.7, 170, 0, 200, 20],
+    [0, 0.7, 0, 100, 0, 100],
+    [1, 0.7, 90, 40, 110, 60],
+  ]);
+});
+
+test('end-to-end: zero rows (the padding of a real export) and an all-below-threshold head give nothing', { timeout: 5000 }, () => {
+  assert.deepEqual(e2e([]), []);
+  assert.deepEqual(e2e(Array.from({ length: 300 }, () => [0, 0, 0, 0, 0, 0])), []);
+  assert.deepEqual(e2e([[1, 1, 5, 5, 0.24, 0], [1, 1, 5, 5, Number.NaN, 0]]), [], 'NaN scores never pass');
+});
+
+test('end-to-end: all classes suppressed by their per-class thresholds -> no detections', { timeout: 5000 }, () => {
+  const rows = [[1, 1, 5, 5, 0.9, 0], [10, 10, 20, 20, 0.9, 1], [30, 30, 40, 40, 0.94, 2]];
+  assert.equal(e2e(rows).length, 3);
+  assert.deepEqual(e2e(rows, ALL_CLASSES_STRICT), []);
+});
+
+test('end-to-end: boxes outside the image are clipped; ties keep row order; negative class ids are dropped', { timeout: 5000 }, () => {
+  const dets = e2e(
+    [
+      [-20, 10, 30, 110, 0.5, 1], // x1 -40 and y2 170 clipped
+      [0, 0, 100, 10, 0.5, 0], // wholly in the top padding: clips to a zero-height box
+      [40, 40, 60, 60, 0.5, 2],
+      [40, 40, 60, 60, 0.9, -1], // no such class
+    ],
+    DEFAULT_POSTPROCESS,
+    WIDE,
+  );
+  assert.deepEqual(summary(dets), [
+    [1, 0.5, 0, 0, 60, 100],
+    [0, 0.5, 0, 0, 200, 0],
+    [2, 0.5, 80, 30, 120, 70],
+  ]);
+});
+
+test('NaN scores (a broken or overflowing fp16 head) never become detections in any decoder', { timeout: 5000 }, () => {
+  assert.deepEqual(v8([[50, 50, 10, 10, Number.NaN, 0, 0], [20, 20, 10, 10, Number.NaN, Number.NaN, Number.NaN]]), []);
+  assert.deepEqual(summary(v8([[50, 50, 10, 10, Number.NaN, 0.6, 0]])), [[1, 0.6, 45, 45, 55, 55]], 'a real score beside a NaN still counts');
+  assert.deepEqual(v5([[50, 50, 10, 10, Number.NaN, 0.9, 0, 0], [50, 50, 10, 10, 0.9, Number.NaN, Number.NaN, Number.NaN]]), []);
+  assert.deepEqual(summary(v5([[50, 50, 10, 10, 1, Number.NaN, 0.5, 0]])), [[1, 0.5, 45, 45, 55, 55]]);
+});

@@ -127,3 +127,91 @@ test('a model without names takes them from a labels file, else class<N>', { tim
   assert.deepEqual(bare.metadata.names, ['class0', 'class1']);
   await bare.dispose();
 });
+
+function iou(a: { x1: number; y1: number; x2: number; y2: number }, b: typeof a): number {
+  const iw = Math.max(0, Math.min(a.x2, b.x2) - Math.max(a.x1, b.x1));
+  const ih = Math.max(0, Math.min(a.y2, b.y2) - Math.max(a.y1, b.y1));
+  const inter = iw * ih;
+  const union = (a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - inter;
+  return union > 0 ? inter / union : 0;
+}
+
+test('raw frames: native preprocessing is the default and detects the same as the JS letterbox', { timeout: 60_000 }, async () => {
+  const { renderScene } = await import('../../src/synth/scene.js');
+  const model = repoPath('models', 'demo', 'inspectd-demo.onnx');
+  const native = await Detector.load({ modelPath: model, engine: 'cpu', threads: 1 });
+  const js = await Detector.load({ modelPath: model, engine: 'cpu', threads: 1, nativePreprocess: false });
+  try {
+    assert.equal(native.preprocessKind, 'native', 'the addon is built, so raw frames take the native path');
+    assert.equal(js.preprocessKind, 'js');
+    let compared = 0;
+    for (let i = 0; i < 4; i++) {
+      // 1280x720 BGR with 16 bytes of row padding: the daemon's ffmpeg path in miniature (downscale, stride, channel swap).
+      const scene = await renderScene(11, i, { width: 1280, height: 720, defectRate: 1 });
+      const stride = 1280 * 3 + 16;
+      const data = Buffer.alloc(stride * 720);
+      for (let y = 0; y < 720; y++) {
+        for (let x = 0; x < 1280; x++) {
+          const s = (y * 1280 + x) * 3;
+          const d = y * stride + x * 3;
+          data[d] = scene.rgb[s + 2];
+          data[d + 1] = scene.rgb[s + 1];
+          data[d + 2] = scene.rgb[s];
+        }
+      }
+      const f: Frame = { ...frame(1280, 720), format: 'bgr24', data, stride };
+      const a = (await native.detectFrame(f, { conf: 0.2 })).detections;
+      const b = (await js.detectFrame(f, { conf: 0.2 })).detections;
+      // Interpolation differs by at most 1/255 per value: confident detections must pair up closely; only
+      // detections near the 0.2 threshold may appear on one side alone.
+      for (const [mine, theirs] of [[a, b], [b, a]] as const) {
+        for (const d of mine) {
+          const m = theirs.find((o) => o.classId === d.classId && iou(o.box, d.box) >= 0.95);
+          if (d.confidence >= 0.3) {
+            assert.ok(m, `frame ${i}: ${d.class} ${d.confidence.toFixed(3)} has no counterpart`);
+          }
+          if (m) {
+            assert.ok(Math.abs(m.confidence - d.confidence) <= 0.02, `frame ${i}: conf ${d.confidence} vs ${m.confidence}`);
+            compared++;
+          }
+        }
+      }
+    }
+    assert.ok(compared >= 4, `the demo model found defects to compare (${compared} pairs)`);
+  } finally {
+    await native.dispose();
+    await js.dispose();
+  }
+});
+
+test('without the native addon, raw frames fall back to the JS letterbox with one log line saying why', { timeout: 30_000 }, async () => {
+  const { execFile } = await import('node:child_process');
+  const { pathToFileURL } = await import('node:url');
+  const detectorUrl = pathToFileURL(repoPath('dist', 'src', 'vision', 'detector.js')).href;
+  // A child process whose dlopen refuses the inspectd addon (as on a machine where it was never built).
+  const script = `
+    const real = process.dlopen;
+    process.dlopen = (m, file, ...rest) => {
+      if (String(file).includes('inspectd_native')) throw new Error('simulated: addon not built');
+      return real.call(process, m, file, ...rest);
+    };
+    const { pino } = await import('pino');
+    const { Detector } = await import(${JSON.stringify(detectorUrl)});
+    const logger = pino({ level: 'info' }, process.stdout);
+    const d = await Detector.load({ modelPath: ${JSON.stringify(asset('tiny-v8.onnx'))}, engine: 'cpu', threads: 1, logger, tensorrtBuild: false });
+    const f = { cameraId: 'c', seq: 1, captureMono: 0, captureWall: 0, width: 64, height: 32, format: 'rgb24', data: Buffer.alloc(64 * 32 * 3, 60) };
+    const { detections } = await d.detectFrame(f);
+    console.log(JSON.stringify({ kind: d.preprocessKind, n: detections.length }));
+    await d.dispose();
+  `;
+  const out = await new Promise<string>((resolve, reject) => {
+    execFile(process.execPath, ['--input-type=module', '-e', script], { cwd: repoPath(), timeout: 20_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+    );
+  });
+  const lines = out.trim().split('\n');
+  const fallback = lines.filter((l) => l.includes('native preprocessing unavailable'));
+  assert.equal(fallback.length, 1, out);
+  assert.match(JSON.parse(fallback[0]).reason, /inspectd_native could not be loaded[\s\S]*simulated: addon not built[\s\S]*npm rebuild/);
+  assert.deepEqual(JSON.parse(lines[lines.length - 1]), { kind: 'js', n: 3 });
+});
