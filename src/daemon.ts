@@ -95,7 +95,8 @@ export interface DaemonParts {
   createOutbox(config: OutboxConfig, logger: Logger, metrics: Metrics): Promise<DaemonOutbox>;
   createBroker(host: string, port: number, logger: Logger): Promise<DaemonBroker>;
   createSink(opts: { mqtt: MqttConfig; outbox: DaemonOutbox; deviceId: string; logger: Logger; metrics: Metrics; version: string; rejectTtlMs: number }): Promise<DaemonSink>;
-  loadDetector(model: ModelConfig, logger: Logger): Promise<DaemonDetector>;
+  /** onEngineChange: a background engine swap (e.g. to a freshly built TensorRT engine) after the load. */
+  loadDetector(model: ModelConfig, logger: Logger, onEngineChange?: (kind: string, reason: string) => void): Promise<DaemonDetector>;
   createSupervisor(opts: {
     camera: CameraConfig;
     logger: Logger;
@@ -148,7 +149,7 @@ export const defaultParts: DaemonParts = {
     const m = await importPart<typeof import('./sink/mqtt-sink.js')>('./sink/mqtt-sink.js');
     return new m.MqttSink({ ...opts, outbox: opts.outbox as never });
   },
-  async loadDetector(model, logger) {
+  async loadDetector(model, logger, onEngineChange) {
     const m = await importPart<typeof import('./vision/detector.js')>('./vision/detector.js');
     return m.Detector.load({
       modelPath: model.path,
@@ -157,6 +158,7 @@ export const defaultParts: DaemonParts = {
       threads: model.threads,
       engineCacheDir: model.engineCacheDir,
       logger,
+      onEngineChange,
     });
   },
   async createSupervisor({ camera, logger, onFrame, onState, onRestart }) {
@@ -409,6 +411,8 @@ export class Daemon {
   private async doStop(): Promise<void> {
     this.readyFlag = false;
     this.notifier.stopping();
+    // No WATCHDOG=1 after STOPPING=1: the drain is bounded by drainMs and systemd's TimeoutStopSec.
+    this.watchdog?.stop();
     this.logger.info('inspectd stopping');
     // A start in progress is aborted by its caller's signal; wait for it to settle so no part starts behind our back.
     if (this.startPromise) await this.startPromise.catch(() => undefined);
@@ -424,7 +428,10 @@ export class Daemon {
         this.logger.error({ part: part.name, err: errorMessage(err) }, 'part failed to stop');
       }
     }
-    this.logger.info({ failed: failure !== null }, 'inspectd stopped');
+    // Final per-camera counters: once drained, captured = inferred + dropped (by reason), rejects all durable.
+    const p = this.pipeline;
+    const cameras = p ? Object.fromEntries(p.cameraIds().map((id) => [id, p.counters(id)])) : {};
+    this.logger.info({ failed: failure !== null, cameras, outboxDepth: this.outbox?.depth ?? 0 }, 'inspectd stopped');
     if (failure !== null) throw failure;
   }
 
@@ -598,7 +605,16 @@ export class Daemon {
 
   /** Loads a detector and runs one frame through it, so READY=1 / a model swap means a warm, working model. */
   private async loadWarmDetector(model: ModelConfig): Promise<DaemonDetector> {
-    const detector = await this.parts.loadDetector(model, this.logger);
+    let loaded: DaemonDetector | null = null;
+    const onEngineChange = (kind: string, reason: string): void => {
+      // A detector already replaced by a model swap (or never put in service) changes nothing observable.
+      if (!loaded || loaded !== this.detector) return;
+      this.logger.info({ engine: kind, reason, model: model.path }, 'inference engine changed');
+      this.metrics?.setEngine(kind, path.basename(model.path));
+      this.publishStatus();
+      this.notifier.status(this.statusLine());
+    };
+    const detector = (loaded = await this.parts.loadDetector(model, this.logger, onEngineChange));
     try {
       const [h, w] = detector.metadata.imgsz;
       const t0 = performance.now();

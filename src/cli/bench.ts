@@ -43,24 +43,38 @@ export function median(ms: number[]): number {
   return quantile([...ms].sort((a, b) => a - b), 0.5);
 }
 
-export async function bareSessionLoop(model: string, threads: number, h: number, w: number, iterations: number, warmup: number): Promise<number[]> {
-  const session = await ort.InferenceSession.create(model, {
+/**
+ * The reference: one onnxruntime session on the main thread, one fixed input, nothing else. Feed it the
+ * letterboxed frame the detector sees: some models run slower on a flat gray tensor than on real pixels.
+ */
+export async function bareSessionLoop(o: {
+  model: string;
+  threads: number;
+  input: Float32Array;
+  height: number;
+  width: number;
+  iterations: number;
+  warmup: number;
+}): Promise<{ runs: number[]; wallMs: number }> {
+  const session = await ort.InferenceSession.create(o.model, {
     executionProviders: ['cpu'],
-    intraOpNumThreads: threads,
+    intraOpNumThreads: o.threads,
     interOpNumThreads: 1,
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
   });
-  const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', new Float32Array(3 * h * w).fill(0.5), [1, 3, h, w]) };
-  for (let i = 0; i < warmup; i++) await session.run(feeds);
-  const out: number[] = [];
-  for (let i = 0; i < iterations; i++) {
+  const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', o.input, [1, 3, o.height, o.width]) };
+  for (let i = 0; i < o.warmup; i++) await session.run(feeds);
+  const runs: number[] = [];
+  const start = performance.now();
+  for (let i = 0; i < o.iterations; i++) {
     const t0 = performance.now();
     await session.run(feeds);
-    out.push(performance.now() - t0);
+    runs.push(performance.now() - t0);
   }
+  const wallMs = performance.now() - start;
   await session.release();
-  return out;
+  return { runs, wallMs };
 }
 
 async function benchModel(model: string, o: InferenceBenchOptions): Promise<void> {
@@ -116,7 +130,8 @@ async function benchModel(model: string, o: InferenceBenchOptions): Promise<void
     }
   }
   await d.dispose();
-  const bare = await bareSessionLoop(model, threads, height, width, ITER, WARMUP);
+  preprocessRawSync(frame, width, height, out);
+  const { runs: bare } = await bareSessionLoop({ model, threads, input: out, height, width, iterations: ITER, warmup: WARMUP });
   const na = (what: string) => `${what.padEnd(44)} n/a (native addon not built)`;
   console.log(`  detectFrame 1920x1080 rgb24, ${d.preprocessKind} preprocess (n=${ITER}, warm-up ${WARMUP})`);
   console.log(`    preprocess                               ${formatStats(rows.pre)}`);

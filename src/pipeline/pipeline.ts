@@ -154,12 +154,14 @@ export class Pipeline {
   /** From the source supervisor. Never throws; never blocks. */
   offer(frame: Frame): void {
     const lane = this.lanes.get(frame.cameraId);
-    if (!lane || !this.accepting) {
-      if (lane) this.drop(lane, 'stopped');
-      return;
-    }
+    if (!lane) return;
+    // Counted first, so that once drained every captured frame is either inferred or dropped with a reason.
     lane.counters.captured++;
     this.opts.observer?.captured?.(frame.cameraId);
+    if (!this.accepting) {
+      this.drop(lane, 'stopped');
+      return;
+    }
     if (frame.triggerId === undefined && lane.triggers.length > 0) frame.triggerId = lane.triggers.shift();
     const mustKeep = frame.done !== undefined || frame.triggerId !== undefined;
     if (lane.paused && !mustKeep) {
@@ -339,6 +341,10 @@ export class Pipeline {
     if (!deadlineMet) {
       lane.counters.late++;
       this.opts.observer?.late?.(cam.id);
+      // A part id waits on this verdict (a PLC): say so, beside the payloads that carry deadlineMet false.
+      if (frame.triggerId !== undefined) {
+        this.opts.logger.warn({ camera: cam.id, seq: frame.seq, triggerId: frame.triggerId, latencyMs: r2(totalMs), deadlineMs: cam.deadlineMs }, 'triggered frame missed its deadline; published as late');
+      }
     }
     const captureTime = new Date(frame.captureWall).toISOString();
     const payload: DetectionsPayload = {
@@ -357,6 +363,8 @@ export class Pipeline {
         queueMs: r2(queueMs),
         totalMs: r2(totalMs),
       },
+      deadlineMs: cam.deadlineMs,
+      deadlineMet,
       engine: detector.engineKind,
       detections: kept.map(toPayload),
     };

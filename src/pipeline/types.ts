@@ -36,6 +36,9 @@ export interface DetectionsPayload {
   width: number;
   height: number;
   latency: LatencyBreakdown;
+  /** The camera's deadline and whether this frame met it: a late frame is still published, marked late. */
+  deadlineMs: number;
+  deadlineMet: boolean;
   engine: string;
   detections: PayloadDetection[];
 }

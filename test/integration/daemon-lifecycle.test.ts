@@ -12,7 +12,7 @@ import { loadConfigFile } from '../../src/config/load.js';
 import { Metrics } from '../../src/ops/metrics.js';
 import { silentLogger } from '../../src/ops/log.js';
 import { REPO_ROOT } from '../helpers/fixtures.js';
-import { ScriptedDetector, tempDir, writeYaml } from './daemon-harness.js';
+import { ScriptedDetector, tempDir, writeYaml } from '../helpers/daemon-harness.js';
 import type { Frame } from '../../src/source/frame.js';
 
 function fakeParts(log: string[], over: Partial<DaemonParts> = {}): Partial<DaemonParts> {
@@ -237,4 +237,41 @@ test('watchdog expectation: a streaming camera is expected, a paused or faulted 
   daemon.pipelineStats!.resume();
   assert.equal(daemon.expectingFrames(), true);
   assert.equal(daemon.health().cameras[0].state, 'ok');
+});
+
+test('a background engine swap (onEngineChange) is logged, marked in metrics and on the status topic', { timeout: 10_000 }, async (t) => {
+  const { cfgFile } = await setup(t);
+  const log: string[] = [];
+  let change: ((kind: string, reason: string) => void) | undefined;
+  let detector: ScriptedDetector | undefined;
+  const metrics = new Metrics();
+  const statuses: Record<string, unknown>[] = [];
+  const base = fakeParts(log);
+  const parts = fakeParts(log, {
+    createMetrics: async () => metrics,
+    loadDetector: async (_model, _logger, onEngineChange) => {
+      change = onEngineChange;
+      detector = new ScriptedDetector();
+      return detector;
+    },
+    createSink: async (o) => {
+      const s = await base.createSink!(o);
+      return { ...s, connected: true, publishStatus: (info: Record<string, unknown>) => void statuses.push(info) } as DaemonSink;
+    },
+  });
+  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), logger: silentLogger(), packageRoot: REPO_ROOT, parts });
+  t.after(() => daemon.stop().catch(() => undefined));
+  await daemon.start();
+  assert.ok(change, 'the daemon passes onEngineChange to the detector load');
+  assert.match(await metrics.text(), /inspectd_engine_info\{engine="scripted",model="a\.onnx"\} 1/);
+  // the detector has swapped its engine (as Detector does after a background TensorRT build)
+  Object.defineProperty(detector!, 'engineKind', { value: 'tensorrt' });
+  const before = statuses.length;
+  change!('tensorrt', 'engine built in the background');
+  const text = await metrics.text();
+  assert.match(text, /inspectd_engine_info\{engine="tensorrt",model="a\.onnx"\} 1/);
+  assert.doesNotMatch(text, /engine="scripted"/, 'exactly one engine series');
+  assert.ok(statuses.length > before, 'status re-published');
+  assert.equal(statuses.at(-1)!.engine, 'tensorrt');
+  assert.equal(daemon.health().engine, 'tensorrt');
 });

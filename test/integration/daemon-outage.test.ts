@@ -13,7 +13,7 @@ import { loadConfigFile } from '../../src/config/load.js';
 import { silentLogger } from '../../src/ops/log.js';
 import { mosquittoSkip, startMosquitto } from '../helpers/mosquitto.js';
 import { REPO_ROOT, sharedFixture, sharedFixturesSkip } from '../helpers/fixtures.js';
-import { MqttRecorder, tempDir, writeYaml } from './daemon-harness.js';
+import { MqttRecorder, tempDir, writeYaml } from '../helpers/daemon-harness.js';
 
 const hasFfmpeg = spawnSync('ffmpeg', ['-version']).status === 0;
 const skip = sharedFixturesSkip() || mosquittoSkip() || (!hasFfmpeg && 'ffmpeg not installed');
@@ -60,10 +60,18 @@ test('broker down 20 s: every reject delivered exactly once, in order, none miss
   await new Promise((r) => setTimeout(r, OUTAGE_MS));
   const duringOutage = produced() - atOutage;
   assert.ok(duringOutage >= 10, `rejects were produced during the outage (${duringOutage})`);
+  const received = rec.messages.length;
   await broker.restart();
+  const back = Date.now();
+  await rec.until(() => rec.messages.length > received, 30_000, 'the first replayed reject');
+  const replayStartMs = Date.now() - back;
   await rec.until(() => rec.messages.length >= produced() - 1, 30_000, () => `replay: received ${rec.messages.length} of ${produced()}`);
+  const replayDoneMs = Date.now() - back;
   await daemon.stop();
   const total = produced();
+  // the daemon's stop ends with PUBACKs from the broker, which may still be forwarding the last rejects
+  await rec.until(() => rec.messages.length >= total, 10_000, () => `the last rejects: received ${rec.messages.length} of ${total}`);
+  await new Promise((r) => setTimeout(r, 300)); // a duplicate would arrive now
 
   const rejects = rec.messages.map((m) => JSON.parse(m.text) as { key: string; seq: number; deadlineMet: boolean; expired?: boolean });
   const keys = rejects.map((r) => r.key);
@@ -75,4 +83,5 @@ test('broker down 20 s: every reject delivered exactly once, in order, none miss
   const c = daemon.pipelineStats!.counters('cam1')!;
   assert.equal(c.published, c.rejects, 'each published frame produced exactly one reject');
   t.diagnostic(`rejects: ${total}, during the outage: ${duringOutage}, late: ${rejects.filter((r) => !r.deadlineMet).length}, expired: ${rejects.filter((r) => r.expired).length}`);
+  t.diagnostic(`broker back to first replayed reject: ${replayStartMs} ms, to the replay complete: ${replayDoneMs} ms`);
 });

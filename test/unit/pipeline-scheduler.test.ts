@@ -183,6 +183,33 @@ test('trigger mode: only tagged frames produce rejects; the key is the part id; 
   assert.equal(sink.dets[1].triggerId, 'PART-1');
 });
 
+test('trigger mode: a triggered frame that misses its deadline is published as late, not dropped', async () => {
+  // P-1 (frame 1) shows scratch: a late reject; P-2 (frame 6) shows nothing: a late pass
+  const { detector, sink, pipeline } = setup((f) => (f.seq === 6 ? [] : [scratch]));
+  pipeline.addCamera(camera('a', { trigger: true, deadlineMs: 50 }));
+  clock = 1000;
+  pipeline.offer(frame('a', 0)); // untagged, in flight
+  pipeline.trigger('a', 'P-1');
+  pipeline.offer(frame('a', 1, { captureMono: 1000 })); // tagged P-1, waits behind frame 0
+  for (let seq = 2; seq < 6; seq++) pipeline.offer(frame('a', seq, { captureMono: 1000 })); // live frames supersede each other, not P-1
+  clock = 1040;
+  await detector.finish(); // frame 0 on time
+  clock = 1200;
+  await detector.finish(); // P-1: 200 ms after capture
+  pipeline.trigger('a', 'P-2');
+  pipeline.offer(frame('a', 6, { captureMono: 1200 })); // tagged P-2 (frame 5 still waits: it is in the mailbox)
+  clock = 1300;
+  await detector.finish(); // frame 5, untagged
+  clock = 1400;
+  await detector.finish(); // P-2, 200 ms after capture
+  assert.deepEqual(detector.seen, ['a:0', 'a:1', 'a:5', 'a:6']);
+  assert.equal(pipeline.counters('a')!.dropped.superseded, 3);
+  const tagged = sink.dets.filter((d) => d.triggerId !== undefined).map((d) => [d.triggerId, d.deadlineMet, d.latency.totalMs]);
+  assert.deepEqual(tagged, [['P-1', false, 200], ['P-2', false, 200]], 'both late triggers are published, marked late');
+  assert.deepEqual(sink.rejects.map((r) => [r.key, r.deadlineMet, r.latencyMs]), [['dev:a:trigger:P-1', false, 200]], 'the late reject is published, marked late');
+  assert.equal(pipeline.counters('a')!.late, 3, 'frames 1, 5 (300 ms) and 6 are late');
+});
+
 test('payloads follow the MQTT contract', async () => {
   const { detector, sink, pipeline } = setup(() => [scratch, { class: 'ok', classId: 0, confidence: 0.5, box: { x1: 0, y1: 0, x2: 5, y2: 5 } }]);
   pipeline.addCamera(camera('cam1'));
@@ -191,7 +218,9 @@ test('payloads follow the MQTT contract', async () => {
   clock = 520;
   await detector.finish();
   const d = sink.dets[0];
-  assert.deepEqual(Object.keys(d).sort(), ['camera', 'captureTime', 'detections', 'device', 'engine', 'frameId', 'height', 'latency', 'seq', 'width']);
+  assert.deepEqual(Object.keys(d).sort(), ['camera', 'captureTime', 'deadlineMet', 'deadlineMs', 'detections', 'device', 'engine', 'frameId', 'height', 'latency', 'seq', 'width']);
+  assert.equal(d.deadlineMs, 100);
+  assert.equal(d.deadlineMet, true);
   assert.equal(d.frameId, 'cam1:7');
   assert.equal(d.captureTime, new Date(1_700_000_000_007).toISOString());
   assert.deepEqual(d.latency, { preprocessMs: 1, inferenceMs: 5, postprocessMs: 0.5, queueMs: 0, totalMs: 20 });
