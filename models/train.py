@@ -7,7 +7,7 @@ ltrb regression, task-aligned assignment (YOLOv8 style, no DFL). Exported with t
 layout [1, 4+nc, N] (cx, cy, w, h in input pixels, sigmoid class scores) so any YOLOv8 consumer reads it.
 
 Run with Debian's python (torch 1.13 CPU, onnx):
-  /usr/bin/python3 models/train.py --data DIR --out models/demo/inspectd-demo.onnx [--epochs 12] [--seed 0]
+  /usr/bin/python3 models/train.py --data DIR --out models/demo/inspectd-demo.onnx [--epochs 6] [--seed 0]
 Deterministic for a seed on one machine: torch.manual_seed, one dataloading thread, fixed thread count.
 """
 import argparse

@@ -18,7 +18,8 @@ export function embeddedDefaults(packageRoot: string): LoadedConfig {
     cameras: [
       {
         id: 'line1',
-        source: { type: 'synthetic', fps: 5, width: 640, height: 480, seed: 1, defectRate: 0.3 },
+        // Seed 7: frames the demo model never saw in training (its dataset is seed 1).
+        source: { type: 'synthetic', fps: 5, width: 640, height: 480, seed: 7, defectRate: 0.3 },
         rules: { rejectClasses: [...DEMO_REJECT_CLASSES] },
       },
     ],

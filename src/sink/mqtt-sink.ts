@@ -279,7 +279,8 @@ export class MqttSink {
   }
 
   private onClose(): void {
-    if (this.isConnected) {
+    // A close we asked for (stop) is not an outage.
+    if (this.isConnected && !this.closing) {
       this.logger.warn({ outboxDepth: this.outbox.depth }, 'MQTT disconnected; events kept in the outbox until the broker is back');
     }
     this.isConnected = false;

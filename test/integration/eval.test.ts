@@ -13,14 +13,17 @@ const run = promisify(execFile);
 const MODEL = repoPath('models', 'demo', 'inspectd-demo.onnx');
 const EVAL_JS = repoPath('dist', 'src', 'cli', 'eval.js');
 
-test('inspectd eval: the committed demo model on a fresh synthetic set (unseen seed)', { timeout: 120_000 }, async (t) => {
+/**
+ * The acceptance figure of issue 5, measured the way models/make-demo.sh and the model card do: the
+ * held-out set is seed 1001 (the training seed is 1), 500 frames at 320x240, defect rate 0.8.
+ */
+test('inspectd eval: the committed demo model keeps its model-card mAP50 on the held-out synthetic set', { timeout: 240_000 }, async (t) => {
   assert.ok(existsSync(MODEL), `demo model missing at ${MODEL}: run models/make-demo.sh`);
   const dir = await mkdtemp(path.join(tmpdir(), 'inspectd-eval-it-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
-  // Seed 4242 is not the training seed: these frames were never seen in training.
-  await writeDataset({ out: dir, train: 0, val: 48, seed: 4242, width: 320, height: 240, defectRate: 0.8 });
-  const { stdout } = await run(process.execPath, [EVAL_JS, '--model', MODEL, '--data', dir, '--split', 'val', '--threads', '1', '--json'], {
-    timeout: 100_000,
+  await writeDataset({ out: dir, train: 0, val: 500, seed: 1001 });
+  const { stdout } = await run(process.execPath, [EVAL_JS, '--model', MODEL, '--data', dir, '--split', 'val', '--threads', '2', '--json'], {
+    timeout: 200_000,
   });
   const report = JSON.parse(stdout.trim()) as {
     images: number;
@@ -28,14 +31,16 @@ test('inspectd eval: the committed demo model on a fresh synthetic set (unseen s
     mAP50: number;
     precision: number;
     recall: number;
-    perClass: { name: string; ap50: number }[];
+    perClass: { name: string; ap50: number; instances: number }[];
   };
-  assert.equal(report.images, 48);
-  assert.ok(report.instances > 20);
-  assert.deepEqual(new Set(report.perClass.map((c) => c.name)), new Set(['scratch', 'dent', 'stain', 'missing_hole']));
-  // The model card reports ~0.9+ on 300 held-out frames; 0.6 leaves room for a 48-frame sample.
-  assert.ok(report.mAP50 > 0.6, `mAP50 ${report.mAP50}`);
-  assert.ok(report.recall > 0.5, `recall ${report.recall}`);
+  t.diagnostic(`mAP50 ${report.mAP50.toFixed(3)} P ${report.precision.toFixed(3)} R ${report.recall.toFixed(3)}; ${report.perClass.map((c) => `${c.name} ${c.ap50.toFixed(3)}`).join(', ')}`);
+  assert.equal(report.images, 500);
+  assert.equal(report.instances, 490);
+  assert.deepEqual(report.perClass.map((c) => c.name), ['scratch', 'dent', 'stain', 'missing_hole']);
+  // The card states 0.996 (issue 5 asks for >= 0.8). Below 0.95 the model file or the inference path
+  // (letterbox, decode, NMS) has changed for the worse: re-measure and update models/demo/MODEL_CARD.md.
+  assert.ok(report.mAP50 >= 0.95, `mAP50 ${report.mAP50}: the model card states 0.996`);
+  for (const c of report.perClass) assert.ok(c.ap50 >= 0.9, `${c.name} AP50 ${c.ap50}`);
 });
 
 test('inspectd eval: a missing model fails with a clear message and non-zero exit', { timeout: 60_000 }, async (t) => {
