@@ -7,10 +7,12 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import * as ort from 'onnxruntime-node';
+import { Worker } from 'node:worker_threads';
+import type * as ort from 'onnxruntime-node';
 import { InspectdError, ErrorCodes, errorMessage } from '../errors.js';
 import type { Logger } from '../ops/log.js';
 import type { Engine, EngineKind, OutputTensor, TensorSpec } from './engine.js';
+import type { OrtWorkerData, OrtWorkerReply, OrtWorkerRequest } from './ort-worker.js';
 
 export interface OrtEngineOptions {
   /** Path or the model bytes (read once by the caller). */
@@ -34,28 +36,6 @@ function toSpec(m: ort.InferenceSession.ValueMetadata): TensorSpec {
   return { name: m.name, shape, type: m.type };
 }
 
-// IEEE half <-> single, for fp16 models (inputs converted on the way in, outputs on the way out).
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-function toHalf(v: number): number {
-  f32[0] = v;
-  const x = u32[0];
-  const sign = (x >>> 16) & 0x8000;
-  const exp = ((x >>> 23) & 0xff) - 127 + 15;
-  const mant = x & 0x7fffff;
-  if (exp <= 0) return sign; // tiny values flush to zero: inputs are in [0, 1]
-  if (exp >= 31) return sign | 0x7c00;
-  return sign | (exp << 10) | ((mant + 0x1000) >> 13);
-}
-function fromHalf(h: number): number {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 31) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
-}
-
 /**
  * Why the CUDA provider cannot load, when that is known without trying: onnxruntime-node looks for
  * libonnxruntime_providers_cuda.so beside its binding, and trying without it only prints a native error.
@@ -75,16 +55,174 @@ export function cudaProviderMissing(): string | undefined {
   return undefined;
 }
 
+/**
+ * Stopping an engine's worker thread while onnxruntime-node is inside a native call (process.exit(), an
+ * uncaught exception on the main thread, worker.terminate()) aborts the whole process ("terminate called
+ * after throwing an instance of 'Napi::Error'", seen with 1.30). So the worker brackets its native calls
+ * with this state (one Int32 in a SharedArrayBuffer), and before its thread is stopped the engine waits
+ * for IDLE and swaps in STOPPING, after which the worker starts no native call.
+ */
+export const NativeState = { IDLE: 0, NATIVE: 1, STOPPING: 2 } as const;
+
+/** The worker script, compiled beside this file (dist/src/engine/ort-worker.js). */
+const WORKER_URL = new URL('./ort-worker.js', import.meta.url);
+/** How long dispose waits for the worker to release its session, and exit for a native call to return. */
+const STOP_WAIT_MS = 5000;
+/** Input staging buffers kept per engine: one per concurrent caller (camera) is plenty. */
+const POOL_MAX = 4;
+
+/** Swaps IDLE for STOPPING, waiting (synchronously) up to the deadline while a native call runs. */
+function barNativeSync(cell: Int32Array, deadline: number): boolean {
+  for (;;) {
+    if (Atomics.compareExchange(cell, 0, NativeState.IDLE, NativeState.STOPPING) !== NativeState.NATIVE) return true;
+    const left = deadline - Date.now();
+    if (left <= 0) return false;
+    Atomics.wait(cell, 0, NativeState.NATIVE, left);
+  }
+}
+
+/** The same without blocking this thread (dispose): polls, since a native call is rarely running here. */
+async function barNative(cell: Int32Array, deadline: number): Promise<boolean> {
+  for (;;) {
+    if (Atomics.compareExchange(cell, 0, NativeState.IDLE, NativeState.STOPPING) !== NativeState.NATIVE) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** NativeState cells of the live workers, for the exit guard. */
+const liveWorkers = new Set<Int32Array>();
+let exitGuarded = false;
+
+/**
+ * On process exit (process.exit(), an uncaught exception) Node stops the worker threads: first let every
+ * native call in flight return ('exit' listeners may only block), then the threads stop safely.
+ */
+function guardExit(cell: Int32Array): void {
+  liveWorkers.add(cell);
+  if (exitGuarded) return;
+  exitGuarded = true;
+  process.on('exit', () => {
+    const deadline = Date.now() + STOP_WAIT_MS;
+    for (const c of liveWorkers) barNativeSync(c, deadline);
+  });
+}
+
+interface WorkerHandle {
+  worker: Worker;
+  /** NativeState cell shared with the worker. */
+  state: Int32Array;
+}
+
+interface Pending {
+  resolve: (outputs: OutputTensor[]) => void;
+  reject: (err: Error) => void;
+}
+
+/** Waits for the worker's 'ready' (or its load failure, error or exit), mapping failures to inspectd errors. */
+function waitReady(worker: Worker, provider: 'cpu' | 'cuda'): Promise<Extract<OrtWorkerReply, { type: 'ready' }>> {
+  return new Promise((resolve, reject) => {
+    const done = (): void => {
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+    };
+    const onMessage = (msg: OrtWorkerReply): void => {
+      done();
+      if (msg.type === 'ready') return resolve(msg);
+      const why = msg.type === 'load-error' ? msg.message : `unexpected '${msg.type}' message`;
+      if (provider === 'cuda') reject(new InspectdError(ErrorCodes.ENGINE_UNAVAILABLE, `onnxruntime CUDA provider unavailable: ${why}`));
+      else reject(new InspectdError(ErrorCodes.MODEL_INVALID, `onnxruntime cannot load the model: ${why}; check that the file is a complete ONNX export`));
+    };
+    const onError = (err: Error): void => {
+      done();
+      reject(
+        new InspectdError(
+          ErrorCodes.ENGINE_UNAVAILABLE,
+          `onnxruntime worker thread failed: ${errorMessage(err)}; check that onnxruntime-node is installed and dist/ is complete`,
+          { cause: err },
+        ),
+      );
+    };
+    const onExit = (code: number): void => {
+      done();
+      reject(new InspectdError(ErrorCodes.ENGINE_UNAVAILABLE, `onnxruntime worker thread exited with code ${code} while loading the model`));
+    };
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+  });
+}
+
+/**
+ * Asks the worker to release its session, then terminates the thread (also when it does not answer, but
+ * never inside a native call). Returns what went wrong, if anything.
+ */
+async function stopWorker({ worker, state }: WorkerHandle): Promise<string | undefined> {
+  worker.ref(); // whoever awaits dispose() sees it finish
+  worker.on('error', () => undefined); // its exit is what counts here; an unheard 'error' would throw
+  let timer: NodeJS.Timeout | undefined;
+  let onMessage: ((msg: OrtWorkerReply) => void) | undefined;
+  const released = new Promise<string | undefined>((resolve) => {
+    onMessage = (msg) => {
+      if (msg.type === 'released') resolve(msg.error);
+    };
+    worker.on('message', onMessage);
+    worker.once('exit', () => resolve(undefined));
+    timer = setTimeout(() => resolve(`the worker did not release its session within ${STOP_WAIT_MS} ms`), STOP_WAIT_MS);
+  });
+  worker.postMessage({ type: 'release' } satisfies OrtWorkerRequest);
+  let error = await released;
+  clearTimeout(timer);
+  if (onMessage) worker.off('message', onMessage);
+  if (await barNative(state, Date.now() + STOP_WAIT_MS)) {
+    await worker.terminate();
+  } else {
+    worker.unref();
+    error = `${error ? `${error}; ` : ''}its worker thread is stuck in onnxruntime and was left running`;
+  }
+  return error;
+}
+
+/**
+ * One onnxruntime session in its own worker thread (ort-worker.ts): `session.run` is synchronous native
+ * code (microsoft/onnxruntime#19611) and would otherwise stall the daemon's event loop for a whole
+ * inference. Concurrent run() calls are matched to replies by id; the worker serves them in order.
+ */
 export class OrtEngine implements Engine {
-  private inFlight = 0;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
   private disposed = false;
+  private closing = false;
+  /** Why the worker stopped on its own; set once it has, and the engine is unusable from then on. */
+  private dead: string | undefined;
+  private workerError: string | undefined;
+  /** Input staging buffers, all of one size; each travels to the worker and back with its run. */
+  private pool: ArrayBuffer[] = [];
 
   private constructor(
     readonly kind: EngineKind,
-    private readonly session: ort.InferenceSession,
+    private readonly handle: WorkerHandle,
     readonly inputs: readonly TensorSpec[],
     readonly outputs: readonly TensorSpec[],
-  ) {}
+    private readonly logger: Logger | undefined,
+  ) {
+    const { worker } = handle;
+    worker.on('message', (msg: OrtWorkerReply) => this.onMessage(msg));
+    worker.on('error', (err) => {
+      this.workerError = errorMessage(err);
+    });
+    worker.on('messageerror', (err) => {
+      // A reply that cannot be read cannot be matched to its run: give up on the worker.
+      this.fail(`a reply could not be read: ${errorMessage(err)}`);
+      void stopWorker(handle);
+    });
+    worker.on('exit', (code) => {
+      if (!this.closing || this.pending.size > 0) this.fail(this.workerError ?? `exit code ${code}`);
+    });
+    // Idle, the worker must not keep the process alive (a session in-process did not); runs ref it.
+    worker.unref();
+  }
 
   static async create(opts: OrtEngineOptions): Promise<OrtEngine> {
     const threads = opts.threads > 0 ? opts.threads : os.availableParallelism();
@@ -100,32 +238,45 @@ export class OrtEngine implements Engine {
       const missing = cudaProviderMissing();
       if (missing) throw new InspectdError(ErrorCodes.ENGINE_UNAVAILABLE, missing);
     }
-    let session: ort.InferenceSession;
+    // Bytes go to the worker as our own copy, transferred: the caller's buffer stays untouched.
+    const model = typeof opts.model === 'string' ? opts.model : new Uint8Array(opts.model);
+    const stateBuffer = new SharedArrayBuffer(4);
+    const workerData: OrtWorkerData = { model, sessionOptions, state: stateBuffer };
+    let worker: Worker;
     try {
-      session = typeof opts.model === 'string' ? await ort.InferenceSession.create(opts.model, sessionOptions) : await ort.InferenceSession.create(opts.model, sessionOptions);
+      worker = new Worker(WORKER_URL, {
+        workerData,
+        transferList: typeof model === 'string' ? [] : [model.buffer as ArrayBuffer],
+        // The worker needs none of the parent's node flags, and some (--input-type) make it refuse to start.
+        execArgv: [],
+      });
     } catch (err) {
-      if (opts.provider === 'cuda') {
-        throw new InspectdError(ErrorCodes.ENGINE_UNAVAILABLE, `onnxruntime CUDA provider unavailable: ${errorMessage(err)}`, { cause: err });
-      }
-      throw new InspectdError(
-        ErrorCodes.MODEL_INVALID,
-        `onnxruntime cannot load the model: ${errorMessage(err)}; check that the file is a complete ONNX export`,
-        { cause: err },
-      );
+      throw new InspectdError(ErrorCodes.ENGINE_UNAVAILABLE, `cannot start the onnxruntime worker thread: ${errorMessage(err)}`, { cause: err });
+    }
+    const handle: WorkerHandle = { worker, state: new Int32Array(stateBuffer) };
+    guardExit(handle.state);
+    worker.once('exit', () => liveWorkers.delete(handle.state));
+    let ready: Extract<OrtWorkerReply, { type: 'ready' }>;
+    try {
+      ready = await waitReady(worker, opts.provider);
+    } catch (err) {
+      worker.on('error', () => undefined);
+      await worker.terminate(); // the load is over (failed, or the thread is gone): no native call runs
+      throw err;
     }
     let engine: OrtEngine;
     try {
-      const inputs = session.inputMetadata.map(toSpec);
-      const outputs = session.outputMetadata.map(toSpec);
+      const inputs = ready.inputs.map(toSpec);
+      const outputs = ready.outputs.map(toSpec);
       if (inputs.length !== 1 || inputs[0].shape.length !== 4) {
         throw new InspectdError(
           ErrorCodes.MODEL_LAYOUT,
           `model input shape ${inputs.map((i) => `[${i.shape.join(', ')}]`).join(', ')} is not one NCHW image input; re-export the model as a detect model`,
         );
       }
-      engine = new OrtEngine(opts.provider === 'cuda' ? 'ort-cuda' : 'ort-cpu', session, inputs, outputs);
+      engine = new OrtEngine(opts.provider === 'cuda' ? 'ort-cuda' : 'ort-cpu', handle, inputs, outputs, opts.logger);
     } catch (err) {
-      await session.release();
+      await stopWorker(handle);
       throw err;
     }
     // Warm-up: the first run allocates arenas and (CUDA) picks kernels; do it before serving.
@@ -143,50 +294,85 @@ export class OrtEngine implements Engine {
 
   async run(input: Float32Array, dims: number[]): Promise<OutputTensor[]> {
     if (this.disposed) throw new InspectdError(ErrorCodes.ENGINE_DISPOSED, 'engine was disposed; load the model again');
+    if (this.dead !== undefined) {
+      throw new InspectdError(ErrorCodes.ENGINE_RUN, `onnxruntime worker thread stopped earlier (${this.dead}); this engine is unusable: restart inspectd`);
+    }
     const spec = this.inputs[0];
     const count = dims.reduce((a, b) => a * b, 1);
     if (dims.length !== spec.shape.length || input.length !== count || spec.shape.some((d, i) => d > 0 && d !== dims[i])) {
       throw new InspectdError(ErrorCodes.ENGINE_SHAPE, `input [${dims.join(', ')}] (${input.length} values) does not fit the model input [${spec.shape.join(', ')}]`);
     }
-    let tensor: ort.Tensor;
-    if (spec.type === 'float16') {
-      const h = new Uint16Array(input.length);
-      for (let i = 0; i < input.length; i++) h[i] = toHalf(input[i]);
-      tensor = new ort.Tensor('float16', h, dims);
-    } else {
-      tensor = new ort.Tensor('float32', input, dims);
-    }
-    this.inFlight++;
-    let results: ort.InferenceSession.ReturnType;
-    try {
-      results = await this.session.run({ [spec.name]: tensor });
-    } catch (err) {
-      throw new InspectdError(ErrorCodes.ENGINE_RUN, `onnxruntime run failed: ${errorMessage(err)}`, { cause: err });
-    } finally {
-      this.inFlight--;
-    }
-    return this.outputs.map((o) => {
-      const t = results[o.name];
-      let data: Float32Array;
-      if (t.type === 'float32') data = t.data as Float32Array;
-      else if (t.type === 'float16') {
-        const src = t.data as unknown as ArrayLike<number>;
-        data = new Float32Array(src.length);
-        // Uint16Array holds raw halves; a Float16Array (newer runtimes) already holds numbers.
-        if (src instanceof Uint16Array) for (let i = 0; i < src.length; i++) data[i] = fromHalf(src[i]);
-        else for (let i = 0; i < src.length; i++) data[i] = src[i];
-      } else throw new InspectdError(ErrorCodes.ENGINE_RUN, `output '${o.name}' has type ${t.type}; expected float32 or float16`);
-      return { name: o.name, dims: [...t.dims], data };
+    // Input hand-over, 1x3x640x640 float32 (4.9 MB), main-thread cost per run on the 2-core dev box:
+    // copying into a pooled ArrayBuffer and transferring it (the worker sends it back with the reply)
+    // 0.5 ms, 0.5 ms round trip; structured clone 0.8 ms, but a fresh 4.9 MB allocation in the worker
+    // each run (2.8-3.1 ms round trip); a SharedArrayBuffer slot is out: onnxruntime-node 1.30 refuses a
+    // tensor over one ("Invalid argument"), so the worker would copy again (4-7 ms round trip). Either
+    // way the caller's array is never detached: the Detector reuses its pooled tensors.
+    const buf = this.takeBuffer(input.byteLength);
+    new Float32Array(buf).set(input);
+    const id = this.nextId++;
+    if (this.pending.size === 0) this.handle.worker.ref();
+    return new Promise<OutputTensor[]>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      const req: OrtWorkerRequest = { type: 'run', id, name: spec.name, input: buf, dims: [...dims], half: spec.type === 'float16', outputs: this.outputs.map((o) => o.name) };
+      try {
+        this.handle.worker.postMessage(req, [buf]);
+      } catch (err) {
+        this.settle(id);
+        reject(new InspectdError(ErrorCodes.ENGINE_RUN, `cannot hand the run to the onnxruntime worker thread: ${errorMessage(err)}`, { cause: err }));
+      }
     });
   }
 
   async dispose(): Promise<void> {
-    if (this.inFlight > 0) {
-      throw new InspectdError(ErrorCodes.ENGINE_BUSY, `engine has ${this.inFlight} run(s) in flight; wait for them before disposing`);
+    if (this.pending.size > 0) {
+      throw new InspectdError(ErrorCodes.ENGINE_BUSY, `engine has ${this.pending.size} run(s) in flight; wait for them before disposing`);
     }
     if (this.disposed) return;
     this.disposed = true;
-    await this.session.release();
+    this.pool = [];
+    if (this.dead !== undefined) return; // the thread is gone, or being stopped by messageerror
+    this.closing = true;
+    const error = await stopWorker(this.handle);
+    if (error) this.logger?.warn({ engine: this.kind, err: error }, 'onnxruntime session did not release cleanly');
+  }
+
+  private onMessage(msg: OrtWorkerReply): void {
+    if (msg.type !== 'result' && msg.type !== 'run-error') return; // 'released' is stopWorker's
+    this.recycle(msg.input);
+    const p = this.settle(msg.id);
+    if (!p) return;
+    if (msg.type === 'result') p.resolve(msg.outputs);
+    else p.reject(new InspectdError(ErrorCodes.ENGINE_RUN, msg.message));
+  }
+
+  /** The worker is gone (or unreadable): fail every pending run; later runs fail at once. */
+  private fail(reason: string): void {
+    if (this.dead !== undefined) return;
+    this.dead = reason;
+    this.logger?.error({ engine: this.kind, reason, inFlight: this.pending.size }, 'onnxruntime worker thread stopped; engine unusable');
+    const err = new InspectdError(
+      ErrorCodes.ENGINE_RUN,
+      `onnxruntime worker thread stopped (${reason}) with this run in flight; this engine is unusable: restart inspectd`,
+    );
+    for (const id of [...this.pending.keys()]) this.settle(id)?.reject(err);
+  }
+
+  private settle(id: number): Pending | undefined {
+    const p = this.pending.get(id);
+    this.pending.delete(id);
+    if (this.pending.size === 0 && !this.closing) this.handle.worker.unref();
+    return p;
+  }
+
+  private takeBuffer(bytes: number): ArrayBuffer {
+    if (this.pool.length > 0 && this.pool[0].byteLength !== bytes) this.pool = []; // input size changed
+    return this.pool.pop() ?? new ArrayBuffer(bytes);
+  }
+
+  private recycle(buf: ArrayBuffer): void {
+    if (this.disposed || this.pool.length >= POOL_MAX) return;
+    if (this.pool.length === 0 || this.pool[0].byteLength === buf.byteLength) this.pool.push(buf);
   }
 }
 

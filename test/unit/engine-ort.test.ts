@@ -1,15 +1,31 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createOrtEngine } from '../../src/engine/ort.js';
+import { pathToFileURL } from 'node:url';
+import type { Worker } from 'node:worker_threads';
+import { createOrtEngine, type OrtEngine } from '../../src/engine/ort.js';
 import { createEngine } from '../../src/engine/select.js';
 import { ErrorCodes } from '../../src/errors.js';
 import { silentLogger } from '../../src/ops/log.js';
 import { repoPath } from '../helpers/fixtures.js';
 
 const TINY = repoPath('test', 'assets', 'tiny-v8.onnx');
+// A real model (in the repository): its outputs depend on its input, unlike the tiny constant-head ones.
+const DEMO = repoPath('models', 'demo', 'inspectd-demo.onnx');
+
+/** The engine's worker thread, reached past `private` to make it fail the way a bug in it would. */
+function workerOf(engine: OrtEngine): Worker {
+  return (engine as unknown as { handle: { worker: Worker } }).handle.worker;
+}
+
+function demoInput(seed: number, n: number): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = ((i * 7919 + seed * 104729) % 1000) / 1000;
+  return a;
+}
 
 test('ort cpu engine: specs by name, runs, shape checks, dispose refuses while busy', { timeout: 20000 }, async () => {
   const engine = await createOrtEngine({ model: TINY, provider: 'cpu', threads: 1 });
@@ -79,4 +95,127 @@ test('a corrupt or missing model is a clear error, never a fallback loop', { tim
     code: ErrorCodes.MODEL_NOT_FOUND,
     message: /missing\.onnx/,
   });
+});
+
+test('fp16 model: float32 input converted to half, half outputs read back as float32', { timeout: 20000 }, async () => {
+  const engine = await createOrtEngine({ model: repoPath('test', 'assets', 'tiny-v8-fp16.onnx'), provider: 'cpu', threads: 1 });
+  try {
+    assert.equal(engine.inputs[0].type, 'float16');
+    const [out] = await engine.run(new Float32Array(3 * 32 * 32).fill(0.5), [1, 3, 32, 32]);
+    assert.ok(out.data instanceof Float32Array);
+    assert.deepEqual(out.dims, [1, 6, 21]);
+    assert.equal(out.data[0], 16);
+    assert.equal(out.data[4 * 21], 0.89990234375); // 0.9 as the nearest half
+  } finally {
+    await engine.dispose();
+  }
+});
+
+test('the event loop keeps ticking while the engine runs', { timeout: 60000 }, async () => {
+  // One intra-op thread leaves the other core to this thread on a 2-core box.
+  const engine = await createOrtEngine({ model: DEMO, provider: 'cpu', threads: 1 });
+  try {
+    const dims = [1, 3, engine.inputs[0].shape[2], engine.inputs[0].shape[3]];
+    const input = demoInput(1, dims[1] * dims[2] * dims[3]);
+    let ticks = 0;
+    const iv = setInterval(() => ticks++, 1);
+    const t0 = performance.now();
+    let runs = 0;
+    // Batches of 4 concurrent runs (cameras sharing the engine): with session.run on this thread they ran
+    // back to back with at most one timer turn per batch, so the ratio below was about 0.05.
+    while (performance.now() - t0 < 400) {
+      await Promise.all([0, 1, 2, 3].map(() => engine.run(input, dims)));
+      runs += 4;
+    }
+    const elapsed = performance.now() - t0;
+    clearInterval(iv);
+    assert.ok(ticks >= 0.25 * elapsed, `a 1 ms interval fired ${ticks} times in ${elapsed.toFixed(0)} ms of inference (${runs} runs): the JS thread was blocked`);
+  } finally {
+    await engine.dispose();
+  }
+});
+
+test('concurrent runs from two callers each get the outputs of their own input', { timeout: 60000 }, async () => {
+  const engine = await createOrtEngine({ model: DEMO, provider: 'cpu', threads: 1 });
+  try {
+    const dims = [1, 3, engine.inputs[0].shape[2], engine.inputs[0].shape[3]];
+    const n = dims[1] * dims[2] * dims[3];
+    const inputs = [demoInput(1, n), demoInput(2, n)];
+    const expected = [await engine.run(inputs[0], dims), await engine.run(inputs[1], dims)];
+    assert.notDeepEqual(expected[0][0].data, expected[1][0].data, 'the two inputs give different outputs');
+    const caller = async (k: number): Promise<void> => {
+      const mine = inputs[k].slice(); // a pooled tensor, as the Detector's: reused as soon as run() returns
+      for (let i = 0; i < 6; i++) {
+        const pending = engine.run(mine, dims);
+        mine.fill(0.123); // the engine copied the input at call time
+        const out = await pending;
+        assert.equal(mine.length, n, 'the caller keeps its array (not transferred away)');
+        mine.set(inputs[k]);
+        assert.deepEqual(out.map((o) => o.name), expected[k].map((o) => o.name));
+        for (let j = 0; j < out.length; j++) {
+          assert.deepEqual(out[j].dims, expected[k][j].dims);
+          assert.deepEqual(out[j].data, expected[k][j].data, `caller ${k} run ${i} output ${out[j].name}`);
+        }
+      }
+    };
+    // allSettled: a failing caller must not leave the other's runs in flight when dispose() comes.
+    for (const r of await Promise.allSettled([caller(0), caller(1)])) if (r.status === 'rejected') throw r.reason;
+  } finally {
+    await engine.dispose();
+  }
+});
+
+test('a worker that dies rejects every pending run with ENGINE_RUN and leaves the engine unusable, never hanging', { timeout: 30000 }, async () => {
+  const engine = await createOrtEngine({ model: DEMO, provider: 'cpu', threads: 1 });
+  const dims = [1, 3, engine.inputs[0].shape[2], engine.inputs[0].shape[3]];
+  const input = demoInput(3, dims[1] * dims[2] * dims[3]);
+  const runs = Array.from({ length: 20 }, () => engine.run(input, dims));
+  // An uncaught exception kills the worker thread the way a bug in it would. (Not worker.terminate():
+  // stopping the thread inside onnxruntime's native run aborts the whole process.)
+  workerOf(engine).postMessage({ type: 'not-a-request' });
+  const settled = await Promise.allSettled(runs);
+  const rejected = settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+  assert.ok(rejected.length > 0, 'runs queued behind the dead worker are rejected');
+  for (const r of rejected) {
+    assert.equal(r.reason.code, ErrorCodes.ENGINE_RUN);
+    assert.match(r.reason.message, /worker thread stopped \(.*unknown request "not-a-request"\).*unusable/);
+  }
+  for (const r of settled) if (r.status === 'fulfilled') assert.ok(r.value[0].data.length > 0);
+  await assert.rejects(engine.run(input, dims), { code: ErrorCodes.ENGINE_RUN, message: /stopped earlier.*unusable/ });
+  await engine.dispose(); // nothing in flight any more: resolves
+  await assert.rejects(engine.run(input, dims), { code: ErrorCodes.ENGINE_DISPOSED });
+});
+
+/** Runs an ES module script in a fresh node; resolves its exit code and signal (null, null when killed after 20 s). */
+async function runScript(script: string): Promise<{ code: number | null; signal: string | null; out: string }> {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20000);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal: signal === 'SIGKILL' ? null : signal, out });
+    });
+  });
+}
+
+test('the worker thread keeps no process alive and a process exiting mid-run exits cleanly', { timeout: 90000 }, async () => {
+  const ort = JSON.stringify(pathToFileURL(repoPath('dist', 'src', 'engine', 'ort.js')).href);
+  const load = `const { createOrtEngine } = await import(${ort});
+    const e = await createOrtEngine({ model: ${JSON.stringify(DEMO)}, provider: 'cpu', threads: 1 });
+    const dims = [1, 3, e.inputs[0].shape[2], e.inputs[0].shape[3]];
+    const input = new Float32Array(dims[1] * dims[2] * dims[3]);`;
+  for (const dispose of [false, true]) {
+    const r = await runScript(`${load} await e.run(input, dims); ${dispose ? 'await e.dispose();' : ''} console.log('done');`);
+    assert.deepEqual([r.code, r.signal], [0, null], `idle engine (disposed: ${dispose}): process did not exit by itself: ${r.out}`);
+    assert.match(r.out, /done/);
+  }
+  // process.exit() (or an uncaught exception) while the worker is inside session.run stops its thread;
+  // unguarded, that aborts ("terminate called after throwing an instance of 'Napi::Error'", SIGABRT).
+  const r = await runScript(`${load}
+    for (let i = 0; i < 8; i++) e.run(input, dims).catch(() => undefined);
+    setTimeout(() => process.exit(3), 15);`);
+  assert.deepEqual([r.code, r.signal], [3, null], `process.exit(3) mid-run: ${r.out}`);
 });

@@ -1,0 +1,171 @@
+/**
+ * Worker-thread side of OrtEngine (ort.ts): owns one onnxruntime session. onnxruntime-node's
+ * `session.run` is synchronous native code behind a promise (microsoft/onnxruntime#19611), so it runs
+ * here, where it blocks only this thread, and the daemon's event loop (MQTT, outbox, sources, /healthz)
+ * keeps turning. Runs are served one at a time, in arrival order.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+import { NativeState } from './ort.js';
+
+export interface OrtWorkerData {
+  /** Path, or model bytes (our own copy, transferred). */
+  model: string | Uint8Array;
+  sessionOptions: ort.InferenceSession.SessionOptions;
+  /** One Int32 holding a NativeState (ort.ts), shared with the engine's process-exit guard. */
+  state: SharedArrayBuffer;
+}
+
+export type OrtWorkerRequest =
+  | {
+      type: 'run';
+      id: number;
+      name: string;
+      /** float32 values; returned in the reply so the engine can reuse it. */
+      input: ArrayBuffer;
+      dims: number[];
+      half: boolean;
+      outputs: string[];
+    }
+  | { type: 'release' };
+
+export interface OrtWorkerOutput {
+  name: string;
+  dims: number[];
+  data: Float32Array;
+}
+
+export type OrtWorkerReply =
+  | { type: 'ready'; inputs: ort.InferenceSession.ValueMetadata[]; outputs: ort.InferenceSession.ValueMetadata[] }
+  | { type: 'load-error'; message: string }
+  | { type: 'result'; id: number; outputs: OrtWorkerOutput[]; input: ArrayBuffer }
+  | { type: 'run-error'; id: number; message: string; input: ArrayBuffer }
+  | { type: 'released'; error?: string };
+
+// IEEE half <-> single, for fp16 models (inputs converted on the way in, outputs on the way out).
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+function toHalf(v: number): number {
+  f32[0] = v;
+  const x = u32[0];
+  const sign = (x >>> 16) & 0x8000;
+  const exp = ((x >>> 23) & 0xff) - 127 + 15;
+  const mant = x & 0x7fffff;
+  if (exp <= 0) return sign; // tiny values flush to zero: inputs are in [0, 1]
+  if (exp >= 31) return sign | 0x7c00;
+  return sign | (exp << 10) | ((mant + 0x1000) >> 13);
+}
+function fromHalf(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function toFloat32(name: string, t: ort.Tensor): Float32Array {
+  if (t.type === 'float32') return t.data as Float32Array;
+  if (t.type === 'float16') {
+    const src = t.data as unknown as ArrayLike<number>;
+    const data = new Float32Array(src.length);
+    // Uint16Array holds raw halves; a Float16Array (newer runtimes) already holds numbers.
+    if (src instanceof Uint16Array) for (let i = 0; i < src.length; i++) data[i] = fromHalf(src[i]);
+    else for (let i = 0; i < src.length; i++) data[i] = src[i];
+    return data;
+  }
+  throw new Error(`output '${name}' has type ${t.type}; expected float32 or float16`);
+}
+
+async function main(port: NonNullable<typeof parentPort>): Promise<void> {
+  const { model, sessionOptions, state: stateBuffer } = workerData as OrtWorkerData;
+  const state = new Int32Array(stateBuffer);
+  const native = async <T>(call: () => Promise<T>): Promise<T> => {
+    if (Atomics.compareExchange(state, 0, NativeState.IDLE, NativeState.NATIVE) !== NativeState.IDLE) throw new Error('the engine is stopping (process exit or dispose)');
+    try {
+      return await call();
+    } finally {
+      Atomics.store(state, 0, NativeState.IDLE);
+      Atomics.notify(state, 0);
+    }
+  };
+  let session: ort.InferenceSession;
+  try {
+    session = await native(() => (typeof model === 'string' ? ort.InferenceSession.create(model, sessionOptions) : ort.InferenceSession.create(model, sessionOptions)));
+  } catch (err) {
+    port.postMessage({ type: 'load-error', message: message(err) } satisfies OrtWorkerReply);
+    return; // nothing else keeps this thread alive: it exits
+  }
+  let half: Uint16Array | undefined; // fp16 staging, reused: runs are serial
+
+  const run = async (req: Extract<OrtWorkerRequest, { type: 'run' }>): Promise<void> => {
+    let outputs: OrtWorkerOutput[];
+    try {
+      const input = new Float32Array(req.input);
+      let tensor: ort.Tensor;
+      if (req.half) {
+        if (half?.length !== input.length) half = new Uint16Array(input.length);
+        for (let i = 0; i < input.length; i++) half[i] = toHalf(input[i]);
+        tensor = new ort.Tensor('float16', half, req.dims);
+      } else {
+        tensor = new ort.Tensor('float32', input, req.dims);
+      }
+      let results: ort.InferenceSession.ReturnType;
+      try {
+        results = await native(() => session.run({ [req.name]: tensor }));
+      } catch (err) {
+        throw new Error(`onnxruntime run failed: ${message(err)}`);
+      }
+      outputs = req.outputs.map((name) => ({ name, dims: [...results[name].dims], data: toFloat32(name, results[name]) }));
+    } catch (err) {
+      port.postMessage({ type: 'run-error', id: req.id, message: message(err), input: req.input } satisfies OrtWorkerReply, [req.input]);
+      return;
+    }
+    // Outputs go back zero-copy: each buffer is transferred once; a view that shares its buffer is copied.
+    const transfer: ArrayBuffer[] = [req.input];
+    for (const o of outputs) {
+      const buf = o.data.buffer as ArrayBuffer;
+      if (o.data.byteOffset !== 0 || o.data.byteLength !== buf.byteLength || transfer.includes(buf)) o.data = o.data.slice();
+      transfer.push(o.data.buffer as ArrayBuffer);
+    }
+    port.postMessage({ type: 'result', id: req.id, outputs, input: req.input } satisfies OrtWorkerReply, transfer);
+  };
+
+  const release = async (): Promise<void> => {
+    let error: string | undefined;
+    try {
+      await native(() => session.release());
+    } catch (err) {
+      error = message(err);
+    }
+    port.postMessage({ type: 'released', error } satisfies OrtWorkerReply);
+    port.close(); // the engine terminates this thread next; closing lets it end on its own too
+  };
+
+  let queue = Promise.resolve();
+  port.on('message', (req: OrtWorkerRequest) => {
+    // Anything else is a bug on the engine side: die loudly (the engine then fails every pending run).
+    const type = (req as { type?: unknown } | null)?.type;
+    if (type !== 'run' && type !== 'release') throw new Error(`ort-worker: unknown request ${JSON.stringify(type)}`);
+    queue = queue
+      .then(() => (req.type === 'run' ? run(req) : release()))
+      .catch((err: unknown) => {
+        // Only a failure to reply lands here; the run could not be answered, so stop the same way.
+        setImmediate(() => {
+          throw err;
+        });
+      });
+  });
+  port.postMessage({
+    type: 'ready',
+    inputs: [...session.inputMetadata],
+    outputs: [...session.outputMetadata],
+  } satisfies OrtWorkerReply);
+}
+
+if (!parentPort) throw new Error('ort-worker.js runs only as a worker thread started by OrtEngine');
+await main(parentPort);
