@@ -1,19 +1,9 @@
 /** Native one-pass letterbox (native/preprocess.cc): Frame -> NCHW float32 RGB tensor off the JS thread. */
 import type { Frame } from '../source/frame.js';
+import type { RawPreprocessor } from '../vision/letterbox.js';
 import type { LetterboxInfo } from '../vision/types.js';
 import { errorMessage } from '../errors.js';
 import { loadNativeAddon, tryLoadNativeAddon, type NativeAddon } from './loader.js';
-
-/**
- * Structurally the same as the RawPreprocessor of src/vision/letterbox.ts. `out`, when given, is written
- * (off the JS thread) and returned as the tensor; the caller must not touch it until the promise settles.
- */
-export type RawPreprocessor = (
-  frame: Frame,
-  dstW: number,
-  dstH: number,
-  out?: Float32Array,
-) => Promise<{ tensor: Float32Array; info: LetterboxInfo }>;
 
 export interface NativePreprocessOptions {
   /**
