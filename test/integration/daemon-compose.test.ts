@@ -1,17 +1,18 @@
 /**
  * The Daemon wired to real parts (mosquitto, outbox, MQTT sink, synthetic camera, config watcher, http)
  * with a scripted detector, so the composition is tested without onnxruntime; the model path end to end
- * (ffmpeg, onnxruntime, a child process) is in daemon-process.test.ts and daemon-outage.test.ts.
+ * (ffmpeg, onnxruntime, a child process) is in daemon-process, daemon-outage and daemon-sdnotify tests.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import sharp from 'sharp';
 import path from 'node:path';
 import { Daemon, type Notifier } from '../../src/daemon.js';
 import { loadConfigFile } from '../../src/config/load.js';
 import { silentLogger } from '../../src/ops/log.js';
 import { mosquittoSkip, startMosquitto } from '../helpers/mosquitto.js';
-import { REPO_ROOT, sharedFixture, sharedFixturesSkip } from '../helpers/fixtures.js';
+import { REPO_ROOT } from '../helpers/fixtures.js';
 import { MqttRecorder, ScriptedDetector, tempDir, writeYaml } from '../helpers/daemon-harness.js';
 
 class RecordingNotifier implements Notifier {
@@ -170,7 +171,7 @@ test('daemon composition: detections, rejects, state, status, commands, hot relo
   assert.equal(new Set(keys).size, keys.length);
 });
 
-test('hot folder: every file is judged once (lossless, never superseded) and moved to done/', { skip: mosquittoSkip() || sharedFixturesSkip(), timeout: 60_000 }, async (t) => {
+test('hot folder: every file is judged once (lossless, never superseded) and moved to done/', { skip: mosquittoSkip(), timeout: 60_000 }, async (t) => {
   const tmp = tempDir('inspectd-folder-');
   t.after(() => tmp.cleanup());
   const broker = await startMosquitto();
@@ -181,7 +182,10 @@ test('hot folder: every file is judged once (lossless, never superseded) and mov
   const inbox = path.join(tmp.dir, 'inbox');
   mkdirSync(inbox);
   const N = 12;
-  for (let i = 0; i < N; i++) copyFileSync(sharedFixture('images', i % 2 ? 'bus.jpg' : 'zidane.jpg'), path.join(inbox, `part-${String(i).padStart(2, '0')}.jpg`));
+  for (let i = 0; i < N; i++) {
+    const background = { r: 40 + i * 10, g: 90, b: 160 - i * 5 };
+    await sharp({ create: { width: 160 + i * 8, height: 120, channels: 3, background } }).jpeg().toFile(path.join(inbox, `part-${String(i).padStart(2, '0')}.jpg`));
+  }
   const modelFile = path.join(tmp.dir, 'model.onnx');
   writeFileSync(modelFile, 'x');
   const cfgFile = path.join(tmp.dir, 'config.yaml');
