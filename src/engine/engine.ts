@@ -26,6 +26,8 @@ export interface Engine {
   run(input: Float32Array, dims: number[]): Promise<OutputTensor[]>;
   /** Refuses (INSPECTD_ERR_ENGINE_BUSY) while a run is in flight; idempotent otherwise. */
   dispose(): Promise<void>;
+  /** Set once the engine can never run again (e.g. its worker thread died): why. A caller replaces it. */
+  readonly failure?: string;
 }
 
 /** Why an engine earlier in the fallback chain was not used. */

@@ -292,6 +292,10 @@ export class OrtEngine implements Engine {
     return engine;
   }
 
+  get failure(): string | undefined {
+    return this.dead;
+  }
+
   async run(input: Float32Array, dims: number[]): Promise<OutputTensor[]> {
     if (this.disposed) throw new InspectdError(ErrorCodes.ENGINE_DISPOSED, 'engine was disposed; load the model again');
     if (this.dead !== undefined) {

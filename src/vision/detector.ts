@@ -66,7 +66,12 @@ interface DetectorParts {
   preprocessKind: PreprocessKind;
   logger: Logger;
   onEngineChange?: (kind: EngineKind, reason: string) => void;
+  /** Loads a fresh engine for this model (the same fallback chain as at load), to replace a failed one. */
+  reloadEngine: () => Promise<Engine>;
 }
+
+/** Least time between two attempts to replace a failed engine: a model that kills its engine at once must not spin. */
+const ENGINE_RECOVERY_INTERVAL_MS = 5000;
 
 export class Detector {
   private disposed = false;
@@ -77,6 +82,9 @@ export class Detector {
   private readonly retired = new Set<Engine>();
   private upgradeAbort: AbortController | undefined;
   private upgrade: Promise<void> = Promise.resolve();
+  private readonly reloadEngine: () => Promise<Engine>;
+  private recovery: Promise<void> | undefined;
+  private lastRecoveryAt = -Infinity;
   readonly metadata: ModelMetadata;
   readonly layoutInfo: LayoutInfo;
   readonly refusals: EngineRefusal[];
@@ -103,6 +111,7 @@ export class Detector {
     this.preprocessKind = p.preprocessKind;
     this.logger = p.logger;
     this.onEngineChange = p.onEngineChange;
+    this.reloadEngine = p.reloadEngine;
   }
 
   get layout(): OutputLayout {
@@ -147,7 +156,7 @@ export class Detector {
     }
     const labels = opts.labelsPath !== undefined ? await loadLabelsFile(opts.labelsPath) : undefined;
     const prelim = buildModelMetadata(raw, { labels });
-    const { engine, refusals } = await createEngine({
+    const engineOptions = {
       modelPath: opts.modelPath,
       modelBytes: bytes,
       preference: opts.engine ?? 'auto',
@@ -156,7 +165,8 @@ export class Detector {
       logger,
       warmupSize: prelim.imgsz,
       trtAddon: opts.tensorrt?.addon,
-    });
+    };
+    const { engine, refusals } = await createEngine(engineOptions);
     try {
       const metadata = buildModelMetadata(raw, { labels, inputShape: engine.inputs[0].shape });
       const namesFromMetadata = hasMetadataNames(raw);
@@ -208,6 +218,7 @@ export class Detector {
         preprocessKind,
         logger,
         onEngineChange: opts.onEngineChange,
+        reloadEngine: async () => (await createEngine(engineOptions)).engine,
       });
       const pref = opts.engine ?? 'auto';
       if (engine.kind !== 'tensorrt' && (pref === 'auto' || pref === 'tensorrt') && opts.tensorrtBuild !== false) {
@@ -325,6 +336,33 @@ export class Detector {
     }
   }
 
+  /**
+   * Replaces an engine that can never run again (its worker died) with a fresh one from the same fallback
+   * chain, in the background: the frames meanwhile fail (the pipeline counts them), the daemon keeps running,
+   * and attempts are spaced so a model that kills every engine does not spin.
+   */
+  private recoverEngine(failed: Engine): void {
+    if (this.disposed || failed !== this.engine || this.recovery) return;
+    if (performance.now() - this.lastRecoveryAt < ENGINE_RECOVERY_INTERVAL_MS) return;
+    this.lastRecoveryAt = performance.now();
+    this.logger.error({ engine: failed.kind, reason: failed.failure }, 'inference engine failed; loading a fresh one');
+    this.recovery = (async () => {
+      try {
+        const next = await this.reloadEngine();
+        await this.adoptEngine(next, `replaces the ${failed.kind} engine that failed: ${failed.failure}`);
+      } catch (err) {
+        this.logger.error({ err: errorMessage(err) }, `could not replace the failed engine; retrying on a later frame (at most every ${ENGINE_RECOVERY_INTERVAL_MS / 1000} s)`);
+      } finally {
+        this.recovery = undefined;
+      }
+    })();
+  }
+
+  /** Settles (never rejects) when no engine recovery is pending (tests). */
+  get engineRecovery(): Promise<void> {
+    return this.recovery ?? Promise.resolve();
+  }
+
   /** Disposes a replaced engine now, or after its last in-flight run. */
   private retire(engine: Engine): void {
     if ((this.inFlight.get(engine) ?? 0) > 0) {
@@ -347,6 +385,9 @@ export class Detector {
     let outputs;
     try {
       outputs = await engine.run(tensor, [1, 3, height, width]);
+    } catch (err) {
+      if (engine.failure !== undefined) this.recoverEngine(engine);
+      throw err;
     } finally {
       const n = (this.inFlight.get(engine) ?? 1) - 1;
       if (n > 0) this.inFlight.set(engine, n);
@@ -412,6 +453,7 @@ export class Detector {
     }
     this.disposed = true;
     this.upgradeAbort?.abort();
+    await this.recovery;
     await this.engine.dispose();
     await this.upgrade;
   }

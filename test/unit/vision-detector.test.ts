@@ -215,3 +215,22 @@ test('without the native addon, raw frames fall back to the JS letterbox with on
   assert.match(JSON.parse(fallback[0]).reason, /inspectd_native could not be loaded[\s\S]*simulated: addon not built[\s\S]*npm rebuild/);
   assert.deepEqual(JSON.parse(lines[lines.length - 1]), { kind: 'js', n: 3 });
 });
+
+test('an engine whose worker dies is replaced in the background; frames fail meanwhile, then detect again', { timeout: 30_000 }, async () => {
+  const modelPath = repoPath('models', 'demo', 'inspectd-demo.onnx');
+  const changes: string[] = [];
+  const d = await Detector.load({ modelPath, engine: 'cpu', threads: 1, tensorrtBuild: false, onEngineChange: (kind, reason) => changes.push(`${kind}: ${reason}`) });
+  const frame: Frame = { cameraId: 'c', seq: 1, captureMono: 0, captureWall: 0, width: 64, height: 48, format: 'rgb24', data: Buffer.alloc(64 * 48 * 3, 90) };
+  const before = await d.detectFrame(frame);
+  const failed = (d as unknown as { engine: { handle: { worker: import('node:worker_threads').Worker }; failure?: string } }).engine;
+  // An uncaught exception in the worker, the way a bug in it would kill it.
+  failed.handle.worker.postMessage({ type: 'not-a-request' });
+  await assert.rejects(d.detectFrame(frame), { code: ErrorCodes.ENGINE_RUN });
+  assert.ok(failed.failure, 'the engine knows it failed');
+  await d.engineRecovery;
+  assert.equal(changes.length, 1, 'one replacement');
+  assert.match(changes[0], /^ort-cpu: replaces the ort-cpu engine that failed: /);
+  const after = await d.detectFrame(frame);
+  assert.deepEqual(after.detections, before.detections, 'the fresh engine computes what the old one did');
+  await d.dispose();
+});
