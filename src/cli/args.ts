@@ -1,5 +1,6 @@
 /** Small helpers shared by the CLI subcommands: typed option parsing with usage errors (exit 2). */
-import { InspectdError, ErrorCodes } from '../errors.js';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { InspectdError, ErrorCodes, errorMessage } from '../errors.js';
 import type { EnginePreference } from '../engine/engine.js';
 
 export const EXIT_OK = 0;
@@ -31,4 +32,33 @@ export function parseEngine(value: string | undefined): EnginePreference | undef
   if (value === undefined) return undefined;
   if (!(ENGINES as readonly string[]).includes(value)) throw usageError(`--engine must be one of ${ENGINES.join(', ')}, got '${value}'`);
   return value as EnginePreference;
+}
+
+type ParseArgsOptions = NonNullable<ParseArgsConfig['options']>;
+
+/**
+ * parseArgs with the subcommands' conventions: a parse error is a usage error carrying the help text, and
+ * --help/-h prints the help and returns undefined (the caller exits 0).
+ */
+export function parseCommandArgs<O extends ParseArgsOptions, P extends boolean = false>(
+  argv: string[],
+  help: string,
+  options: O,
+  allowPositionals?: P,
+): ReturnType<typeof parseArgs<{ args: string[]; options: O & { help: { type: 'boolean'; short: 'h' } }; allowPositionals: P }>> | undefined {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: allowPositionals ?? false,
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (err) {
+    throw usageError(`${errorMessage(err)}\n${help}`);
+  }
+  if ((parsed.values as { help?: boolean }).help) {
+    process.stdout.write(help);
+    return undefined;
+  }
+  return parsed as never;
 }

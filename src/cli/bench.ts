@@ -6,16 +6,14 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import * as ort from 'onnxruntime-node';
 import type { EnginePreference } from '../engine/engine.js';
-import { errorMessage } from '../errors.js';
 import type { Frame } from '../source/frame.js';
 import { createNativePreprocessor } from '../native/preprocess.js';
 import { Detector } from '../vision/detector.js';
 import { decodeImage, preprocessRawSync } from '../vision/letterbox.js';
-import { EXIT_OK, parseEngine, parseInteger, usageError } from './args.js';
+import { EXIT_OK, parseEngine, parseInteger, parseCommandArgs, usageError } from './args.js';
 
 const HELP = `usage: inspectd bench --model M [--model M2 ...] [--image IMG] [--iterations N] [--warmup N]
                       [--threads N] [--engine auto|tensorrt|cuda|cpu]
@@ -159,28 +157,16 @@ export async function runInferenceBench(models: string[], o: InferenceBenchOptio
 }
 
 export async function benchCommand(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      options: {
-        model: { type: 'string', short: 'm', multiple: true },
-        image: { type: 'string' },
-        iterations: { type: 'string' },
-        warmup: { type: 'string' },
-        threads: { type: 'string' },
-        engine: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (err) {
-    throw usageError(`${errorMessage(err)}\n${HELP}`);
-  }
+  const parsed = parseCommandArgs(argv, HELP, {
+    model: { type: 'string', short: 'm', multiple: true },
+    image: { type: 'string' },
+    iterations: { type: 'string' },
+    warmup: { type: 'string' },
+    threads: { type: 'string' },
+    engine: { type: 'string' },
+  });
+  if (!parsed) return EXIT_OK;
   const v = parsed.values;
-  if (v.help) {
-    process.stdout.write(HELP);
-    return EXIT_OK;
-  }
   if (!v.model?.length) throw usageError(`--model is required\n${HELP}`);
   await runInferenceBench(v.model, {
     image: v.image,

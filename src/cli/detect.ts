@@ -1,11 +1,10 @@
 /** `inspectd detect`: run the model on image files; JSON lines (--json) or a readable table on stdout, logs on stderr. */
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { errorMessage } from '../errors.js';
 import { createLogger } from '../ops/log.js';
 import { Detector } from '../vision/detector.js';
 import type { Detection, PostprocessOptions } from '../vision/types.js';
-import { EXIT_FAILURE, EXIT_OK, parseEngine, parseInteger, parseNumber, usageError } from './args.js';
+import { EXIT_FAILURE, EXIT_OK, parseEngine, parseInteger, parseNumber, parseCommandArgs, usageError } from './args.js';
 
 const HELP = `usage: inspectd detect --model M [--conf C] [--iou I] [--engine auto|tensorrt|cuda|cpu] [--labels F]
                        [--threads N] [--max-det N] [--json] IMAGE...
@@ -42,31 +41,23 @@ function table(image: string, width: number, height: number, dets: Detection[], 
 }
 
 export async function detectCommand(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        model: { type: 'string', short: 'm' },
-        conf: { type: 'string' },
-        iou: { type: 'string' },
-        engine: { type: 'string' },
-        labels: { type: 'string' },
-        threads: { type: 'string' },
-        'max-det': { type: 'string' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (err) {
-    throw usageError(`${errorMessage(err)}\n${HELP}`);
-  }
+  const parsed = parseCommandArgs(
+    argv,
+    HELP,
+    {
+      model: { type: 'string', short: 'm' },
+      conf: { type: 'string' },
+      iou: { type: 'string' },
+      engine: { type: 'string' },
+      labels: { type: 'string' },
+      threads: { type: 'string' },
+      'max-det': { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+    true,
+  );
+  if (!parsed) return EXIT_OK;
   const { values: v, positionals: images } = parsed;
-  if (v.help) {
-    process.stdout.write(HELP);
-    return EXIT_OK;
-  }
   if (v.model === undefined) throw usageError(`--model is required\n${HELP}`);
   if (images.length === 0) throw usageError(`no images given\n${HELP}`);
   const post: Partial<PostprocessOptions> = {

@@ -1,37 +1,23 @@
 /** `inspectd info`: what inspectd makes of a model (layout, input size, classes, engine and why others were refused). */
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { errorMessage } from '../errors.js';
 import { createLogger } from '../ops/log.js';
 import { Detector } from '../vision/detector.js';
-import { EXIT_FAILURE, EXIT_OK, parseEngine, parseInteger, usageError } from './args.js';
+import { EXIT_FAILURE, EXIT_OK, parseEngine, parseInteger, parseCommandArgs, usageError } from './args.js';
 
 const HELP = `usage: inspectd info --model M [--labels F] [--engine auto|tensorrt|cuda|cpu] [--threads N] [--json]
 `;
 
 export async function infoCommand(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: false,
-      options: {
-        model: { type: 'string', short: 'm' },
-        labels: { type: 'string' },
-        engine: { type: 'string' },
-        threads: { type: 'string' },
-        json: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (err) {
-    throw usageError(`${errorMessage(err)}\n${HELP}`);
-  }
+  const parsed = parseCommandArgs(argv, HELP, {
+    model: { type: 'string', short: 'm' },
+    labels: { type: 'string' },
+    engine: { type: 'string' },
+    threads: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  });
+  if (!parsed) return EXIT_OK;
   const v = parsed.values;
-  if (v.help) {
-    process.stdout.write(HELP);
-    return EXIT_OK;
-  }
   if (v.model === undefined) throw usageError(`--model is required\n${HELP}`);
   const logger = createLogger({ fd: 2, level: process.env.INSPECTD_LOG_LEVEL ?? 'warn' });
   let d: Detector;
