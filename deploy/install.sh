@@ -80,7 +80,7 @@ fi
 
 # 2. Package files into /opt/inspectd (replaced as a whole, so removed files do not linger).
 run mkdir -p "$APP_DIR"
-for item in package.json package-lock.json README.md LICENSE binding.gyp dist native models deploy schema; do
+for item in package.json package-lock.json .npmrc README.md LICENSE binding.gyp dist native models deploy schema; do
   if [[ -e "$SOURCE/$item" ]]; then
     run rm -rf "${APP_DIR:?}/$item"
     run cp -a "$SOURCE/$item" "$APP_DIR/$item"
@@ -88,8 +88,11 @@ for item in package.json package-lock.json README.md LICENSE binding.gyp dist na
 done
 run rm -rf "$APP_DIR/dist/test" "$APP_DIR/dist/bench"
 if [[ $RUN_NPM -eq 1 ]]; then
-  # Builds the native addon too (package "install" script); needs a compiler on the box.
-  run bash -c "cd '$APP_DIR' && npm ci --omit=dev --no-audit --no-fund"
+  # Runtime dependencies only, without lifecycle scripts: `prepare` would need TypeScript (dist/ is already
+  # built) and no dependency's script is needed offline. Then the native addon, built for this box through
+  # npm so npm's config (e.g. nodedir for the Node headers) applies: needs python3, make and g++; TensorRT
+  # is picked up when its headers are installed.
+  run bash -c "cd '$APP_DIR' && npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm run build:native"
 else
   log "--no-npm: not running npm ci in $APP_DIR"
 fi

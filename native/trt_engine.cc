@@ -295,7 +295,7 @@ void InitTensorRt(Napi::Env env, Napi::Object exports) {
   trt.Set("reason",
           "the native addon was built without TensorRT (NvInfer.h was not found under TENSORRT_ROOT, "
           "/usr/include/x86_64-linux-gnu, /usr/include/aarch64-linux-gnu or /usr/include): install TensorRT "
-          "(and the CUDA toolkit headers) and run `npm rebuild`");
+          "(and the CUDA toolkit headers) and run `npm run build:native`");
   exports.Set("tensorrt", trt);
 }
 

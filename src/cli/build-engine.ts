@@ -82,14 +82,14 @@ export async function buildEngineCommand(argv: string[], deps: BuildEngineDeps =
   if (!trtexec) {
     err(
       'inspectd build-engine: TensorRT is not installed (trtexec was not found on PATH, in /usr/src/tensorrt/bin ' +
-        'or $TENSORRT_ROOT/bin). Install TensorRT (JetPack ships it) and rebuild the addon with `npm rebuild`; ' +
+        'or $TENSORRT_ROOT/bin). Install TensorRT (JetPack ships it) and rebuild the addon with `npm run build:native`; ' +
         'until then inspectd serves on onnxruntime.\n',
     );
     return 1;
   }
   const addon = deps.addon === undefined ? tryLoadNativeAddon('inspectd_native') : deps.addon;
   if (!addon) {
-    err('inspectd build-engine: the native addon is not built; run `npm rebuild` first\n');
+    err('inspectd build-engine: the native addon is not built; run `npm run build:native` first\n');
     return 1;
   }
   let target: string;

@@ -50,7 +50,7 @@ const CLI_ENTRY = fileURLToPath(new URL('../main.js', import.meta.url));
 
 /** Why a background build cannot work on this machine, or null when it can. */
 export function trtUpgradeBlocker(addon: NativeAddon | null, env: NodeJS.ProcessEnv = process.env): string | null {
-  if (!addon) return 'the native addon is not built (run `npm rebuild`)';
+  if (!addon) return 'the native addon is not built (run `npm run build:native`)';
   const trt = addon.tensorrt;
   if (!trt.available) return trt.reason;
   try {

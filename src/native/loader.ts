@@ -124,7 +124,7 @@ export function loadNativeAddon(name: AddonName = 'inspectd_native'): NativeAddo
   throw new InspectdError(
     ErrorCodes.NATIVE_MISSING,
     `the native addon ${name} could not be loaded; tried:\n  ${tried.join('\n  ')}\n` +
-      `Build it with \`npm rebuild\` (or \`npx node-gyp rebuild\`) in ${root}; it needs python3, make and a C++17 compiler.`,
+      `Build it with \`npm run build:native\` in ${root}; it needs python3, make and a C++17 compiler.`,
   );
 }
 

@@ -266,6 +266,6 @@ test('createTensorRtEngine on the production addon without TensorRT says how to 
   if (prod.tensorrt.available) return; // a machine with TensorRT: covered by the cache tests above
   await assert.rejects(createTensorRtEngine({ onnxPath: '/nonexistent.onnx', cacheDir: os.tmpdir() }), {
     code: 'INSPECTD_ERR_ENGINE_UNAVAILABLE',
-    message: /built without TensorRT.*npm rebuild/,
+    message: /built without TensorRT.*npm run build:native/,
   });
 });

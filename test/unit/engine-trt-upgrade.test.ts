@@ -23,7 +23,7 @@ test('trtUpgradeBlocker names what is missing, or null when a background build c
   class Engine {}
   const ok = addonWith({ available: true, version: '10.3.0', standin: false, computeCapability: () => '8.7', Engine: Engine as never });
 
-  assert.match(trtUpgradeBlocker(null, withTrtexec) ?? '', /native addon is not built.*npm rebuild/);
+  assert.match(trtUpgradeBlocker(null, withTrtexec) ?? '', /native addon is not built.*npm run build:native/);
   assert.equal(trtUpgradeBlocker(addonWith({ available: false, reason: 'built without TensorRT' }), withTrtexec), 'built without TensorRT');
   const noGpu = addonWith({
     available: true,

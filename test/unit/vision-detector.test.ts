@@ -212,7 +212,7 @@ test('without the native addon, raw frames fall back to the JS letterbox with on
   const lines = out.trim().split('\n');
   const fallback = lines.filter((l) => l.includes('native preprocessing unavailable'));
   assert.equal(fallback.length, 1, out);
-  assert.match(JSON.parse(fallback[0]).reason, /inspectd_native could not be loaded[\s\S]*simulated: addon not built[\s\S]*npm rebuild/);
+  assert.match(JSON.parse(fallback[0]).reason, /inspectd_native could not be loaded[\s\S]*simulated: addon not built[\s\S]*npm run build:native/);
   assert.deepEqual(JSON.parse(lines[lines.length - 1]), { kind: 'js', n: 3 });
 });
 
