@@ -2,7 +2,9 @@
  * The scheduler and per-camera pipeline for one detector (one model): frames go into a per-camera
  * one-slot mailbox (latest-frame-wins; lossless and trigger-tagged frames are queued, never dropped),
  * cameras take turns round-robin, and at most one inference is in flight at a time (the engine is the
- * bottleneck; a second run would only queue inside it and make every frame older).
+ * bottleneck; a second run would only queue inside it and make every frame older). The next frame is
+ * letterboxed while the engine still runs the current one, timed to be ready as the engine frees, so the
+ * engine does not wait for preprocessing and the frame is at most one preprocess older for it.
  * Nothing is copied or serialised before inference; payloads are built after it.
  */
 import { performance } from 'node:perf_hooks';
@@ -22,6 +24,7 @@ import type {
   PayloadDetection,
   PipelineObserver,
   PipelineSink,
+  PreparedFrameLike,
   RejectPayload,
 } from './types.js';
 
@@ -61,7 +64,23 @@ function newCounters(): CameraCounters {
 }
 
 const LATENCY_RING = 512;
+/** Start preparing the next frame this much before the engine is expected to free (timer slack). */
+const PREPARE_LEAD_MS = 1;
+const EMA_ALPHA = 0.2;
+
+/** A frame taken from its mailbox, letterboxed (or being) while the engine finishes the previous one. */
+interface Staged {
+  lane: Lane;
+  frame: Frame;
+  /** The detector that prepared it: a swap meanwhile means it is run whole on the new one. */
+  detector: DetectorLike;
+  prepared: Promise<PreparedFrameLike> | null;
+}
 const r2 = (v: number): number => Math.round(v * 100) / 100;
+
+function ema(avg: number, sample: number): number {
+  return Number.isNaN(avg) ? sample : avg + EMA_ALPHA * (sample - avg);
+}
 
 function toPayload(d: Detection): PayloadDetection {
   return {
@@ -80,6 +99,13 @@ export class Pipeline {
   private detector: DetectorLike;
   private post: Partial<PostprocessOptions>;
   private inFlight: Promise<void> | null = null;
+  private staged: Staged | null = null;
+  private stageTimer: NodeJS.Timeout | undefined;
+  /** When the engine started on the frame in flight; NaN while that frame is still being prepared. */
+  private engineStartedAt = NaN;
+  /** Moving averages that time the staging: engine time (inference + postprocess) and preprocess time. */
+  private engineMsAvg = NaN;
+  private prepareMsAvg = NaN;
   private readonly publishing = new Set<Promise<void>>();
   private accepting = true;
   private stopped = false;
@@ -222,7 +248,7 @@ export class Pipeline {
 
   /** True while a frame waits in a mailbox (of a camera not paused) or is being inferred. */
   get busy(): boolean {
-    if (this.inFlight) return true;
+    if (this.inFlight || this.staged) return true;
     for (const lane of this.lanes.values()) if (!lane.paused && lane.mailbox.size > 0) return true;
     return false;
   }
@@ -265,6 +291,13 @@ export class Pipeline {
     if (this.stopped) return;
     this.stopped = true;
     this.accepting = false;
+    clearTimeout(this.stageTimer);
+    const staged = this.staged;
+    this.staged = null;
+    if (staged) {
+      this.drop(staged.lane, 'stopped');
+      staged.prepared?.then((p) => staged.detector.releasePrepared?.(p), () => undefined);
+    }
     for (const lane of this.lanes.values()) for (const _ of lane.mailbox.drainAll()) this.drop(lane, 'stopped');
     this.wakeIdle();
   }
@@ -279,9 +312,30 @@ export class Pipeline {
     for (const resolve of w) resolve();
   }
 
-  /** Starts the next inference when the engine is free: the next camera in round-robin order with a frame. */
+  /** Starts the next inference when the engine is free (a staged frame first), else considers staging one. */
   private pump(): void {
-    if (this.inFlight || this.stopped) return;
+    if (this.stopped) return;
+    if (this.inFlight) {
+      this.stageNext();
+      return;
+    }
+    const next = this.staged ?? this.takeNext();
+    this.staged = null;
+    if (!next) {
+      this.wakeIdle();
+      return;
+    }
+    const run = this.process(next);
+    this.inFlight = run;
+    void run.finally(() => {
+      this.inFlight = null;
+      this.pump();
+      if (!this.inFlight) this.wakeIdle();
+    });
+  }
+
+  /** The next camera in round-robin order with a frame: its frame, preparation started. */
+  private takeNext(): Staged | null {
     const n = this.order.length;
     for (let i = 0; i < n; i++) {
       const idx = (this.cursor + i) % n;
@@ -289,36 +343,76 @@ export class Pipeline {
       if (lane.paused || lane.mailbox.size === 0) continue;
       const frame = lane.mailbox.take()!;
       this.cursor = (idx + 1) % n;
-      const run = this.process(lane, frame);
-      this.inFlight = run;
-      void run.finally(() => {
-        this.inFlight = null;
-        this.pump();
-        if (!this.inFlight) this.wakeIdle();
-      });
-      return;
+      const detector = this.detector;
+      let prepared: Promise<PreparedFrameLike> | null = null;
+      if (detector.prepareFrame && detector.inferPrepared) {
+        prepared = detector.prepareFrame(frame);
+        prepared.catch(() => undefined); // awaited, and its error handled, in process()
+      }
+      return { lane, frame, detector, prepared };
     }
-    this.wakeIdle();
+    return null;
   }
 
-  private async process(lane: Lane, frame: Frame): Promise<void> {
-    const detector = this.detector;
-    const start = this.now();
-    const queueMs = start - frame.captureMono;
+  /**
+   * While the engine runs, takes the next frame and letterboxes it so that it is ready when the engine is
+   * expected to free (moving averages of both times); earlier would only make it older.
+   */
+  private stageNext(): void {
+    if (this.staged || this.stopped || Number.isNaN(this.engineStartedAt) || !this.detector.prepareFrame) return;
+    let waiting = false;
+    for (const lane of this.lanes.values()) if (!lane.paused && lane.mailbox.size > 0) waiting = true;
+    if (!waiting) return;
+    const expected = Number.isNaN(this.engineMsAvg) ? 0 : this.engineMsAvg;
+    const prepare = Number.isNaN(this.prepareMsAvg) ? 0 : this.prepareMsAvg;
+    const dueIn = this.engineStartedAt + expected - prepare - PREPARE_LEAD_MS - this.now();
+    if (dueIn > 0) {
+      if (this.stageTimer === undefined) {
+        this.stageTimer = setTimeout(() => {
+          this.stageTimer = undefined;
+          if (this.inFlight) this.stageNext();
+        }, dueIn);
+        this.stageTimer.unref?.();
+      }
+      return;
+    }
+    this.staged = this.takeNext();
+  }
+
+  private async process(next: Staged): Promise<void> {
+    const { lane, frame } = next;
+    this.engineStartedAt = NaN;
     let result: Awaited<ReturnType<DetectorLike['detectFrame']>>;
+    let detector = this.detector;
+    let waitedMs = 0;
     try {
-      result = await detector.detectFrame(frame, this.post);
+      const prepared = next.prepared ? await next.prepared : null;
+      detector = this.detector;
+      this.engineStartedAt = this.now();
+      // Capture until the engine takes the frame, less preprocessing when it happened before that.
+      waitedMs = this.engineStartedAt - frame.captureMono - (prepared ? prepared.preprocessMs : 0);
+      this.stageNext();
+      if (prepared && next.detector === detector) {
+        result = await detector.inferPrepared!(prepared, this.post);
+      } else {
+        if (prepared) next.detector.releasePrepared?.(prepared); // the detector was swapped meanwhile
+        result = await detector.detectFrame(frame, this.post);
+      }
     } catch (err) {
       this.drop(lane, 'error');
       this.opts.logger.warn({ camera: frame.cameraId, seq: frame.seq, origin: frame.origin, err: errorMessage(err) }, 'frame could not be processed');
       frame.done?.(err instanceof Error ? err : new Error(String(err)));
       return;
     }
+    const t = result.timings;
+    this.engineMsAvg = ema(this.engineMsAvg, t.inferenceMs + t.postprocessMs);
+    this.prepareMsAvg = ema(this.prepareMsAvg, t.preprocessMs);
+    const queueMs = Math.max(0, waitedMs);
     lane.counters.inferred++;
     this.inferredTotalCount++;
-    this.opts.observer?.inferred?.(frame.cameraId, result.timings, queueMs);
+    this.opts.observer?.inferred?.(frame.cameraId, t, queueMs);
     try {
-      this.publish(lane, frame, result.detections, result.timings, queueMs, detector);
+      this.publish(lane, frame, result.detections, t, queueMs, detector);
     } catch (err) {
       // A bug in a sink adapter must not stall the scheduler; the frame is still acknowledged.
       this.opts.logger.error({ camera: frame.cameraId, seq: frame.seq, err: errorMessage(err) }, 'publishing results failed');

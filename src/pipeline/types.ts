@@ -7,13 +7,25 @@ export interface DetectorLike {
   readonly metadata: { names: string[] };
   readonly engineKind: string;
   detectFrame(frame: Frame, post?: Partial<PostprocessOptions>): Promise<{ detections: Detection[]; timings: StageTimings }>;
+  /**
+   * detectFrame in two halves (src/vision/detector.ts), so the pipeline can letterbox the next frame while
+   * the engine runs the current one. A detector without them is run whole.
+   */
+  prepareFrame?(frame: Frame): Promise<PreparedFrameLike>;
+  inferPrepared?(prepared: PreparedFrameLike, post?: Partial<PostprocessOptions>): Promise<{ detections: Detection[]; timings: StageTimings }>;
+  releasePrepared?(prepared: PreparedFrameLike): void;
+}
+
+/** A letterboxed frame waiting for the engine; opaque to the pipeline. */
+export interface PreparedFrameLike {
+  readonly preprocessMs: number;
 }
 
 export interface LatencyBreakdown {
   preprocessMs: number;
   inferenceMs: number;
   postprocessMs: number;
-  /** Capture to the start of preprocessing (mailbox wait + waiting for the engine). */
+  /** Capture until the engine took the frame, less its preprocessing: mailbox wait and waiting for the engine. */
   queueMs: number;
   /** Capture to the moment the payload was handed to the sink. */
   totalMs: number;

@@ -70,6 +70,13 @@ interface DetectorParts {
   reloadEngine: () => Promise<Engine>;
 }
 
+/** A letterboxed frame waiting for the engine (Detector.prepareFrame). */
+export interface PreparedFrame {
+  readonly tensor: Float32Array;
+  readonly info: LetterboxInfo;
+  readonly preprocessMs: number;
+}
+
 /** Least time between two attempts to replace a failed engine: a model that kills its engine at once must not spin. */
 const ENGINE_RECOVERY_INTERVAL_MS = 5000;
 
@@ -425,6 +432,15 @@ export class Detector {
 
   /** Detects on a raw camera frame (the pipeline's path); uses the plugged-in raw preprocessor when given. */
   async detectFrame(frame: Frame, post?: Partial<PostprocessOptions>): Promise<{ detections: Detection[]; timings: StageTimings }> {
+    return this.inferPrepared(await this.prepareFrame(frame), post);
+  }
+
+  /**
+   * The first half of detectFrame: letterboxes a raw frame into a pooled tensor (natively, off the JS thread,
+   * when the addon loaded). The pipeline prepares the next frame while the engine still runs the current one.
+   * Hand the result to inferPrepared, or to releasePrepared when it will not be run.
+   */
+  async prepareFrame(frame: Frame): Promise<PreparedFrame> {
     this.checkOpen();
     const { width, height } = this.inputSize;
     const t0 = performance.now();
@@ -433,13 +449,30 @@ export class Detector {
       if (this.rawPreprocessor) {
         // The native preprocessor writes the pooled tensor off the JS thread; it stays ours until the run is done.
         const { tensor, info } = await this.rawPreprocessor(frame, width, height, pooled);
-        return await this.infer(tensor, info, this.options(post), t0, performance.now());
+        return { tensor, info, preprocessMs: performance.now() - t0 };
       }
       const { info } = preprocessRawSync(frame, width, height, pooled);
-      return await this.infer(pooled, info, this.options(post), t0, performance.now());
-    } finally {
+      return { tensor: pooled, info, preprocessMs: performance.now() - t0 };
+    } catch (err) {
       this.giveTensor(pooled);
+      throw err;
     }
+  }
+
+  /** The second half of detectFrame: inference and postprocessing of a prepared frame; its tensor goes back to the pool. */
+  async inferPrepared(prepared: PreparedFrame, post?: Partial<PostprocessOptions>): Promise<{ detections: Detection[]; timings: StageTimings }> {
+    try {
+      this.checkOpen();
+      const t1 = performance.now();
+      return await this.infer(prepared.tensor, prepared.info, this.options(post), t1 - prepared.preprocessMs, t1);
+    } finally {
+      this.giveTensor(prepared.tensor);
+    }
+  }
+
+  /** Gives back the tensor of a prepared frame that will not be run. */
+  releasePrepared(prepared: PreparedFrame): void {
+    this.giveTensor(prepared.tensor);
   }
 
   /**
