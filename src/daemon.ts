@@ -11,7 +11,8 @@
  * Parts are created through `DaemonParts` factories so tests can inject fakes through the constructor;
  * the defaults import the real modules lazily (onnxruntime is loaded only when a detector is).
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { CameraConfig, Config, ModelConfig, MqttConfig, OutboxConfig, SnapshotConfig, HttpConfig } from './config/types.js';
@@ -252,6 +253,8 @@ export class Daemon {
   private startPromise: Promise<void> | null = null;
   private stopPromise: Promise<void> | null = null;
   private lastConfigError: { at: string; message: string } | null = null;
+  /** Why the configured model cannot be loaded, while start-up waits for a usable one. */
+  private modelError: { at: string; message: string; attempts: number } | null = null;
   private httpError: string | null = null;
   private reloadChain: Promise<void> = Promise.resolve();
   private fps = 0;
@@ -317,15 +320,23 @@ export class Daemon {
     await this.startSink(cfg, signal);
     this.checkAbort(signal);
 
-    const detector = await this.loadWarmDetector(cfg.model);
+    const detector = await this.loadStartupDetector(signal);
     this.detector = detector;
     this.stack.push({ name: 'detector', stop: () => this.detector?.dispose() });
-    metrics.setEngine(detector.engineKind, path.basename(cfg.model.path));
     this.checkAbort(signal);
+    // The config may have been edited while waiting for a usable model: what had started takes it up too.
+    const cfgNow = this.loaded.config;
+    if (cfgNow !== cfg) {
+      const early = diffConfig(cfg, cfgNow);
+      if (early.log) this.logger.level = cfgNow.log.level;
+      if (early.mqtt) await this.swapSink(cfgNow);
+      if (early.outbox) this.logger.warn('outbox settings change takes effect at the next start');
+    }
+    metrics.setEngine(detector.engineKind, path.basename(cfgNow.model.path));
 
-    this.snapshots = await this.parts.createSnapshots(cfg.snapshots, this.logger, metrics);
+    this.snapshots = await this.parts.createSnapshots(cfgNow.snapshots, this.logger, metrics);
     try {
-      await this.startHttp(cfg, signal);
+      await this.startHttp(cfgNow, signal);
     } catch (err) {
       // Health/metrics are for observers; inspection and rejects must not depend on a free port.
       this.httpError = errorMessage(err);
@@ -334,9 +345,9 @@ export class Daemon {
     this.checkAbort(signal);
 
     const pipeline = (this.pipeline = new Pipeline({
-      deviceId: cfg.device.id,
+      deviceId: cfgNow.device.id,
       detector,
-      post: postOf(cfg.model),
+      post: postOf(cfgNow.model),
       sink: this.pipelineSink(),
       logger: this.logger,
       observer: this.observer(),
@@ -350,7 +361,7 @@ export class Daemon {
       },
     });
     this.stack.push({ name: 'cameras', stop: () => this.stopAllCameras() });
-    for (const camera of cfg.cameras) {
+    for (const camera of cfgNow.cameras) {
       pipeline.addCamera(camera);
       await this.startCamera(camera, signal);
       this.checkAbort(signal);
@@ -384,7 +395,7 @@ export class Daemon {
       this.stack.push({ name: 'watchdog', stop: () => wd.stop() });
     }
 
-    this.startSummary(cfg);
+    this.startSummary(cfgNow);
     this.fpsMark = { at: performance.now(), inferred: 0 };
     this.summaryMark = { ...this.fpsMark };
     this.statusTimer = setInterval(() => this.statusTick(), this.opts.statusIntervalMs ?? 10_000);
@@ -395,7 +406,7 @@ export class Daemon {
     this.publishStatus();
     const line = this.statusLine();
     this.notifier.ready(line);
-    this.logger.info({ engine: detector.engineKind, cameras: cfg.cameras.map((c) => c.id), mqtt: this.sinkUrl() }, 'inspectd ready');
+    this.logger.info({ engine: detector.engineKind, cameras: cfgNow.cameras.map((c) => c.id), mqtt: this.sinkUrl() }, 'inspectd ready');
   }
 
   /**
@@ -600,6 +611,70 @@ export class Daemon {
       // The rest of the config is applied; http stays down until the next valid edit.
       this.httpError = errorMessage(err);
       this.logger.error({ err: this.httpError }, 'http server could not start with the new settings');
+    }
+  }
+
+  /**
+   * The configured model, loaded and warm. When it cannot be loaded (missing, corrupt, unsupported layout)
+   * the daemon does not exit into a restart loop: it says why (log, status topic, systemd STATUS=), stays
+   * up with MQTT connected, and tries again as soon as the config file or the model file changes, else
+   * after a backoff of 2 s doubling to 30 s. A signal ends the wait (start-up aborted).
+   */
+  private async loadStartupDetector(signal: AbortSignal): Promise<DaemonDetector> {
+    const wdInterval = await this.parts.watchdogIntervalMs();
+    for (let attempt = 1; ; attempt++) {
+      const model = this.loaded.config.model;
+      try {
+        const detector = await this.loadWarmDetector(model);
+        if (this.modelError) this.logger.info({ model: model.path, attempts: attempt }, 'model loaded; inspection starts');
+        this.modelError = null;
+        return detector;
+      } catch (err) {
+        this.checkAbort(signal);
+        const message = errorMessage(err);
+        this.modelError = { at: new Date().toISOString(), message, attempts: attempt };
+        this.logger.error(
+          { model: model.path, attempts: attempt, err: message },
+          'the model cannot be loaded: inspection waits for a usable one (fix model.path or the file; it is retried on change)',
+        );
+        this.publishStatus();
+        // Started, not inspecting: systemd must not time the start-up out, and says why in `systemctl status`.
+        this.notifier.ready(`no usable model: ${message}`);
+      }
+      await this.waitForModelChange(signal, Math.min(30_000, 2000 * 2 ** (attempt - 1)), wdInterval);
+    }
+  }
+
+  /** Returns when the config file's content or the model file changes, or after maxMs; throws on abort. */
+  private async waitForModelChange(signal: AbortSignal, maxMs: number, wdInterval: number | null): Promise<void> {
+    const modelPath = this.loaded.config.model.path;
+    const stamp = async () => stat(modelPath).then((st) => `${st.mtimeMs}:${st.size}`, () => 'missing');
+    const before = await stamp();
+    const deadline = performance.now() + maxMs;
+    while (performance.now() < deadline) {
+      try {
+        await sleep(Math.min(1000, wdInterval ?? 1000), undefined, { signal });
+      } catch {
+        this.checkAbort(signal);
+      }
+      this.checkAbort(signal);
+      // Waiting is not hanging: nothing is expected to be inferred yet.
+      if (wdInterval !== null) this.notifier.watchdog();
+      if (this.opts.configPath) {
+        try {
+          const load = await importPart<typeof import('./config/load.js')>('./config/load.js');
+          const next = await load.loadConfigFile(this.opts.configPath);
+          if (next.hash !== this.loaded.hash) {
+            this.logger.info({ hash: next.hash }, 'config changed while waiting for a usable model');
+            this.loaded = next;
+            this.lastConfigError = null;
+            return;
+          }
+        } catch (err) {
+          if (this.lastConfigError?.message !== errorMessage(err)) this.recordConfigError(err instanceof Error ? err : new Error(String(err)));
+        }
+      }
+      if ((await stamp()) !== before) return;
     }
   }
 
@@ -850,6 +925,7 @@ export class Daemon {
       })),
       outboxDepth: this.outbox?.depth ?? 0,
       lastConfigError: this.lastConfigError,
+      modelError: this.modelError,
       httpError: this.httpError,
     };
   }

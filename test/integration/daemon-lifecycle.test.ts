@@ -12,6 +12,7 @@ import { loadConfigFile } from '../../src/config/load.js';
 import { Metrics } from '../../src/ops/metrics.js';
 import { silentLogger } from '../../src/ops/log.js';
 import { REPO_ROOT } from '../helpers/fixtures.js';
+import { ErrorCodes, InspectdError } from '../../src/errors.js';
 import { ScriptedDetector, tempDir, writeYaml } from '../helpers/daemon-harness.js';
 import type { Frame } from '../../src/source/frame.js';
 
@@ -29,6 +30,7 @@ function fakeParts(log: string[], over: Partial<DaemonParts> = {}): Partial<Daem
     async publishState() {},
     publishStatus(info) {
       log.push(`status ${JSON.stringify(info.lastConfigError)}`);
+      if (info.modelError) log.push(`model error ${(info.modelError as { message: string }).message}`);
     },
     onCommand() {},
   };
@@ -274,4 +276,63 @@ test('a background engine swap (onEngineChange) is logged, marked in metrics and
   assert.ok(statuses.length > before, 'status re-published');
   assert.equal(statuses.at(-1)!.engine, 'tensorrt');
   assert.equal(daemon.health().engine, 'tensorrt');
+});
+
+test('a model that cannot be loaded at start keeps the daemon up and says why; fixing the config starts inspection', { timeout: 20_000 }, async (t) => {
+  const { cfgFile, cfg, tmp } = await setup(t);
+  writeYaml(cfgFile, { ...cfg, model: { path: path.join(tmp.dir, 'broken.onnx') } });
+  const log: string[] = [];
+  const notes: string[] = [];
+  const notifier = { enabled: true, ready: (s?: string) => notes.push(`READY ${s ?? ''}`), watchdog: () => notes.push('WATCHDOG'), status: () => {}, reloading: () => {}, stopping: () => notes.push('STOPPING') };
+  const base = fakeParts(log, { watchdogIntervalMs: async () => 200 });
+  const parts: Partial<DaemonParts> = {
+    ...base,
+    loadDetector: async (model, logger, onEngineChange) => {
+      if (path.basename(model.path) === 'broken.onnx') throw new InspectdError(ErrorCodes.MODEL_INVALID, `${model.path} is not an ONNX model`);
+      return base.loadDetector!(model, logger, onEngineChange);
+    },
+  };
+  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), configPath: cfgFile, logger: silentLogger(), packageRoot: REPO_ROOT, parts, notifier });
+  t.after(() => daemon.stop().catch(() => undefined));
+  let started = false;
+  const start = daemon.start().then(() => (started = true));
+  const until = async (ok: () => boolean, what: string) => {
+    for (let i = 0; i < 150 && !ok(); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(ok(), what);
+  };
+  await until(() => log.some((l) => l.startsWith('model error')), 'the model error is published on the status topic');
+  assert.match(log.find((l) => l.startsWith('model error'))!, /broken\.onnx is not an ONNX model/);
+  assert.ok(notes.some((n) => /^READY no usable model: .*broken\.onnx/.test(n)), 'systemd hears READY with the reason, so it neither times out nor restarts us');
+  await until(() => notes.includes('WATCHDOG'), 'watchdog pings while waiting: nothing is hung');
+  assert.equal(started, false);
+  assert.ok(!log.some((l) => l.startsWith('start camera')), 'no camera runs without a model');
+
+  writeYaml(cfgFile, cfg); // the fix: a loadable model
+  await start;
+  assert.ok(log.includes('load a.onnx'));
+  assert.ok(log.includes('start camera c1'));
+  assert.equal(daemon.ready, true);
+  assert.equal(daemon.statusInfo().modelError, null);
+  await daemon.stop();
+});
+
+test('a signal while waiting for a usable model ends start-up promptly', { timeout: 10_000 }, async (t) => {
+  const { cfgFile, cfg, tmp } = await setup(t);
+  writeYaml(cfgFile, { ...cfg, model: { path: path.join(tmp.dir, 'missing.onnx') } });
+  const log: string[] = [];
+  const parts = fakeParts(log, {
+    loadDetector: async (model) => {
+      throw new InspectdError(ErrorCodes.MODEL_NOT_FOUND, `cannot read model ${model.path}`);
+    },
+  });
+  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), configPath: cfgFile, logger: silentLogger(), packageRoot: REPO_ROOT, parts });
+  const ac = new AbortController();
+  const start = daemon.start(ac.signal);
+  for (let i = 0; i < 100 && !log.some((l) => l.startsWith('model error')); i++) await new Promise((r) => setTimeout(r, 20));
+  const t0 = performance.now();
+  ac.abort();
+  await assert.rejects(start, { code: 'INSPECTD_ERR_LIFECYCLE', message: /aborted/ });
+  assert.ok(performance.now() - t0 < 1500, 'the wait ends within a second of the signal');
+  await daemon.stop();
+  assert.deepEqual(log.filter((l) => l.startsWith('stop')), ['stop mqtt', 'stop outbox']);
 });
