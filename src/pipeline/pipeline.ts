@@ -246,7 +246,7 @@ export class Pipeline {
     return this.inferredTotalCount;
   }
 
-  /** True while a frame waits in a mailbox (of a camera not paused) or is being inferred. */
+  /** True while a frame waits in a mailbox (of a camera not paused), is staged, or is being inferred. */
   get busy(): boolean {
     if (this.inFlight || this.staged) return true;
     for (const lane of this.lanes.values()) if (!lane.paused && lane.mailbox.size > 0) return true;
