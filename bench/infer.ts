@@ -5,21 +5,17 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runInferenceBench } from '../src/cli/bench.js';
 import { parseEngine, parseInteger } from '../src/cli/args.js';
+import { REPO_ROOT, SHARED_FIXTURES } from '../test/helpers/fixtures.js';
 
 const { values: v } = parseArgs({
   options: { iterations: { type: 'string' }, warmup: { type: 'string' }, threads: { type: 'string' }, engine: { type: 'string' } },
 });
 
-const ROOT = (() => {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
-  return dir;
-})();
-const SHARED = process.env.INSPECTD_SHARED_FIXTURES ?? path.resolve(ROOT, '..', 'shared', 'fixtures');
+const ROOT = REPO_ROOT;
+const SHARED = SHARED_FIXTURES;
 
 const models: string[] = [];
 const fixtureDir = path.join(SHARED, 'models');

@@ -14,7 +14,6 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import sharp from 'sharp';
 import { validateConfigObject } from '../src/config/load.js';
@@ -30,6 +29,7 @@ import { renderScene } from '../src/synth/scene.js';
 import { Detector } from '../src/vision/detector.js';
 import { preprocessRawSync } from '../src/vision/letterbox.js';
 import { bareSessionLoop, formatStats as fmt, median, quantile } from '../src/cli/bench.js';
+import { REPO_ROOT, SHARED_FIXTURES } from '../test/helpers/fixtures.js';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -42,12 +42,8 @@ const THREADS = Number(arg('threads', '0')) || os.availableParallelism();
 const WIDTH = Number(arg('width', '1920'));
 const HEIGHT = Number(arg('height', '1080'));
 
-const ROOT = (() => {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
-  return dir;
-})();
-const SHARED = process.env.INSPECTD_SHARED_FIXTURES ?? path.resolve(ROOT, '..', 'shared', 'fixtures');
+const ROOT = REPO_ROOT;
+const SHARED = SHARED_FIXTURES;
 
 function stats(ms: number[]): { median: number; p99: number } {
   const s = [...ms].sort((a, b) => a - b);
