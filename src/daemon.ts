@@ -3,9 +3,9 @@
  * even when one fails; the first failure is kept), applies config reloads, routes MQTT commands, and talks
  * to systemd. The parts themselves live in their modules; this file only wires them.
  *
- * Start order: metrics, outbox, embedded broker (only when mqtt.url is unset), MQTT sink, detector (loaded
- * and warmed on one frame), snapshots, http, pipeline + camera supervisors, config watcher, watchdog,
- * console summary; then READY=1. A signal during start-up aborts it (start(signal)); the caller then calls
+ * Start order: metrics, outbox, embedded broker (only when mqtt.url is unset), MQTT sink, config watcher,
+ * watchdog, detector (loaded and warmed on one frame; while none loads, start-up waits, reporting why),
+ * snapshots, http, pipeline + camera supervisors, console summary; then READY=1. A signal during start-up aborts it (start(signal)); the caller then calls
  * stop(), which undoes whatever had started.
  *
  * Parts are created through `DaemonParts` factories so tests can inject fakes through the constructor;
@@ -255,6 +255,8 @@ export class Daemon {
   private lastConfigError: { at: string; message: string } | null = null;
   /** Why the configured model cannot be loaded, while start-up waits for a usable one. */
   private modelError: { at: string; message: string; attempts: number } | null = null;
+  /** Set while start-up waits for a usable model: a config edit is adopted and wakes the wait. */
+  private wakeModelWait: (() => void) | null = null;
   private httpError: string | null = null;
   private reloadChain: Promise<void> = Promise.resolve();
   private fps = 0;
@@ -320,6 +322,35 @@ export class Daemon {
     await this.startSink(cfg, signal);
     this.checkAbort(signal);
 
+    // Watching the config file and feeding the watchdog start before the model: while no usable model
+    // loads, an edit is how it gets fixed, and waiting for one is not a hang.
+    if (this.opts.configPath) {
+      const w = await importPart<typeof import('./config/watch.js')>('./config/watch.js');
+      const watcher = new w.ConfigWatcher({
+        path: this.opts.configPath,
+        logger: this.logger,
+        current: this.loaded,
+        onChange: (next) => this.applyConfig(next),
+        onError: (err) => this.recordConfigError(err),
+      });
+      await watcher.start();
+      this.watcher = watcher;
+      this.stack.push({ name: 'config-watcher', stop: () => watcher.stop() });
+    }
+
+    const wdInterval = await this.parts.watchdogIntervalMs();
+    if (wdInterval !== null) {
+      const wd = (this.watchdog = new InferenceWatchdog({
+        intervalMs: wdInterval,
+        progress: () => this.pipeline?.inferredTotal ?? 0,
+        idle: () => !this.expectingFrames(),
+        ping: () => this.notifier.watchdog(),
+        withheld: (reason) => this.logger.warn({ reason }, 'systemd watchdog ping withheld: the pipeline made no progress'),
+      }));
+      wd.start();
+      this.stack.push({ name: 'watchdog', stop: () => wd.stop() });
+    }
+
     const detector = await this.loadStartupDetector(signal);
     this.detector = detector;
     this.stack.push({ name: 'detector', stop: () => this.detector?.dispose() });
@@ -367,33 +398,6 @@ export class Daemon {
       this.checkAbort(signal);
     }
     this.sink!.onCommand((command, payload) => this.onCommand(command, payload));
-
-    if (this.opts.configPath) {
-      const w = await importPart<typeof import('./config/watch.js')>('./config/watch.js');
-      const watcher = new w.ConfigWatcher({
-        path: this.opts.configPath,
-        logger: this.logger,
-        current: this.loaded,
-        onChange: (next) => this.applyConfig(next),
-        onError: (err) => this.recordConfigError(err),
-      });
-      await watcher.start();
-      this.watcher = watcher;
-      this.stack.push({ name: 'config-watcher', stop: () => watcher.stop() });
-    }
-
-    const wdInterval = await this.parts.watchdogIntervalMs();
-    if (wdInterval !== null) {
-      const wd = (this.watchdog = new InferenceWatchdog({
-        intervalMs: wdInterval,
-        progress: () => pipeline.inferredTotal,
-        idle: () => !this.expectingFrames(),
-        ping: () => this.notifier.watchdog(),
-        withheld: (reason) => this.logger.warn({ reason }, 'systemd watchdog ping withheld: the pipeline made no progress'),
-      }));
-      wd.start();
-      this.stack.push({ name: 'watchdog', stop: () => wd.stop() });
-    }
 
     this.startSummary(cfgNow);
     this.fpsMark = { at: performance.now(), inferred: 0 };
@@ -461,7 +465,7 @@ export class Daemon {
     this.lastConfigError = { at: new Date().toISOString(), message: err.message };
     this.metrics?.configReloads.inc({ result: 'invalid' });
     this.publishStatus();
-    this.notifier.ready(this.statusLine());
+    if (!this.stopPromise) this.notifier.ready(this.statusLine()); // never READY=1 after STOPPING=1
   }
 
   /**
@@ -476,6 +480,17 @@ export class Daemon {
   }
 
   private async doApply(next: LoadedConfig): Promise<void> {
+    const wake = this.wakeModelWait;
+    if (wake) {
+      // Nothing inspects yet: the edit (perhaps the fix) is taken whole; start-up goes on with it.
+      this.logger.info({ hash: next.hash }, 'config changed while waiting for a usable model');
+      this.loaded = next;
+      this.lastConfigError = null;
+      wake();
+      return;
+    }
+    // An edit that arrives while start-up is still going on applies once it is done.
+    if (!this.readyFlag && !this.stopPromise) await this.startPromise?.catch(() => undefined);
     if (!this.readyFlag || !this.pipeline) throw new InspectdError(ErrorCodes.LIFECYCLE, 'daemon is not running; config not applied');
     const prev = this.loaded.config;
     const cfg = next.config;
@@ -621,7 +636,6 @@ export class Daemon {
    * after a backoff of 2 s doubling to 30 s. A signal ends the wait (start-up aborted).
    */
   private async loadStartupDetector(signal: AbortSignal): Promise<DaemonDetector> {
-    const wdInterval = await this.parts.watchdogIntervalMs();
     for (let attempt = 1; ; attempt++) {
       const model = this.loaded.config.model;
       try {
@@ -641,40 +655,28 @@ export class Daemon {
         // Started, not inspecting: systemd must not time the start-up out, and says why in `systemctl status`.
         this.notifier.ready(`no usable model: ${message}`);
       }
-      await this.waitForModelChange(signal, Math.min(30_000, 2000 * 2 ** (attempt - 1)), wdInterval);
+      await this.waitForModelChange(signal, Math.min(30_000, 2000 * 2 ** (attempt - 1)));
     }
   }
 
-  /** Returns when the config file's content or the model file changes, or after maxMs; throws on abort. */
-  private async waitForModelChange(signal: AbortSignal, maxMs: number, wdInterval: number | null): Promise<void> {
+  /**
+   * Returns when the model file changes, a config edit is adopted (applyConfig wakes it), or after maxMs;
+   * throws on abort.
+   */
+  private async waitForModelChange(signal: AbortSignal, maxMs: number): Promise<void> {
     const modelPath = this.loaded.config.model.path;
     const stamp = async () => stat(modelPath).then((st) => `${st.mtimeMs}:${st.size}`, () => 'missing');
     const before = await stamp();
+    const edited = new Promise<void>((resolve) => (this.wakeModelWait = resolve));
     const deadline = performance.now() + maxMs;
-    while (performance.now() < deadline) {
-      try {
-        await sleep(Math.min(1000, wdInterval ?? 1000), undefined, { signal });
-      } catch {
+    try {
+      while (performance.now() < deadline) {
+        const woken = await Promise.race([edited.then(() => true), sleep(1000, false, { signal }).catch(() => false)]);
         this.checkAbort(signal);
+        if (woken || (await stamp()) !== before) return;
       }
-      this.checkAbort(signal);
-      // Waiting is not hanging: nothing is expected to be inferred yet.
-      if (wdInterval !== null) this.notifier.watchdog();
-      if (this.opts.configPath) {
-        try {
-          const load = await importPart<typeof import('./config/load.js')>('./config/load.js');
-          const next = await load.loadConfigFile(this.opts.configPath);
-          if (next.hash !== this.loaded.hash) {
-            this.logger.info({ hash: next.hash }, 'config changed while waiting for a usable model');
-            this.loaded = next;
-            this.lastConfigError = null;
-            return;
-          }
-        } catch (err) {
-          if (this.lastConfigError?.message !== errorMessage(err)) this.recordConfigError(err instanceof Error ? err : new Error(String(err)));
-        }
-      }
-      if ((await stamp()) !== before) return;
+    } finally {
+      this.wakeModelWait = null;
     }
   }
 
