@@ -24,7 +24,7 @@ import type { DetectionsPayload } from '../src/pipeline/types.js';
 import { EmbeddedBroker } from '../src/sink/embedded-broker.js';
 import { MqttSink } from '../src/sink/mqtt-sink.js';
 import { Outbox } from '../src/sink/outbox.js';
-import type { Frame } from '../src/source/frame.js';
+import type { Frame } from '../src/contracts/frame.js';
 import { renderScene } from '../src/synth/scene.js';
 import { Detector } from '../src/vision/detector.js';
 import { preprocessRawSync } from '../src/vision/letterbox.js';

@@ -24,20 +24,13 @@ import type { Metrics } from './ops/metrics.js';
 import { InferenceWatchdog } from './ops/watchdog.js';
 import { ConsoleSummary, summaryEnabled, type SummarySnapshot } from './ops/console-summary.js';
 import { Pipeline } from './pipeline/pipeline.js';
-import type { DetectorLike, PipelineObserver, PipelineSink } from './pipeline/types.js';
-import type { Frame } from './source/frame.js';
+import type { PipelineObserver, PipelineSink } from './pipeline/types.js';
+import type { FrameDetector } from './contracts/detector.js';
+import type { Frame } from './contracts/frame.js';
 import type { FrameSource } from './source/source.js';
-import type { Detection, PostprocessOptions } from './vision/types.js';
+import type { Detection, PostprocessOptions } from './contracts/vision.js';
 
 // ---- what the daemon needs from each part (structural: real modules and test fakes both fit) ----
-
-export interface DaemonDetector extends DetectorLike {
-  readonly metadata: { names: string[]; imgsz: [number, number] };
-  readonly refusals?: readonly { kind: string; reason: string }[];
-  readonly modelSha256?: string;
-  readonly layout?: string;
-  dispose(): Promise<void>;
-}
 
 export interface DaemonOutbox {
   readonly depth: number;
@@ -97,7 +90,7 @@ export interface DaemonParts {
   createBroker(host: string, port: number, logger: Logger): Promise<DaemonBroker>;
   createSink(opts: { mqtt: MqttConfig; outbox: DaemonOutbox; deviceId: string; logger: Logger; metrics: Metrics; version: string; rejectTtlMs: number }): Promise<DaemonSink>;
   /** onEngineChange: a background engine swap (e.g. to a freshly built TensorRT engine) after the load. */
-  loadDetector(model: ModelConfig, logger: Logger, onEngineChange?: (kind: string, reason: string) => void): Promise<DaemonDetector>;
+  loadDetector(model: ModelConfig, logger: Logger, onEngineChange?: (kind: string, reason: string) => void): Promise<FrameDetector>;
   createSupervisor(opts: {
     camera: CameraConfig;
     logger: Logger;
@@ -239,7 +232,7 @@ export class Daemon {
   private outbox: DaemonOutbox | null = null;
   private broker: DaemonBroker | null = null;
   private sink: DaemonSink | null = null;
-  private detector: DaemonDetector | null = null;
+  private detector: FrameDetector | null = null;
   private snapshots: DaemonSnapshots | null = null;
   private http: DaemonHttp | null = null;
   private pipeline: Pipeline | null = null;
@@ -498,7 +491,7 @@ export class Daemon {
     this.notifier.reloading();
     try {
       // 1. prepare (may fail: nothing changed yet)
-      let newDetector: DaemonDetector | null = null;
+      let newDetector: FrameDetector | null = null;
       if (diff.model && modelNeedsReload(prev.model, cfg.model)) {
         this.logger.info({ model: cfg.model.path }, 'loading the new model; the current one keeps serving');
         newDetector = await this.loadWarmDetector(cfg.model);
@@ -510,7 +503,7 @@ export class Daemon {
         const old = await pipeline.setDetector(newDetector, postOf(cfg.model));
         this.detector = newDetector;
         this.metrics?.setEngine(newDetector.engineKind, path.basename(cfg.model.path));
-        await (old as DaemonDetector).dispose().catch((err) => this.logger.warn({ err: errorMessage(err) }, 'old model did not dispose cleanly'));
+        await (old as FrameDetector).dispose().catch((err) => this.logger.warn({ err: errorMessage(err) }, 'old model did not dispose cleanly'));
       } else if (diff.model) pipeline.setPostprocess(postOf(cfg.model));
       for (const id of diff.cameras.rulesChanged) pipeline.updateCamera(cfg.cameras.find((c) => c.id === id)!);
       for (const id of diff.cameras.removed) {
@@ -635,7 +628,7 @@ export class Daemon {
    * up with MQTT connected, and tries again as soon as the config file or the model file changes, else
    * after a backoff of 2 s doubling to 30 s. A signal ends the wait (start-up aborted).
    */
-  private async loadStartupDetector(signal: AbortSignal): Promise<DaemonDetector> {
+  private async loadStartupDetector(signal: AbortSignal): Promise<FrameDetector> {
     for (let attempt = 1; ; attempt++) {
       const model = this.loaded.config.model;
       try {
@@ -681,8 +674,8 @@ export class Daemon {
   }
 
   /** Loads a detector and runs one frame through it, so READY=1 / a model swap means a warm, working model. */
-  private async loadWarmDetector(model: ModelConfig): Promise<DaemonDetector> {
-    let loaded: DaemonDetector | null = null;
+  private async loadWarmDetector(model: ModelConfig): Promise<FrameDetector> {
+    let loaded: FrameDetector | null = null;
     const onEngineChange = (kind: string, reason: string): void => {
       // A detector already replaced by a model swap (or never put in service) changes nothing observable.
       if (!loaded || loaded !== this.detector) return;

@@ -1,7 +1,7 @@
 /** Small helpers shared by the CLI subcommands: typed option parsing with usage errors (exit 2). */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { InspectdError, ErrorCodes, errorMessage } from '../errors.js';
-import type { EnginePreference } from '../engine/engine.js';
+import type { EnginePreference } from '../contracts/engine.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;

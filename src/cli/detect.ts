@@ -3,7 +3,7 @@ import path from 'node:path';
 import { errorMessage } from '../errors.js';
 import { createLogger } from '../ops/log.js';
 import { Detector } from '../vision/detector.js';
-import type { Detection, PostprocessOptions } from '../vision/types.js';
+import type { Detection, PostprocessOptions } from '../contracts/vision.js';
 import { EXIT_FAILURE, EXIT_OK, parseEngine, parseInteger, parseNumber, parseCommandArgs, usageError } from './args.js';
 
 const HELP = `usage: inspectd detect --model M [--conf C] [--iou I] [--engine auto|tensorrt|cuda|cpu] [--labels F]

@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { InspectdError, ErrorCodes, errorMessage } from '../errors.js';
 import { evaluateDetections, parseYoloLabels, type EvalMetrics, type ImageResult } from '../eval/metrics.js';
-import type { Detection, StageTimings } from '../vision/types.js';
+import type { Detection, StageTimings } from '../contracts/vision.js';
 
 /** The slice of src/vision/detector.ts's Detector that eval uses (kept thin on purpose). */
 export interface EvalDetector {

@@ -7,13 +7,12 @@
  * Exit codes: 0 clean stop; 1 start-up or stop failure; 2 usage; 78 (EX_CONFIG) invalid config, so a unit
  * can set RestartPreventExitStatus=78 instead of restarting into the same error.
  */
-import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Daemon, type DaemonOptions } from '../daemon.js';
 import { errorMessage, isInspectdError, ErrorCodes } from '../errors.js';
 import { createLogger } from '../ops/log.js';
 import type { LoadedConfig } from '../config/load.js';
+import { packageRoot } from '../util/package.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -22,16 +21,6 @@ export const EXIT_CONFIG = 78;
 
 export const RUN_USAGE = 'usage: inspectd run [--config FILE]   (no --config and no INSPECTD_CONFIG: embedded demo defaults)';
 
-/** The folder holding package.json, from dist/src/cli or src/cli alike. */
-export function packageRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(path.join(dir, 'package.json'))) {
-    const up = path.dirname(dir);
-    if (up === dir) return process.cwd();
-    dir = up;
-  }
-  return dir;
-}
 
 export function parseRunArgs(argv: string[]): { config?: string; help: boolean } | { error: string } {
   let config: string | undefined;

@@ -2,7 +2,7 @@
  * The validated config, as every part receives it (frozen). The YAML file uses exactly these keys
  * (camelCase, no mapping layer); src/config/schema.ts is the JSON Schema with the defaults.
  */
-import type { EnginePreference } from '../engine/engine.js';
+import type { EnginePreference } from '../contracts/engine.js';
 
 export interface Config {
   device: { id: string };

@@ -11,7 +11,7 @@ import { Worker } from 'node:worker_threads';
 import type * as ort from 'onnxruntime-node';
 import { InspectdError, ErrorCodes, errorMessage } from '../errors.js';
 import type { Logger } from '../ops/log.js';
-import type { Engine, EngineKind, OutputTensor, TensorSpec } from './engine.js';
+import type { Engine, EngineKind, OutputTensor, TensorSpec } from '../contracts/engine.js';
 import type { OrtWorkerData, OrtWorkerReply, OrtWorkerRequest } from './ort-worker.js';
 
 export interface OrtEngineOptions {

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { InspectdError, ErrorCodes, errorMessage, isInspectdError } from '../errors.js';
 import type { Logger } from '../ops/log.js';
 import type { NativeAddon } from '../native/loader.js';
-import type { Engine, EngineKind, EnginePreference, EngineRefusal } from './engine.js';
+import type { Engine, EngineKind, EnginePreference, EngineRefusal } from '../contracts/engine.js';
 import { createOrtEngine } from './ort.js';
 import { createTensorRtEngine, defaultEngineCacheDir } from './tensorrt.js';
 

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { ErrorCodes, InspectdError, errorMessage, type ErrorCode } from '../errors.js';
 import type { Logger } from '../ops/log.js';
 import { loadNativeAddon, type NativeAddon, type NativeTrtEngine } from '../native/loader.js';
-import type { Engine, OutputTensor, TensorSpec } from './engine.js';
+import type { Engine, OutputTensor, TensorSpec } from '../contracts/engine.js';
 
 export type TrtPrecision = 'fp32' | 'fp16' | 'int8';
 

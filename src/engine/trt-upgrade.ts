@@ -12,7 +12,7 @@ import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
 import type { Logger } from '../ops/log.js';
 import { findTrtexec } from '../cli/build-engine.js';
 import { tryLoadNativeAddon, type NativeAddon } from '../native/loader.js';
-import type { Engine } from './engine.js';
+import type { Engine } from '../contracts/engine.js';
 import {
   createTensorRtEngine,
   engineCachePath,

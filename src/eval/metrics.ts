@@ -3,7 +3,7 @@
  * the monotone precision envelope, as VOC2010+/COCO compute it), mAP50 over the classes that have ground
  * truth, and precision/recall at the confidence that maximises mean F1 (what Ultralytics reports as P and R).
  */
-import type { Box } from '../vision/types.js';
+import type { Box } from '../contracts/vision.js';
 
 export interface GroundTruth {
   classId: number;

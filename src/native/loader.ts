@@ -5,8 +5,8 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
+import { packageRoot } from '../util/package.js';
 
 export type AddonName = 'inspectd_native' | 'inspectd_trt_standin';
 
@@ -84,16 +84,6 @@ export interface NativeAddon {
   standinStats?: () => { deviceBytes: number; deviceAllocs: number; hostAllocs: number; liveObjects: number };
 }
 
-/** The package root: the nearest directory above this file holding package.json (src/ or dist/src/ alike). */
-export function packageRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'binding.gyp'))) return dir;
-    const up = path.dirname(dir);
-    if (up === dir) return process.cwd();
-    dir = up;
-  }
-}
 
 const cache = new Map<AddonName, NativeAddon>();
 

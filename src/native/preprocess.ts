@@ -1,7 +1,7 @@
 /** Native one-pass letterbox (native/preprocess.cc): Frame -> NCHW float32 RGB tensor off the JS thread. */
-import type { Frame } from '../source/frame.js';
-import type { RawPreprocessor } from '../vision/letterbox.js';
-import type { LetterboxInfo } from '../vision/types.js';
+import type { Frame } from '../contracts/frame.js';
+import type { RawPreprocessor } from '../contracts/detector.js';
+import type { LetterboxInfo } from '../contracts/vision.js';
 import { errorMessage } from '../errors.js';
 import { loadNativeAddon, tryLoadNativeAddon, type NativeAddon } from './loader.js';
 

@@ -4,7 +4,7 @@
  * The FIFO is bounded by its producers: a lossless source emits its next frame only after done(), and
  * tagged frames are bounded by the pending-trigger cap.
  */
-import type { Frame } from '../source/frame.js';
+import type { Frame } from '../contracts/frame.js';
 
 export class FrameMailbox {
   private latest: Frame | null = null;

@@ -10,27 +10,26 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from '../ops/log.js';
 import type { CameraConfig } from '../config/types.js';
-import type { Frame } from '../source/frame.js';
-import type { Detection, PostprocessOptions } from '../vision/types.js';
+import type { Frame } from '../contracts/frame.js';
+import type { Detection, PostprocessOptions } from '../contracts/vision.js';
 import { errorMessage } from '../errors.js';
 import { evaluateRules } from '../rules/rules.js';
 import { rejectClassesOf, rejectKey, rejectReason } from '../rules/reject.js';
 import { FrameMailbox } from './mailbox.js';
+import type { FrameDetector, PreparedFrame } from '../contracts/detector.js';
 import type {
   CameraCounters,
   DetectionsPayload,
-  DetectorLike,
   DropReason,
   PayloadDetection,
   PipelineObserver,
   PipelineSink,
-  PreparedFrameLike,
   RejectPayload,
 } from './types.js';
 
 export interface PipelineOptions {
   deviceId: string;
-  detector: DetectorLike;
+  detector: FrameDetector;
   /** Global conf/iou/maxDetections handed to the detector (per-class thresholds are applied by the rules). */
   post?: Partial<PostprocessOptions>;
   sink: PipelineSink;
@@ -73,8 +72,8 @@ interface Staged {
   lane: Lane;
   frame: Frame;
   /** The detector that prepared it: a swap meanwhile means it is run whole on the new one. */
-  detector: DetectorLike;
-  prepared: Promise<PreparedFrameLike> | null;
+  detector: FrameDetector;
+  prepared: Promise<PreparedFrame> | null;
 }
 const r2 = (v: number): number => Math.round(v * 100) / 100;
 
@@ -96,7 +95,7 @@ export class Pipeline {
   /** Round-robin order; the cursor points at the camera that gets the next turn. */
   private order: string[] = [];
   private cursor = 0;
-  private detector: DetectorLike;
+  private detector: FrameDetector;
   private post: Partial<PostprocessOptions>;
   private inFlight: Promise<void> | null = null;
   private staged: Staged | null = null;
@@ -156,7 +155,7 @@ export class Pipeline {
     return this.lanes.get(id)?.config;
   }
 
-  get currentDetector(): DetectorLike {
+  get currentDetector(): FrameDetector {
     return this.detector;
   }
 
@@ -168,7 +167,7 @@ export class Pipeline {
    * Switches to another detector for every later frame; resolves with the previous one once the
    * inference in flight (which may still use it) has finished, so the caller can dispose it safely.
    */
-  async setDetector(detector: DetectorLike, post?: Partial<PostprocessOptions>): Promise<DetectorLike> {
+  async setDetector(detector: FrameDetector, post?: Partial<PostprocessOptions>): Promise<FrameDetector> {
     const old = this.detector;
     this.detector = detector;
     if (post) this.post = post;
@@ -344,7 +343,7 @@ export class Pipeline {
       const frame = lane.mailbox.take()!;
       this.cursor = (idx + 1) % n;
       const detector = this.detector;
-      let prepared: Promise<PreparedFrameLike> | null = null;
+      let prepared: Promise<PreparedFrame> | null = null;
       if (detector.prepareFrame && detector.inferPrepared) {
         prepared = detector.prepareFrame(frame);
         prepared.catch(() => undefined); // awaited, and its error handled, in process()
@@ -382,7 +381,7 @@ export class Pipeline {
   private async process(next: Staged): Promise<void> {
     const { lane, frame } = next;
     this.engineStartedAt = NaN;
-    let result: Awaited<ReturnType<DetectorLike['detectFrame']>>;
+    let result: Awaited<ReturnType<FrameDetector['detectFrame']>>;
     let detector = this.detector;
     let waitedMs = 0;
     try {
@@ -426,7 +425,7 @@ export class Pipeline {
     detections: Detection[],
     timings: { preprocessMs: number; inferenceMs: number; postprocessMs: number },
     queueMs: number,
-    detector: DetectorLike,
+    detector: FrameDetector,
   ): void {
     const cam = lane.config; // the config current now: a hot edit applies to the next frame judged
     const { kept, rejectCauses } = evaluateRules(detections, cam.rules, detector.metadata.names);

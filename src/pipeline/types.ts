@@ -1,25 +1,6 @@
 /** What the pipeline consumes (a detector) and produces (payloads for the sinks), per DESIGN.md's MQTT contract. */
-import type { Frame } from '../source/frame.js';
-import type { Detection, PostprocessOptions, StageTimings } from '../vision/types.js';
-
-/** The slice of src/vision/detector.ts the pipeline uses; tests inject fakes through the constructor. */
-export interface DetectorLike {
-  readonly metadata: { names: string[] };
-  readonly engineKind: string;
-  detectFrame(frame: Frame, post?: Partial<PostprocessOptions>): Promise<{ detections: Detection[]; timings: StageTimings }>;
-  /**
-   * detectFrame in two halves (src/vision/detector.ts), so the pipeline can letterbox the next frame while
-   * the engine runs the current one. A detector without them is run whole.
-   */
-  prepareFrame?(frame: Frame): Promise<PreparedFrameLike>;
-  inferPrepared?(prepared: PreparedFrameLike, post?: Partial<PostprocessOptions>): Promise<{ detections: Detection[]; timings: StageTimings }>;
-  releasePrepared?(prepared: PreparedFrameLike): void;
-}
-
-/** A letterboxed frame waiting for the engine; opaque to the pipeline. */
-export interface PreparedFrameLike {
-  readonly preprocessMs: number;
-}
+import type { Frame } from '../contracts/frame.js';
+import type { Detection, StageTimings } from '../contracts/vision.js';
 
 export interface LatencyBreakdown {
   preprocessMs: number;

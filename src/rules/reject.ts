@@ -1,5 +1,5 @@
 /** The reject decision's identity and wording: an idempotency key a PLC can dedupe on, and a reason a person can read. */
-import type { Detection } from '../vision/types.js';
+import type { Detection } from '../contracts/vision.js';
 
 /**
  * `${device}:${camera}:trigger:${triggerId}` when the frame was tagged by a PLC trigger (the part id is

@@ -3,7 +3,7 @@
  * remaining detections mean "reject this part". Pure functions: the pipeline calls them per frame.
  */
 import type { RulesConfig } from '../config/types.js';
-import type { Detection } from '../vision/types.js';
+import type { Detection } from '../contracts/vision.js';
 import { zoneOf } from './zones.js';
 
 export interface RulesResult {

@@ -1,5 +1,5 @@
 /** Zone geometry: a detection counts in a zone when its box centre lies inside the zone's polygon. */
-import type { Box } from '../vision/types.js';
+import type { Box } from '../contracts/vision.js';
 import type { Zone } from '../config/types.js';
 
 /** Even-odd ray casting; points exactly on an edge may fall either way (sub-pixel, irrelevant for boxes). */

@@ -27,6 +27,7 @@ import type { MqttConfig } from '../config/types.js';
 import type { Logger } from '../ops/log.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
+import { redactUrl } from '../util/redact.js';
 
 export const COMMANDS = ['reload', 'pause', 'resume', 'trigger'] as const;
 export type Command = (typeof COMMANDS)[number];
@@ -54,17 +55,6 @@ export function assertTopicSegment(what: string, id: string): void {
   }
 }
 
-/** The broker URL with any credentials removed, safe to log. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = '';
-    u.password = '';
-    return u.toString();
-  } catch {
-    return '<invalid url>';
-  }
-}
 
 export class MqttSink {
   private readonly cfg: MqttConfig;

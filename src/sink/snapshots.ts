@@ -11,7 +11,7 @@ import { errorMessage } from '../errors.js';
 import type { SnapshotConfig } from '../config/types.js';
 import type { Logger } from '../ops/log.js';
 import type { Metrics } from '../ops/metrics.js';
-import type { Detection } from '../vision/types.js';
+import type { Detection } from '../contracts/vision.js';
 
 export interface SnapshotFrame {
   data: Buffer;

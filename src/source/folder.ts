@@ -11,7 +11,7 @@ import sharp from 'sharp';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../ops/log.js';
 import type { FolderSourceConfig } from '../config/types.js';
-import type { Frame } from './frame.js';
+import type { Frame } from '../contracts/frame.js';
 import type { FrameSource, SourceHandlers } from './source.js';
 
 export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp']);

@@ -7,8 +7,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { ErrorCodes, InspectdError } from '../errors.js';
 import type { Logger } from '../ops/log.js';
-import type { Frame } from './frame.js';
+import type { Frame } from '../contracts/frame.js';
 import type { FrameSource, SourceHandlers } from './source.js';
+import { redactCredentials } from '../util/redact.js';
 
 /** Cuts a byte stream into fixed-size frames. */
 export class RawFrameReader {
@@ -50,10 +51,6 @@ export class RawFrameReader {
   }
 }
 
-/** Removes user:password@ from URLs anywhere in a string: for logs, origins and error messages. */
-export function redactCredentials(s: string): string {
-  return s.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/gi, '$1***@');
-}
 
 export interface PipeProcessOptions {
   cameraId: string;

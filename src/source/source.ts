@@ -1,4 +1,4 @@
-import type { Frame } from './frame.js';
+import type { Frame } from '../contracts/frame.js';
 
 /** What a running source calls. Frames are pushed; latest-frame-wins scheduling lives downstream. */
 export interface SourceHandlers {

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
 import type { Logger } from '../ops/log.js';
 import type { CameraConfig } from '../config/types.js';
-import type { Frame } from './frame.js';
+import type { Frame } from '../contracts/frame.js';
 import type { FrameSource } from './source.js';
 
 export interface SourceState {

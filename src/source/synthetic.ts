@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
 import type { SyntheticSourceConfig } from '../config/types.js';
 import { renderScene, type Scene } from '../synth/scene.js';
-import type { Frame } from './frame.js';
+import type { Frame } from '../contracts/frame.js';
 import type { FrameSource, SourceHandlers } from './source.js';
 
 export class SyntheticSource implements FrameSource {

@@ -11,19 +11,20 @@ import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { InspectdError, ErrorCodes, errorMessage } from '../errors.js';
 import { silentLogger, type Logger } from '../ops/log.js';
-import type { Engine, EngineKind, EnginePreference, EngineRefusal } from '../engine/engine.js';
+import type { Engine, EngineKind, EnginePreference, EngineRefusal } from '../contracts/engine.js';
 import { createEngine } from '../engine/select.js';
 import { defaultEngineCacheDir } from '../engine/tensorrt.js';
 import { trtUpgradeBlocker, upgradeToTensorRt, type TrtUpgradeSettings } from '../engine/trt-upgrade.js';
 import { loadNativePreprocessor } from '../native/preprocess.js';
 import { tryLoadNativeAddon } from '../native/loader.js';
-import type { Frame } from '../source/frame.js';
-import { DEFAULT_POSTPROCESS, type Detection, type LetterboxInfo, type ModelMetadata, type OutputLayout, type PostprocessOptions, type StageTimings } from './types.js';
+import type { Frame } from '../contracts/frame.js';
+import { DEFAULT_POSTPROCESS, type Detection, type LetterboxInfo, type ModelMetadata, type OutputLayout, type PostprocessOptions, type StageTimings } from '../contracts/vision.js';
 import { parseOnnxMetadata } from './onnx-metadata.js';
 import { buildModelMetadata, hasMetadataNames, loadLabelsFile } from './model-metadata.js';
 import { detectLayout, type LayoutHints, type LayoutInfo } from './layout.js';
 import { Postprocessor } from './postprocess.js';
-import { decodeImage, letterboxInto, preprocessRawSync, type RawPreprocessor } from './letterbox.js';
+import { decodeImage, letterboxInto, preprocessRawSync } from './letterbox.js';
+import type { DetectionResult, FrameDetector, PreparedFrame, RawPreprocessor } from '../contracts/detector.js';
 
 export interface DetectorLoadOptions {
   modelPath: string;
@@ -70,17 +71,10 @@ interface DetectorParts {
   reloadEngine: () => Promise<Engine>;
 }
 
-/** A letterboxed frame waiting for the engine (Detector.prepareFrame). */
-export interface PreparedFrame {
-  readonly tensor: Float32Array;
-  readonly info: LetterboxInfo;
-  readonly preprocessMs: number;
-}
-
 /** Least time between two attempts to replace a failed engine: a model that kills its engine at once must not spin. */
 const ENGINE_RECOVERY_INTERVAL_MS = 5000;
 
-export class Detector {
+export class Detector implements FrameDetector {
   private disposed = false;
   private readonly pool: Float32Array[] = [];
   private engine: Engine;
@@ -431,7 +425,7 @@ export class Detector {
   }
 
   /** Detects on a raw camera frame (the pipeline's path); uses the plugged-in raw preprocessor when given. */
-  async detectFrame(frame: Frame, post?: Partial<PostprocessOptions>): Promise<{ detections: Detection[]; timings: StageTimings }> {
+  async detectFrame(frame: Frame, post?: Partial<PostprocessOptions>): Promise<DetectionResult> {
     return this.inferPrepared(await this.prepareFrame(frame), post);
   }
 
@@ -460,7 +454,7 @@ export class Detector {
   }
 
   /** The second half of detectFrame: inference and postprocessing of a prepared frame; its tensor goes back to the pool. */
-  async inferPrepared(prepared: PreparedFrame, post?: Partial<PostprocessOptions>): Promise<{ detections: Detection[]; timings: StageTimings }> {
+  async inferPrepared(prepared: PreparedFrame, post?: Partial<PostprocessOptions>): Promise<DetectionResult> {
     try {
       this.checkOpen();
       const t1 = performance.now();

@@ -3,7 +3,7 @@
  * Anything we cannot decode with certainty is refused with INSPECTD_ERR_MODEL_LAYOUT naming the shapes.
  */
 import { InspectdError, ErrorCodes } from '../errors.js';
-import type { OutputLayout } from './types.js';
+import type { OutputLayout } from '../contracts/vision.js';
 
 export interface LayoutInfo {
   layout: OutputLayout;

@@ -9,16 +9,9 @@
  */
 import sharp from 'sharp';
 import { InspectdError, ErrorCodes } from '../errors.js';
-import type { Frame } from '../source/frame.js';
-import type { LetterboxInfo } from './types.js';
+import type { Frame } from '../contracts/frame.js';
+import type { LetterboxInfo } from '../contracts/vision.js';
 
-/** A raw-frame letterbox (the native one: src/native/preprocess.ts); writes into `out` when given. */
-export type RawPreprocessor = (
-  frame: Frame,
-  dstW: number,
-  dstH: number,
-  out?: Float32Array,
-) => Promise<{ tensor: Float32Array; info: LetterboxInfo }>;
 
 export const PAD_VALUE = 114;
 

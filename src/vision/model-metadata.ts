@@ -1,7 +1,7 @@
 /** Builds ModelMetadata from ONNX metadata_props, an optional labels file and the model's input shape. */
 import { readFile } from 'node:fs/promises';
 import { InspectdError, ErrorCodes } from '../errors.js';
-import type { ModelMetadata } from './types.js';
+import type { ModelMetadata } from '../contracts/vision.js';
 import { parseNamesLiteral } from './onnx-metadata.js';
 
 export const DEFAULT_IMGSZ = 640;

@@ -3,7 +3,7 @@
  * when its IoU with a kept box of the same class exceeds the threshold), thresholds, and mapping boxes
  * back to source pixels.
  */
-import type { Detection, LetterboxInfo, PostprocessOptions } from './types.js';
+import type { Detection, LetterboxInfo, PostprocessOptions } from '../contracts/vision.js';
 import type { CandidateBuffer, Thresholds } from './decode.js';
 import { className } from './model-metadata.js';
 

@@ -1,5 +1,5 @@
 /** Raw head output -> detections in source pixels: decode (per layout), thresholds, NMS, un-letterbox. */
-import type { Detection, LetterboxInfo, PostprocessOptions } from './types.js';
+import type { Detection, LetterboxInfo, PostprocessOptions } from '../contracts/vision.js';
 import type { LayoutInfo } from './layout.js';
 import { CandidateBuffer, decodeEnd2End, decodeYolov5, decodeYolov8 } from './decode.js';
 import { buildThresholds, nmsClassAware, toDetections, topK } from './nms.js';

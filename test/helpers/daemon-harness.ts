@@ -8,11 +8,11 @@ import os from 'node:os';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { stringify } from 'yaml';
-import type { DaemonDetector } from '../../src/daemon.js';
+import { FakeDetectorBase } from './fake-detector.js';
 import { tryLoadNativeAddon } from '../../src/native/loader.js';
 import { REPO_ROOT } from './fixtures.js';
-import type { Frame } from '../../src/source/frame.js';
-import type { Detection } from '../../src/vision/types.js';
+import type { Frame } from '../../src/contracts/frame.js';
+import type { Detection } from '../../src/contracts/vision.js';
 
 export interface Received {
   topic: string;
@@ -198,21 +198,15 @@ export class NotifyReceiver {
 }
 
 /** A detector that reports `scratch` (class 1) at 0.8 on every frame; no onnxruntime needed. */
-export class ScriptedDetector implements DaemonDetector {
-  readonly metadata = { names: ['ok', 'scratch', 'dent'], imgsz: [32, 32] as [number, number] };
+export class ScriptedDetector extends FakeDetectorBase {
   readonly engineKind = 'scripted';
-  readonly refusals = [];
-  readonly modelSha256 = 'f'.repeat(64);
-  readonly layout = 'yolov8';
   runs = 0;
-  disposed = false;
-  constructor(private readonly detect: (f: Frame) => Detection[] = () => [{ class: 'scratch', classId: 1, confidence: 0.8, box: { x1: 4, y1: 4, x2: 20, y2: 20 } }]) {}
+  constructor(private readonly detect: (f: Frame) => Detection[] = () => [{ class: 'scratch', classId: 1, confidence: 0.8, box: { x1: 4, y1: 4, x2: 20, y2: 20 } }]) {
+    super(['ok', 'scratch', 'dent'], [32, 32]);
+  }
   async detectFrame(frame: Frame) {
     this.runs++;
     await new Promise((r) => setTimeout(r, 2));
     return { detections: this.detect(frame), timings: { preprocessMs: 0.1, inferenceMs: 2, postprocessMs: 0.1 } };
-  }
-  async dispose(): Promise<void> {
-    this.disposed = true;
   }
 }

@@ -16,7 +16,7 @@ import { DEMO_REJECT_CLASSES, embeddedDefaults } from '../../src/config/defaults
 import { buildSceneSvg, DEMO_CLASSES } from '../../src/synth/scene.js';
 import { boxIou } from '../../src/eval/metrics.js';
 import type { RejectPayload } from '../../src/pipeline/types.js';
-import type { Box } from '../../src/vision/types.js';
+import type { Box } from '../../src/contracts/vision.js';
 
 const MAIN_JS = path.join(REPO_ROOT, 'dist', 'src', 'main.js');
 const DEMO_MODEL = path.join(REPO_ROOT, 'models', 'demo', 'inspectd-demo.onnx');

@@ -14,7 +14,7 @@ import { silentLogger } from '../../src/ops/log.js';
 import { REPO_ROOT } from '../helpers/fixtures.js';
 import { ErrorCodes, InspectdError } from '../../src/errors.js';
 import { ScriptedDetector, tempDir, writeYaml } from '../helpers/daemon-harness.js';
-import type { Frame } from '../../src/source/frame.js';
+import type { Frame } from '../../src/contracts/frame.js';
 
 function fakeParts(log: string[], over: Partial<DaemonParts> = {}): Partial<DaemonParts> {
   const sink: DaemonSink = {

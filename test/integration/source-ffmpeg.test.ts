@@ -5,7 +5,7 @@ import type { CameraConfig, FfmpegSourceConfig } from '../../src/config/types.js
 import { ErrorCodes } from '../../src/errors.js';
 import { silentLogger } from '../../src/ops/log.js';
 import { FfmpegSource } from '../../src/source/ffmpeg.js';
-import type { Frame } from '../../src/source/frame.js';
+import type { Frame } from '../../src/contracts/frame.js';
 import { SourceSupervisor, type SourceState } from '../../src/source/supervisor.js';
 
 const haveFfmpeg = spawnSync('ffmpeg', ['-version']).status === 0;

@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import type { FolderSourceConfig } from '../../src/config/types.js';
 import { silentLogger } from '../../src/ops/log.js';
 import { FolderSource } from '../../src/source/folder.js';
-import type { Frame } from '../../src/source/frame.js';
+import type { Frame } from '../../src/contracts/frame.js';
 
 function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const t0 = Date.now();

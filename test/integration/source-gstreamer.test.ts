@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { ErrorCodes } from '../../src/errors.js';
-import type { Frame } from '../../src/source/frame.js';
+import type { Frame } from '../../src/contracts/frame.js';
 import { GstreamerSource } from '../../src/source/gstreamer.js';
 
 const haveGst = spawnSync('gst-launch-1.0', ['--version']).status === 0;

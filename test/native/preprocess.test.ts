@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { loadNativeAddon } from '../../src/native/loader.js';
 import { createNativePreprocessor } from '../../src/native/preprocess.js';
-import type { Frame } from '../../src/source/frame.js';
+import type { Frame } from '../../src/contracts/frame.js';
 import { halfToFloat, randomBytes, refGeometry, refLetterbox, type RefFrame } from './letterbox-reference.js';
 
 const TOL = 1 / 255 + 1e-5;

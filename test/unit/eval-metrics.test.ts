@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { averagePrecision, boxIou, evaluateDetections, parseYoloLabels, type GroundTruth, type ImageResult } from '../../src/eval/metrics.js';
-import type { Box } from '../../src/vision/types.js';
+import type { Box } from '../../src/contracts/vision.js';
 
 const box = (x: number, y: number, s = 10): Box => ({ x1: x, y1: y, x2: x + s, y2: y + s });
 const gt = (classId: number, b: Box): GroundTruth => ({ classId, box: b });

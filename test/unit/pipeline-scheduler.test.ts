@@ -1,21 +1,24 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
-import type { DetectionsPayload, DetectorLike, PipelineSink, RejectPayload } from '../../src/pipeline/types.js';
+import type { DetectionsPayload, PipelineSink, RejectPayload } from '../../src/pipeline/types.js';
+import type { FrameDetector } from '../../src/contracts/detector.js';
+import { FakeDetectorBase } from '../helpers/fake-detector.js';
 import type { CameraConfig } from '../../src/config/types.js';
-import type { Frame } from '../../src/source/frame.js';
-import type { Detection, StageTimings } from '../../src/vision/types.js';
+import type { Frame } from '../../src/contracts/frame.js';
+import type { Detection, StageTimings } from '../../src/contracts/vision.js';
 import { silentLogger } from '../../src/ops/log.js';
 
 /** A detector whose runs finish only when the test says so; records which frames it saw and concurrency. */
-class FakeDetector implements DetectorLike {
-  readonly metadata = { names: ['ok', 'scratch'] };
+class FakeDetector extends FakeDetectorBase {
   readonly engineKind = 'fake';
   readonly seen: string[] = [];
   maxConcurrent = 0;
   private running = 0;
   private pending: { resolve: (v: { detections: Detection[]; timings: StageTimings }) => void; reject: (e: Error) => void; frame: Frame }[] = [];
-  constructor(private readonly detect: (f: Frame) => Detection[] = () => []) {}
+  constructor(private readonly detect: (f: Frame) => Detection[] = () => []) {
+    super();
+  }
   detectFrame(frame: Frame) {
     this.seen.push(`${frame.cameraId}:${frame.seq}`);
     this.running++;
@@ -266,7 +269,7 @@ test('setDetector swaps for later frames and hands back the old one after its ru
   pipeline.addCamera(camera('a'));
   pipeline.offer(frame('a', 0));
   const next = new FakeDetector();
-  let oldBack: DetectorLike | undefined;
+  let oldBack: FrameDetector | undefined;
   const swapped = pipeline.setDetector(next).then((d) => (oldBack = d));
   pipeline.offer(frame('a', 1));
   await new Promise((r) => setImmediate(r));

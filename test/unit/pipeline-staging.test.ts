@@ -7,22 +7,23 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
-import type { DetectionsPayload, DetectorLike, PreparedFrameLike } from '../../src/pipeline/types.js';
+import type { DetectionsPayload } from '../../src/pipeline/types.js';
+import type { FrameDetector, PreparedFrame } from '../../src/contracts/detector.js';
+import { FakeDetectorBase } from '../helpers/fake-detector.js';
 import type { CameraConfig } from '../../src/config/types.js';
-import type { Frame } from '../../src/source/frame.js';
-import type { StageTimings } from '../../src/vision/types.js';
+import type { Frame } from '../../src/contracts/frame.js';
+import type { StageTimings } from '../../src/contracts/vision.js';
 import { silentLogger } from '../../src/ops/log.js';
 
 const PREPARE_MS = 15;
 const ENGINE_MS = 60;
 
-interface Prepared extends PreparedFrameLike {
+interface Prepared extends PreparedFrame {
   seq: number;
 }
 
 /** Records when each half of each frame ran; the engine half refuses to overlap itself. */
-class SplitDetector implements DetectorLike {
-  readonly metadata = { names: ['ok', 'scratch'] };
+class SplitDetector extends FakeDetectorBase {
   readonly engineKind = 'split';
   readonly log: { seq: number; prepareStart: number; prepareEnd: number; engineStart?: number; engineEnd?: number }[] = [];
   readonly released: number[] = [];
@@ -33,9 +34,9 @@ class SplitDetector implements DetectorLike {
     this.log.push(entry);
     await sleep(PREPARE_MS);
     entry.prepareEnd = performance.now();
-    return { seq: frame.seq, preprocessMs: entry.prepareEnd - entry.prepareStart };
+    return { seq: frame.seq, tensor: new Float32Array(0), info: { scale: 1, padX: 0, padY: 0, srcWidth: frame.width, srcHeight: frame.height, dstWidth: frame.width, dstHeight: frame.height }, preprocessMs: entry.prepareEnd - entry.prepareStart };
   }
-  async inferPrepared(prepared: PreparedFrameLike): Promise<{ detections: []; timings: StageTimings }> {
+  async inferPrepared(prepared: PreparedFrame): Promise<{ detections: []; timings: StageTimings }> {
     const p = prepared as Prepared;
     assert.equal(this.engineBusy, false, 'one inference at a time');
     this.engineBusy = true;
@@ -46,7 +47,7 @@ class SplitDetector implements DetectorLike {
     this.engineBusy = false;
     return { detections: [], timings: { preprocessMs: p.preprocessMs, inferenceMs: entry.engineEnd - entry.engineStart, postprocessMs: 0 } };
   }
-  releasePrepared(prepared: PreparedFrameLike): void {
+  releasePrepared(prepared: PreparedFrame): void {
     this.released.push((prepared as Prepared).seq);
   }
   async detectFrame(frame: Frame) {
@@ -71,7 +72,7 @@ function frame(seq: number): Frame {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-function setup(detector: DetectorLike) {
+function setup(detector: FrameDetector) {
   const dets: DetectionsPayload[] = [];
   const pipeline = new Pipeline({ deviceId: 'dev', detector, sink: { detections: (p) => dets.push(p), reject: async () => {} }, logger: silentLogger() });
   pipeline.addCamera(camera);

@@ -4,7 +4,7 @@ import { evaluateRules } from '../../src/rules/rules.js';
 import { rejectKey, rejectReason, rejectClassesOf } from '../../src/rules/reject.js';
 import { pointInPolygon, zoneOf } from '../../src/rules/zones.js';
 import type { RulesConfig } from '../../src/config/types.js';
-import type { Detection } from '../../src/vision/types.js';
+import type { Detection } from '../../src/contracts/vision.js';
 
 const det = (cls: string, classId: number, confidence: number, x1: number, y1: number, x2: number, y2: number): Detection => ({
   class: cls,

@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import { SnapshotWriter, snapshotName } from '../../src/sink/snapshots.js';
 import { Metrics } from '../../src/ops/metrics.js';
 import { silentLogger } from '../../src/ops/log.js';
-import type { Detection } from '../../src/vision/types.js';
+import type { Detection } from '../../src/contracts/vision.js';
 
 function tmpDir(t: { after(fn: () => void): void }): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'inspectd-snap-'));

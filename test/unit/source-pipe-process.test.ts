@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { Frame } from '../../src/source/frame.js';
+import type { Frame } from '../../src/contracts/frame.js';
 import { PipeProcessSource } from '../../src/source/raw-pipe.js';
 
 test('stop() escalates to SIGKILL for a process that ignores SIGTERM, and waits for it', { timeout: 5000 }, async () => {

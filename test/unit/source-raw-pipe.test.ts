@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ffmpegArgs } from '../../src/source/ffmpeg.js';
 import { gstreamerArgs, splitPipeline } from '../../src/source/gstreamer.js';
-import { RawFrameReader, redactCredentials } from '../../src/source/raw-pipe.js';
+import { RawFrameReader } from '../../src/source/raw-pipe.js';
+import { redactCredentials } from '../../src/util/redact.js';
 
 test('RawFrameReader cuts exact frames from arbitrary chunking', { timeout: 5000 }, () => {
   const frameBytes = 12;

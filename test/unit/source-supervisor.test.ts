@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { CameraConfig } from '../../src/config/types.js';
 import { silentLogger } from '../../src/ops/log.js';
-import type { Frame } from '../../src/source/frame.js';
+import type { Frame } from '../../src/contracts/frame.js';
 import type { FrameSource, SourceHandlers } from '../../src/source/source.js';
 import { SourceSupervisor, sampleHash, type SourceState } from '../../src/source/supervisor.js';
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SyntheticSource } from '../../src/source/synthetic.js';
 import { renderScene } from '../../src/synth/scene.js';
-import type { Frame } from '../../src/source/frame.js';
+import type { Frame } from '../../src/contracts/frame.js';
 import type { SyntheticSourceConfig } from '../../src/config/types.js';
 
 const cfg = (over: Partial<SyntheticSourceConfig> = {}): SyntheticSourceConfig => ({

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { CandidateBuffer, decodeEnd2End, decodeYolov5, decodeYolov8 } from '../../src/vision/decode.js';
 import { buildThresholds, nmsClassAware } from '../../src/vision/nms.js';
 import { Postprocessor } from '../../src/vision/postprocess.js';
-import { DEFAULT_POSTPROCESS, type LetterboxInfo } from '../../src/vision/types.js';
+import { DEFAULT_POSTPROCESS, type LetterboxInfo } from '../../src/contracts/vision.js';
 
 const IDENTITY: LetterboxInfo = { scale: 1, padX: 0, padY: 0, srcWidth: 100, srcHeight: 100, dstWidth: 100, dstHeight: 100 };
 const NAMES = ['ok', 'scratch', 'dent'];

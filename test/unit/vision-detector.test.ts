@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { Detector } from '../../src/vision/detector.js';
-import type { Frame } from '../../src/source/frame.js';
+import type { Frame } from '../../src/contracts/frame.js';
 import { ErrorCodes } from '../../src/errors.js';
 import { repoPath } from '../helpers/fixtures.js';
 

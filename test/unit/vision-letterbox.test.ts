@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import sharp from 'sharp';
 import { letterboxGeometry, preprocessImage, preprocessRaw, pyRound } from '../../src/vision/letterbox.js';
-import type { Frame } from '../../src/source/frame.js';
+import type { Frame } from '../../src/contracts/frame.js';
 import { ErrorCodes } from '../../src/errors.js';
 
 const PAD = 114 / 255;
