@@ -20,7 +20,7 @@ import { validateConfigObject } from '../src/config/load.js';
 import { DEMO_REJECT_CLASSES } from '../src/config/defaults.js';
 import { silentLogger } from '../src/ops/log.js';
 import { Pipeline } from '../src/pipeline/pipeline.js';
-import type { DetectionsPayload } from '../src/pipeline/types.js';
+import type { DetectionsPayload } from '../src/contracts/messages.js';
 import { EmbeddedBroker } from '../src/sink/embedded-broker.js';
 import { MqttSink } from '../src/sink/mqtt-sink.js';
 import { Outbox } from '../src/sink/outbox.js';

@@ -17,15 +17,8 @@ import { evaluateRules } from '../rules/rules.js';
 import { rejectClassesOf, rejectKey, rejectReason } from '../rules/reject.js';
 import { FrameMailbox } from './mailbox.js';
 import type { FrameDetector, PreparedFrame } from '../contracts/detector.js';
-import type {
-  CameraCounters,
-  DetectionsPayload,
-  DropReason,
-  PayloadDetection,
-  PipelineObserver,
-  PipelineSink,
-  RejectPayload,
-} from './types.js';
+import type { CameraCounters, DropReason, PipelineObserver, PipelineSink } from './types.js';
+import type { DetectionsPayload, PayloadDetection, RejectPayload } from '../contracts/messages.js';
 
 export interface PipelineOptions {
   deviceId: string;

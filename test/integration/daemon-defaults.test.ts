@@ -15,7 +15,7 @@ import { MqttRecorder, tempDir } from '../helpers/daemon-harness.js';
 import { DEMO_REJECT_CLASSES, embeddedDefaults } from '../../src/config/defaults.js';
 import { buildSceneSvg, DEMO_CLASSES } from '../../src/synth/scene.js';
 import { boxIou } from '../../src/eval/metrics.js';
-import type { RejectPayload } from '../../src/pipeline/types.js';
+import type { RejectPayload } from '../../src/contracts/messages.js';
 import type { Box } from '../../src/contracts/vision.js';
 
 const MAIN_JS = path.join(REPO_ROOT, 'dist', 'src', 'main.js');

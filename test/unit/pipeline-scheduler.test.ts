@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
-import type { DetectionsPayload, PipelineSink, RejectPayload } from '../../src/pipeline/types.js';
+import type { PipelineSink } from '../../src/pipeline/types.js';
+import type { DetectionsPayload, RejectPayload } from '../../src/contracts/messages.js';
 import type { FrameDetector } from '../../src/contracts/detector.js';
 import { FakeDetectorBase } from '../helpers/fake-detector.js';
 import type { CameraConfig } from '../../src/config/types.js';

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
-import type { DetectionsPayload } from '../../src/pipeline/types.js';
+import type { DetectionsPayload } from '../../src/contracts/messages.js';
 import type { FrameDetector, PreparedFrame } from '../../src/contracts/detector.js';
 import { FakeDetectorBase } from '../helpers/fake-detector.js';
 import type { CameraConfig } from '../../src/config/types.js';
