@@ -8,7 +8,7 @@
  * can set RestartPreventExitStatus=78 instead of restarting into the same error.
  */
 import path from 'node:path';
-import { Daemon, type DaemonOptions } from '../daemon.js';
+import { Daemon, type DaemonOptions } from '../app/daemon.js';
 import { errorMessage, isInspectdError, ErrorCodes } from '../errors.js';
 import { createLogger } from '../ops/log.js';
 import type { LoadedConfig } from '../config/load.js';
@@ -70,7 +70,6 @@ export async function runCommand(argv: string[], hooks: RunHooks = {}): Promise<
     loaded,
     configPath: configPath ? path.resolve(configPath) : undefined,
     logger,
-    packageRoot: root,
     ...hooks.daemon,
   });
 

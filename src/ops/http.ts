@@ -4,8 +4,10 @@ import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
 import type { HttpConfig } from '../config/types.js';
 import type { Logger } from '../ops/log.js';
 import type { Metrics } from './metrics.js';
+import type { HealthInfo } from '../contracts/ops.js';
 
-export type HealthFn = () => { ok: boolean; [k: string]: unknown };
+type HealthFn = () => HealthInfo;
+
 
 export class HttpServer {
   private readonly config: HttpConfig;
@@ -66,7 +68,7 @@ export class HttpServer {
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         send(res, 405, 'application/json', JSON.stringify({ error: 'method not allowed' }), { allow: 'GET, HEAD' });
       } else if (url === '/healthz') {
-        let body: { ok: boolean; [k: string]: unknown };
+        let body: HealthInfo | { ok: false; error: string };
         try {
           body = this.health();
         } catch (err) {

@@ -2,6 +2,7 @@
  * systemd notify protocol (sd_notify(3)) without libsystemd: datagrams to $NOTIFY_SOCKET through the
  * native addon (Node cannot send on AF_UNIX datagram sockets). A no-op when NOTIFY_SOCKET is unset.
  */
+import type { Notifier } from '../contracts/ops.js';
 import { tryLoadNativeAddon, type NativeAddon } from '../native/loader.js';
 
 export interface SdNotifierOptions {
@@ -11,7 +12,7 @@ export interface SdNotifierOptions {
   addon?: Pick<NativeAddon, 'sdNotify'> | null;
 }
 
-export class SdNotifier {
+export class SdNotifier implements Notifier {
   readonly enabled: boolean;
   readonly socketPath: string | undefined;
   /** errno of the last failed send, for the caller to log if it cares. */

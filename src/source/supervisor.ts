@@ -10,11 +10,8 @@ import type { Logger } from '../ops/log.js';
 import type { CameraConfig } from '../config/types.js';
 import type { Frame } from '../contracts/frame.js';
 import type { FrameSource } from './source.js';
-
-export interface SourceState {
-  state: 'ok' | 'fault';
-  reason?: string;
-}
+import type { SourceState } from '../contracts/camera.js';
+import { backoffDelay } from '../util/backoff.js';
 
 export interface SupervisorStats {
   frames: number;
@@ -191,10 +188,7 @@ export class SourceSupervisor {
     this.gen++; // frames and ends from the old source are ignored from here on
     if (this.stallTimer) clearTimeout(this.stallTimer);
     const b = this.o.backoff ?? {};
-    const base = b.baseMs ?? 250;
-    const delay0 = Math.min(b.maxMs ?? 30_000, base * 2 ** this.attempt);
-    const j = b.jitter ?? 0.2;
-    const delay = Math.max(0, Math.round(delay0 * (1 + j * (2 * (this.o.random ?? Math.random)() - 1))));
+    const delay = backoffDelay({ baseMs: b.baseMs ?? 250, maxMs: b.maxMs ?? 30_000, jitter: b.jitter ?? 0.2 }, this.attempt, this.o.random);
     this.attempt++;
     this.stats.restarts++;
     this.o.onRestart?.(reason);

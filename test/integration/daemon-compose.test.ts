@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import sharp from 'sharp';
 import path from 'node:path';
-import { Daemon, type Notifier } from '../../src/daemon.js';
+import { Daemon } from '../../src/app/daemon.js';
+import type { Notifier } from '../../src/contracts/ops.js';
 import { loadConfigFile } from '../../src/config/load.js';
 import { silentLogger } from '../../src/ops/log.js';
 import { mosquittoSkip, startMosquitto } from '../helpers/mosquitto.js';
@@ -67,7 +68,6 @@ test('daemon composition: detections, rejects, state, status, commands, hot relo
     loaded: await loadConfigFile(cfgFile),
     configPath: cfgFile,
     logger: silentLogger(),
-    packageRoot: REPO_ROOT,
     notifier,
     statusIntervalMs: 300,
     parts: { loadDetector: async () => detector, watchdogIntervalMs: async () => 100 },
@@ -202,7 +202,6 @@ test('hot folder: every file is judged once (lossless, never superseded) and mov
   const daemon = new Daemon({
     loaded: await loadConfigFile(cfgFile),
     logger: silentLogger(),
-    packageRoot: REPO_ROOT,
     parts: { loadDetector: async () => new ScriptedDetector(), watchdogIntervalMs: async () => null },
   });
   t.after(() => daemon.stop().catch(() => undefined));

@@ -7,7 +7,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Daemon, type DaemonParts, type DaemonSink, type DaemonSupervisor } from '../../src/daemon.js';
+import { Daemon } from '../../src/app/daemon.js';
+import type { DaemonParts } from '../../src/app/parts.js';
+import type { EventSink } from '../../src/contracts/sink.js';
+import type { Service } from '../../src/contracts/service.js';
+import { Outbox } from '../../src/sink/outbox.js';
 import { loadConfigFile } from '../../src/config/load.js';
 import { Metrics } from '../../src/ops/metrics.js';
 import { silentLogger } from '../../src/ops/log.js';
@@ -16,8 +20,26 @@ import { ErrorCodes, InspectdError } from '../../src/errors.js';
 import { ScriptedDetector, tempDir, writeYaml } from '../helpers/daemon-harness.js';
 import type { Frame } from '../../src/contracts/frame.js';
 
+/** A real outbox (in the test's temp dir) that logs when it starts and stops. */
+class LoggedOutbox extends Outbox {
+  constructor(
+    private readonly log: string[],
+    opts: ConstructorParameters<typeof Outbox>[0],
+  ) {
+    super(opts);
+  }
+  override async start(): Promise<void> {
+    this.log.push('start outbox');
+    await super.start();
+  }
+  override async stop(): Promise<void> {
+    this.log.push('stop outbox');
+    await super.stop();
+  }
+}
+
 function fakeParts(log: string[], over: Partial<DaemonParts> = {}): Partial<DaemonParts> {
-  const sink: DaemonSink = {
+  const sink: EventSink = {
     connected: true,
     async start() {
       log.push('start mqtt');
@@ -36,7 +58,7 @@ function fakeParts(log: string[], over: Partial<DaemonParts> = {}): Partial<Daem
   };
   return {
     createMetrics: async () => new Metrics(),
-    createOutbox: async () => ({ depth: 0, start: async () => void log.push('start outbox'), stop: async () => void log.push('stop outbox') }),
+    createOutbox: async (config, logger) => new LoggedOutbox(log, { config, logger }),
     createSink: async () => sink,
     loadDetector: async (model) => {
       log.push(`load ${path.basename(model.path)}`);
@@ -51,7 +73,7 @@ function fakeParts(log: string[], over: Partial<DaemonParts> = {}): Partial<Daem
     createSupervisor: async ({ camera, onFrame, onState }) => {
       let timer: NodeJS.Timeout | undefined;
       let seq = 0;
-      const sup: DaemonSupervisor = {
+      const sup: Service = {
         start() {
           log.push(`start camera ${camera.id}`);
           onState({ state: 'ok' });
@@ -101,7 +123,7 @@ test('a signal during start-up aborts it; stop() undoes what had started', { tim
       return new ScriptedDetector();
     },
   });
-  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), logger: silentLogger(), packageRoot: REPO_ROOT, parts });
+  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), logger: silentLogger(), parts });
   await assert.rejects(daemon.start(ac.signal), { code: 'INSPECTD_ERR_LIFECYCLE', message: /aborted/ });
   assert.ok(!log.some((l) => l.startsWith('start camera')), 'no camera started after the abort');
   await daemon.stop();
@@ -116,10 +138,11 @@ test('stop() stops every part in reverse order even when one fails, and rethrows
   const parts = fakeParts(log, {
     createSink: async (o) => {
       const s = await base.createSink!(o);
-      return { ...s, connected: true, stop: async () => { log.push('stop mqtt'); throw new Error('mqtt close failed'); } } as DaemonSink;
+      const failing: EventSink = { ...s, connected: true, stop: async () => { log.push('stop mqtt'); throw new Error('mqtt close failed'); } };
+      return failing;
     },
   });
-  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), logger: silentLogger(), packageRoot: REPO_ROOT, parts });
+  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), logger: silentLogger(), parts });
   await daemon.start();
   assert.equal(daemon.ready, true);
   await assert.rejects(daemon.stop(), /mqtt close failed/);
@@ -138,7 +161,7 @@ test('model edit: a model that fails to load keeps the old one serving (reported
       return base.loadDetector!(model, silentLogger());
     },
   });
-  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), configPath: cfgFile, logger: silentLogger(), packageRoot: REPO_ROOT, parts });
+  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), configPath: cfgFile, logger: silentLogger(), parts });
   t.after(() => daemon.stop().catch(() => undefined));
   await daemon.start();
   const inferred = () => daemon.pipelineStats!.inferredTotal;
@@ -196,10 +219,10 @@ test('mqtt edit: a new connection takes over without refusing a reject while the
         async publishState() {},
         publishStatus() {},
         onCommand() {},
-      } satisfies DaemonSink;
+      } satisfies EventSink;
     },
   });
-  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), configPath: cfgFile, logger: silentLogger(), packageRoot: REPO_ROOT, parts });
+  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), configPath: cfgFile, logger: silentLogger(), parts });
   t.after(() => daemon.stop().catch(() => undefined));
   await daemon.start();
   const waitFor = async (pred: () => boolean, what: string) => {
@@ -227,7 +250,7 @@ test('watchdog expectation: a streaming camera is expected, a paused or faulted 
       return base.createSupervisor!({ ...o, onFrame: () => undefined }); // frames never arrive
     },
   });
-  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), logger: silentLogger(), packageRoot: REPO_ROOT, parts });
+  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), logger: silentLogger(), parts });
   t.after(() => daemon.stop().catch(() => undefined));
   await daemon.start();
   assert.equal(daemon.expectingFrames(), true, 'camera ok: frames expected');
@@ -258,10 +281,11 @@ test('a background engine swap (onEngineChange) is logged, marked in metrics and
     },
     createSink: async (o) => {
       const s = await base.createSink!(o);
-      return { ...s, connected: true, publishStatus: (info: Record<string, unknown>) => void statuses.push(info) } as DaemonSink;
+      const recording: EventSink = { ...s, connected: true, publishStatus: (info: Record<string, unknown>) => void statuses.push(info) };
+      return recording;
     },
   });
-  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), logger: silentLogger(), packageRoot: REPO_ROOT, parts });
+  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), logger: silentLogger(), parts });
   t.after(() => daemon.stop().catch(() => undefined));
   await daemon.start();
   assert.ok(change, 'the daemon passes onEngineChange to the detector load');
@@ -292,7 +316,7 @@ test('a model that cannot be loaded at start keeps the daemon up and says why; f
       return base.loadDetector!(model, logger, onEngineChange);
     },
   };
-  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), configPath: cfgFile, logger: silentLogger(), packageRoot: REPO_ROOT, parts, notifier });
+  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), configPath: cfgFile, logger: silentLogger(), parts, notifier });
   t.after(() => daemon.stop().catch(() => undefined));
   let started = false;
   const start = daemon.start().then(() => (started = true));
@@ -325,7 +349,7 @@ test('a signal while waiting for a usable model ends start-up promptly', { timeo
       throw new InspectdError(ErrorCodes.MODEL_NOT_FOUND, `cannot read model ${model.path}`);
     },
   });
-  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), configPath: cfgFile, logger: silentLogger(), packageRoot: REPO_ROOT, parts });
+  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), configPath: cfgFile, logger: silentLogger(), parts });
   const ac = new AbortController();
   const start = daemon.start(ac.signal);
   for (let i = 0; i < 100 && !log.some((l) => l.startsWith('model error')); i++) await new Promise((r) => setTimeout(r, 20));

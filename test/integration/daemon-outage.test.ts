@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import sharp from 'sharp';
 import path from 'node:path';
-import { Daemon } from '../../src/daemon.js';
+import { Daemon } from '../../src/app/daemon.js';
 import { loadConfigFile } from '../../src/config/load.js';
 import { silentLogger } from '../../src/ops/log.js';
 import { mosquittoSkip, startMosquitto } from '../helpers/mosquitto.js';
@@ -69,7 +69,7 @@ test('broker down 20 s: every reject delivered exactly once, in order, none miss
     http: { enabled: false },
     console: { summary: 'off' },
   });
-  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), logger: silentLogger(), packageRoot: REPO_ROOT, notifier: undefined });
+  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), logger: silentLogger(), notifier: undefined });
   t.after(() => daemon.stop().catch(() => undefined));
   await daemon.start();
   const produced = () => daemon.pipelineStats!.counters('cam1')!.rejects;

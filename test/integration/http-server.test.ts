@@ -13,7 +13,7 @@ test('http: /healthz follows health(), /metrics serves prometheus text, others 4
   const srv = new HttpServer({
     config: { enabled: true, host: '127.0.0.1', port: 0 },
     metrics,
-    health: () => ({ ok: healthy, cameras: { cam1: healthy ? 'ok' : 'stalled' } }),
+    health: () => ({ ok: healthy, ready: true, mqttConnected: true, engine: 'ort-cpu', cameras: [{ id: 'cam1', state: healthy ? 'ok' : 'fault' }] }),
     logger: silentLogger(),
   });
   await srv.start();
@@ -23,7 +23,7 @@ test('http: /healthz follows health(), /metrics serves prometheus text, others 4
 
   let res = await fetch(`${base}/healthz`);
   assert.equal(res.status, 200);
-  assert.deepEqual(await res.json(), { ok: true, cameras: { cam1: 'ok' } });
+  assert.deepEqual(await res.json(), { ok: true, ready: true, mqttConnected: true, engine: 'ort-cpu', cameras: [{ id: 'cam1', state: 'ok' }] });
   healthy = false;
   res = await fetch(`${base}/healthz`);
   assert.equal(res.status, 503);

@@ -6,7 +6,8 @@ import { ErrorCodes } from '../../src/errors.js';
 import { silentLogger } from '../../src/ops/log.js';
 import { FfmpegSource } from '../../src/source/ffmpeg.js';
 import type { Frame } from '../../src/contracts/frame.js';
-import { SourceSupervisor, type SourceState } from '../../src/source/supervisor.js';
+import { SourceSupervisor } from '../../src/source/supervisor.js';
+import type { SourceState } from '../../src/contracts/camera.js';
 
 const haveFfmpeg = spawnSync('ffmpeg', ['-version']).status === 0;
 const skip = haveFfmpeg ? false : 'ffmpeg not installed (apt-get install ffmpeg)';

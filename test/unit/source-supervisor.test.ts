@@ -4,7 +4,8 @@ import type { CameraConfig } from '../../src/config/types.js';
 import { silentLogger } from '../../src/ops/log.js';
 import type { Frame } from '../../src/contracts/frame.js';
 import type { FrameSource, SourceHandlers } from '../../src/source/source.js';
-import { SourceSupervisor, sampleHash, type SourceState } from '../../src/source/supervisor.js';
+import { SourceSupervisor, sampleHash } from '../../src/source/supervisor.js';
+import type { SourceState } from '../../src/contracts/camera.js';
 
 /** A source the test drives by hand. */
 class FakeSource implements FrameSource {

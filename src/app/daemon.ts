@@ -1,0 +1,288 @@
+/**
+ * The composition root of `inspectd run`: creates the parts in order, keeps one stack of what started
+ * (stopped in reverse, every part even when one fails; the first failure is kept), and talks to systemd
+ * (READY=1, STOPPING=1). Parts talk through the event bus (events.ts); the root relays nothing.
+ *
+ * Start order: metrics observer, outbox, MQTT delivery (embedded broker when mqtt.url is unset), config
+ * status, reloader, watchdog, model (loaded and warmed; while none loads, start-up waits and says why),
+ * snapshots, http, inspection (pipeline + cameras), commands, console summary; then READY=1. A signal during start-up aborts
+ * it (start(signal)); the caller then calls stop(), which undoes whatever had started.
+ *
+ * Parts are created through `DaemonParts` factories (parts.ts) so tests inject fakes through the constructor.
+ */
+import type { LoadedConfig } from '../config/load.js';
+import type { Config } from '../config/types.js';
+import { NOOP_NOTIFIER, type HealthInfo, type Notifier } from '../contracts/ops.js';
+import type { EventSink } from '../contracts/sink.js';
+import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
+import type { Logger } from '../ops/log.js';
+import type { Metrics } from '../ops/metrics.js';
+import { InferenceWatchdog } from '../ops/watchdog.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
+import type { Outbox } from '../sink/outbox.js';
+import { EventBus } from '../util/event-bus.js';
+import { packageVersion } from '../util/package.js';
+import { CommandHandler } from './commands.js';
+import { Delivery } from './delivery.js';
+import type { DaemonBus, DaemonEvents } from './events.js';
+import { HttpService } from './http-service.js';
+import { Inspection } from './inspection.js';
+import { ModelSupply } from './model-supply.js';
+import { MetricsObserver, SnapshotService } from './observers.js';
+import { defaultParts, type DaemonParts } from './parts.js';
+import { ConfigReloader } from './reloader.js';
+import { ServiceStack, checkAbort } from './services.js';
+import { StatusReporter } from './status.js';
+
+export interface DaemonOptions {
+  loaded: LoadedConfig;
+  /** The file to watch for edits and re-read on SIGHUP; omitted with embedded defaults. */
+  configPath?: string;
+  logger: Logger;
+  notifier?: Notifier;
+  parts?: Partial<DaemonParts>;
+  /** Status JSON re-publish and STATUS= period (default 10 s). */
+  statusIntervalMs?: number;
+  /** Longest wait for in-flight frames on stop (default 5 s). */
+  drainMs?: number;
+  /** For the console summary's 'auto' mode (default process.stderr.isTTY). */
+  isTTY?: boolean;
+}
+
+export class Daemon {
+  private readonly parts: DaemonParts;
+  private readonly logger: Logger;
+  private readonly bus: DaemonBus;
+  private readonly stack = new ServiceStack();
+  private readonly model: ModelSupply;
+  private readonly reloader: ConfigReloader;
+  private readonly inspection: Inspection;
+  private readonly status: StatusReporter;
+  private notifier: Notifier;
+  private metrics: Metrics | null = null;
+  private outbox: Outbox | null = null;
+  private delivery: Delivery | null = null;
+  private http: HttpService | null = null;
+  private watchdog: InferenceWatchdog | null = null;
+  private readyFlag = false;
+  private startPromise: Promise<void> | null = null;
+  private stopPromise: Promise<void> | null = null;
+
+  constructor(private readonly opts: DaemonOptions) {
+    this.parts = { ...defaultParts, ...opts.parts };
+    this.logger = opts.logger;
+    this.notifier = opts.notifier ?? NOOP_NOTIFIER;
+    this.bus = new EventBus<DaemonEvents>((event, err) => this.logger.warn({ event, err: errorMessage(err) }, 'event listener failed'));
+    const notifier = () => this.notifier;
+    this.model = new ModelSupply({ load: (...a) => this.parts.loadDetector(...a), logger: this.logger, bus: this.bus, notifier, model: () => this.config.model });
+    this.reloader = new ConfigReloader({
+      initial: opts.loaded,
+      path: opts.configPath,
+      logger: this.logger,
+      bus: this.bus,
+      notifier,
+      statusLine: () => this.status.line(),
+      model: this.model,
+      started: async () => {
+        if (!this.readyFlag && !this.stopPromise) await this.startPromise?.catch(() => undefined);
+        return this.readyFlag && this.inspection.pipeline !== null;
+      },
+      stopping: () => this.stopPromise !== null,
+    });
+    this.inspection = new Inspection({
+      bus: this.bus,
+      logger: this.logger,
+      model: this.model,
+      createSupervisor: (o) => this.parts.createSupervisor(o),
+      publishReject: (payload) => this.requireDelivery().publishReject(payload),
+      drainMs: opts.drainMs ?? 5000,
+    });
+    this.status = new StatusReporter(
+      {
+        config: () => this.config,
+        configHash: () => this.reloader.current.hash,
+        configSource: () => this.reloader.current.source,
+        lastConfigError: () => this.reloader.error,
+        ready: () => this.readyFlag,
+        model: this.model,
+        pipeline: () => this.inspection.pipeline,
+        cameras: () => this.inspection.cameras,
+        sink: () => this.delivery?.current ?? null,
+        outboxDepth: () => this.outbox?.depth ?? 0,
+        httpError: () => this.http?.error ?? null,
+        notifier,
+      },
+      { bus: this.bus, logger: this.logger, version: packageVersion(), intervalMs: opts.statusIntervalMs ?? 10_000, isTTY: opts.isTTY ?? process.stderr.isTTY === true },
+    );
+  }
+
+  get config(): Readonly<Config> {
+    return this.reloader.current.config;
+  }
+
+  get ready(): boolean {
+    return this.readyFlag;
+  }
+
+  /** The pipeline's own counters per camera (tests, status). */
+  get pipelineStats(): Pipeline | null {
+    return this.inspection.pipeline;
+  }
+
+  get mqttSink(): EventSink | null {
+    return this.delivery?.current ?? null;
+  }
+
+  get metricsRegistry(): Metrics | null {
+    return this.metrics;
+  }
+
+  health(): HealthInfo {
+    return this.status.health();
+  }
+
+  statusInfo(): Record<string, unknown> {
+    return this.status.info();
+  }
+
+  expectingFrames(): boolean {
+    return this.inspection.expectingFrames();
+  }
+
+  /** SIGHUP and cmd/reload: re-reads the config file; an invalid file keeps the running config (reported). */
+  reload(): Promise<void> {
+    return this.reloader.reload();
+  }
+
+  /** Starts every part; rejects (after logging) when a part fails or `signal` aborts start-up: call stop() then. */
+  start(signal: AbortSignal = new AbortController().signal): Promise<void> {
+    if (this.stopPromise) return Promise.reject(new InspectdError(ErrorCodes.LIFECYCLE, 'daemon was stopped and cannot be restarted; create a new one'));
+    this.startPromise ??= this.doStart(signal);
+    return this.startPromise;
+  }
+
+  private async doStart(signal: AbortSignal): Promise<void> {
+    const cfg = this.config;
+    const { parts, logger, bus, stack } = this;
+    if (!this.opts.notifier) this.notifier = await parts.createNotifier();
+    logger.info({ version: packageVersion(), config: this.reloader.current.source, hash: this.reloader.current.hash, device: cfg.device.id }, 'inspectd starting');
+
+    const metrics = (this.metrics = await parts.createMetrics());
+    const metricsObserver = new MetricsObserver(bus, metrics);
+    metricsObserver.start();
+    stack.push('metrics', () => metricsObserver.stop());
+    checkAbort(signal);
+
+    const outbox = (this.outbox = await parts.createOutbox(cfg.outbox, logger, metrics));
+    await outbox.start();
+    stack.push('outbox', () => outbox.stop());
+    checkAbort(signal);
+
+    const cameraStates = () => (this.inspection.cameras?.list() ?? []).flatMap((c) => (c.state === 'starting' ? [] : [{ ...c, state: c.state }]));
+    const delivery = (this.delivery = new Delivery({ parts, outbox, metrics, bus, logger, version: packageVersion(), stack, cameraStates }));
+    await delivery.start(cfg, signal);
+    stack.push('mqtt', () => delivery.stop());
+    this.status.start();
+    stack.push('status', () => this.status.stop());
+    this.reloader.participate({
+      name: 'log',
+      apply: (next, _prev, diff) => {
+        if (diff.log) logger.level = next.log.level;
+      },
+    });
+    this.reloader.participate({ name: 'mqtt', apply: (next, _p, diff) => (diff.mqtt ? delivery.reconfigure(next) : undefined) });
+    checkAbort(signal);
+
+    // Watching the config file and feeding the watchdog start before the model: while no usable model
+    // loads, an edit is how it gets fixed, and waiting for one is not a hang.
+    await this.reloader.start();
+    stack.push('config-watcher', () => this.reloader.stop());
+    await this.startWatchdog();
+
+    const detector = await this.model.loadUsable(signal);
+    stack.push('detector', () => this.model.stop());
+    checkAbort(signal);
+    // The config may have been edited while waiting for a usable model: what had started takes it up too.
+    await this.reloader.catchUp(cfg);
+    const now = this.config;
+
+    const snapshots = new SnapshotService({ bus, create: parts.createSnapshots, metrics, logger });
+    await snapshots.start(now.snapshots);
+    stack.push('snapshots', () => snapshots.stop());
+    this.reloader.participate({ name: 'snapshots', apply: (next, _p, diff) => (diff.snapshots ? snapshots.reconfigure(next.snapshots) : undefined) });
+
+    const http = (this.http = new HttpService({ create: parts.createHttp, metrics, health: () => this.health(), logger }));
+    await http.start(now.http);
+    stack.push('http', () => http.stop());
+    this.reloader.participate({ name: 'http', apply: (next, _p, diff) => (diff.http ? http.reconfigure(next.http) : undefined) });
+    checkAbort(signal);
+
+    await this.inspection.start(now, detector, stack, signal);
+    this.reloader.participate(this.inspection);
+    checkAbort(signal);
+
+    const commands = new CommandHandler({ bus, pipeline: this.inspection.pipeline!, reload: () => this.reload(), logger });
+    commands.start();
+    stack.push('commands', () => commands.stop());
+
+    this.status.startSummary(now);
+    this.reloader.participate({
+      name: 'console',
+      apply: (next, _prev, diff) => {
+        if (diff.console) this.status.startSummary(next);
+      },
+    });
+
+    this.readyFlag = true;
+    this.status.publish();
+    this.notifier.ready(this.status.line());
+    logger.info({ engine: detector.engineKind, cameras: now.cameras.map((c) => c.id), mqtt: delivery.brokerDescription }, 'inspectd ready');
+  }
+
+  private async startWatchdog(): Promise<void> {
+    const intervalMs = await this.parts.watchdogIntervalMs();
+    if (intervalMs === null) return;
+    const wd = new InferenceWatchdog({
+      intervalMs,
+      progress: () => this.inspection.pipeline?.inferredTotal ?? 0,
+      idle: () => !this.expectingFrames(),
+      ping: () => this.notifier.watchdog(),
+      withheld: (reason) => this.logger.warn({ reason }, 'systemd watchdog ping withheld: the pipeline made no progress'),
+    });
+    wd.start();
+    this.watchdog = wd;
+    this.stack.push('watchdog', () => wd.stop());
+  }
+
+  private requireDelivery(): Delivery {
+    if (!this.delivery) throw new InspectdError(ErrorCodes.MQTT, 'no MQTT sink: reject cannot be stored');
+    return this.delivery;
+  }
+
+  /**
+   * Stops every part in reverse start order after STOPPING=1: status, commands, camera sources, the drain
+   * of in-flight frames, http, snapshots (drained), model, watcher, MQTT (flushes the outbox, publishes
+   * offline), broker, outbox. Every part is stopped even when one fails; the first failure is rethrown. Idempotent.
+   */
+  stop(): Promise<void> {
+    this.stopPromise ??= this.doStop();
+    return this.stopPromise;
+  }
+
+  private async doStop(): Promise<void> {
+    this.readyFlag = false;
+    this.notifier.stopping();
+    // No WATCHDOG=1 after STOPPING=1: the drain is bounded by drainMs and systemd's TimeoutStopSec.
+    this.watchdog?.stop();
+    this.logger.info('inspectd stopping');
+    // A start in progress is aborted by its caller's signal; wait for it to settle so no part starts behind our back.
+    if (this.startPromise) await this.startPromise.catch(() => undefined);
+    await this.reloader.idle();
+    const failure = await this.stack.stopAll(this.logger);
+    // Final per-camera counters: once drained, captured = inferred + dropped (by reason), rejects all durable.
+    const p = this.inspection.pipeline;
+    const cameras = p ? Object.fromEntries(p.cameraIds().map((id) => [id, p.counters(id)])) : {};
+    this.logger.info({ failed: failure !== null, cameras, outboxDepth: this.outbox?.depth ?? 0 }, 'inspectd stopped');
+    if (failure !== null) throw failure;
+  }
+}

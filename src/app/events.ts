@@ -1,0 +1,37 @@
+/**
+ * The daemon's typed events: parts emit what happened; metrics, status, snapshots and the MQTT sink
+ * subscribe (src/util/event-bus.ts). The composition root creates the bus and relays nothing.
+ */
+import type { LoadedConfig } from '../config/load.js';
+import type { SourceState } from '../contracts/camera.js';
+import type { Frame } from '../contracts/frame.js';
+import type { DetectionsPayload, RejectPayload } from '../contracts/messages.js';
+import type { Detection, StageTimings } from '../contracts/vision.js';
+import type { DropReason } from '../pipeline/types.js';
+import { EventBus } from '../util/event-bus.js';
+
+export interface DaemonEvents {
+  'frame.captured': { camera: string };
+  'frame.dropped': { camera: string; reason: DropReason };
+  'frame.inferred': { camera: string; timings: StageTimings };
+  'frame.published': { camera: string; totalMs: number };
+  'frame.late': { camera: string };
+  /** A frame's detections payload, after rules (the `detections` topic). */
+  detections: DetectionsPayload;
+  /** A reject decision; `frame` and `causes` are for evidence (snapshots), never published. */
+  'reject.decided': { payload: RejectPayload; frame: Frame; causes: Detection[] };
+  'camera.state': { camera: string } & SourceState;
+  'camera.restart': { camera: string; reason: string };
+  /** The serving engine changed after the model was loaded (background TensorRT build, recovery). */
+  'engine.changed': { kind: string; reason: string; modelPath: string };
+  /** A model was put in service (start-up or a reload). */
+  'model.loaded': { engine: string; modelPath: string };
+  'config.applied': { loaded: LoadedConfig };
+  'config.rejected': { message: string };
+  /** A message on <base>/<device>/cmd/<name>. */
+  command: { name: string; payload: Buffer };
+  /** Something the status topic shows changed: re-publish it. */
+  'status.changed': Record<string, never>;
+}
+
+export type DaemonBus = EventBus<DaemonEvents>;

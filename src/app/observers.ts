@@ -1,0 +1,92 @@
+/**
+ * Observers that turn bus events into side effects: Prometheus metrics, and reject snapshots on disk.
+ * Each subscribes in start() and drops its listeners in stop().
+ */
+import path from 'node:path';
+import type { SnapshotConfig } from '../config/types.js';
+import type { PipelineObserver } from '../pipeline/types.js';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../ops/log.js';
+import type { Metrics } from '../ops/metrics.js';
+import type { SnapshotWriter } from '../sink/snapshots.js';
+import type { DaemonBus } from './events.js';
+import type { DaemonParts } from './parts.js';
+
+/** The pipeline's per-frame hooks, as bus events. */
+export function pipelineObserver(bus: DaemonBus): PipelineObserver {
+  return {
+    captured: (camera) => bus.emit('frame.captured', { camera }),
+    dropped: (camera, reason) => bus.emit('frame.dropped', { camera, reason }),
+    inferred: (camera, timings) => bus.emit('frame.inferred', { camera, timings }),
+    published: (camera, totalMs) => bus.emit('frame.published', { camera, totalMs }),
+    late: (camera) => bus.emit('frame.late', { camera }),
+  };
+}
+
+export class MetricsObserver {
+  constructor(private readonly bus: DaemonBus, private readonly metrics: Metrics) {}
+
+  start(): void {
+    const { bus, metrics: m } = this;
+    bus.on('frame.captured', this, ({ camera }) => m.framesCaptured.inc({ camera }));
+    bus.on('frame.dropped', this, ({ camera, reason }) => m.framesDropped.inc({ camera, reason }));
+    bus.on('frame.inferred', this, ({ camera, timings: t }) => {
+      m.framesInferred.inc({ camera });
+      m.observeStageMs(camera, 'preprocess', t.preprocessMs);
+      m.observeStageMs(camera, 'inference', t.inferenceMs);
+      m.observeStageMs(camera, 'postprocess', t.postprocessMs);
+    });
+    bus.on('frame.published', this, ({ camera, totalMs }) => {
+      m.framesPublished.inc({ camera });
+      m.observeStageMs(camera, 'total', totalMs);
+    });
+    bus.on('frame.late', this, ({ camera }) => m.framesLate.inc({ camera }));
+    bus.on('reject.decided', this, ({ payload }) => {
+      for (const cls of payload.classes) m.rejects.inc({ camera: payload.camera, class: cls });
+    });
+    bus.on('camera.state', this, ({ camera, state }) => m.cameraUp.set({ camera }, state === 'ok' ? 1 : 0));
+    bus.on('camera.restart', this, ({ camera }) => m.sourceRestarts.inc({ camera }));
+    bus.on('model.loaded', this, ({ engine, modelPath }) => m.setEngine(engine, path.basename(modelPath)));
+    bus.on('engine.changed', this, ({ kind, modelPath }) => m.setEngine(kind, path.basename(modelPath)));
+    bus.on('config.applied', this, () => m.configReloads.inc({ result: 'applied' }));
+    bus.on('config.rejected', this, () => m.configReloads.inc({ result: 'invalid' }));
+  }
+
+  stop(): void {
+    this.bus.removeListeners(this);
+  }
+}
+
+/**
+ * Annotated JPEGs of rejected frames. Writes in flight are drained on stop and when a reload replaces
+ * the writer, so no snapshot is cut off half-written.
+ */
+export class SnapshotService {
+  private writer: SnapshotWriter | null = null;
+
+  constructor(
+    private readonly opts: { bus: DaemonBus; create: DaemonParts['createSnapshots']; metrics: Metrics; logger: Logger },
+  ) {}
+
+  async start(config: SnapshotConfig): Promise<void> {
+    this.writer = await this.opts.create(config, this.opts.logger, this.opts.metrics);
+    this.opts.bus.on('reject.decided', this, ({ payload, frame, causes }) => {
+      this.writer?.saveReject(frame, causes, { cameraId: payload.camera, seq: payload.seq, key: payload.key }).catch((err: unknown) =>
+        this.opts.logger.warn({ key: payload.key, err: errorMessage(err) }, 'reject snapshot not saved'),
+      );
+    });
+  }
+
+  async reconfigure(config: SnapshotConfig): Promise<void> {
+    const old = this.writer;
+    this.writer = await this.opts.create(config, this.opts.logger, this.opts.metrics);
+    await old?.stop();
+  }
+
+  async stop(): Promise<void> {
+    this.opts.bus.removeListeners(this);
+    const w = this.writer;
+    this.writer = null;
+    await w?.stop();
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * What the daemon says about itself: the retained JSON status topic, /healthz, systemd's STATUS= line
+ * and the console summary, all from one set of readings (one fps meter). Re-published on a timer and
+ * whenever the bus says something shown changed.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Config } from '../config/types.js';
+import type { HealthInfo, Notifier } from '../contracts/ops.js';
+import type { EventSink } from '../contracts/sink.js';
+import { errorMessage } from '../errors.js';
+import { ConsoleSummary, summaryEnabled, type SummarySnapshot } from '../ops/console-summary.js';
+import type { Logger } from '../ops/log.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
+import type { CameraRegistry } from './cameras.js';
+import type { DaemonBus } from './events.js';
+import type { ModelSupply } from './model-supply.js';
+
+/** Frames inferred per second, over the time since the previous reading at least `minWindowMs` ago. */
+export class FpsMeter {
+  private mark = { at: 0, total: 0 };
+  private fps = 0;
+
+  constructor(private readonly minWindowMs = 1000) {}
+
+  reset(total: number, now = performance.now()): void {
+    this.mark = { at: now, total };
+    this.fps = 0;
+  }
+
+  read(total: number, now = performance.now()): number {
+    const dt = now - this.mark.at;
+    if (dt >= this.minWindowMs) {
+      this.fps = ((total - this.mark.total) * 1000) / dt;
+      this.mark = { at: now, total };
+    }
+    return this.fps;
+  }
+}
+
+/** What the status reads; getters, since reloads replace the parts behind them. */
+export interface StatusSources {
+  config: () => Readonly<Config>;
+  configHash: () => string;
+  configSource: () => string;
+  lastConfigError: () => { at: string; message: string } | null;
+  ready: () => boolean;
+  model: ModelSupply;
+  pipeline: () => Pipeline | null;
+  cameras: () => CameraRegistry | null;
+  sink: () => EventSink | null;
+  outboxDepth: () => number;
+  httpError: () => string | null;
+  notifier: () => Notifier;
+}
+
+export class StatusReporter {
+  private readonly meter = new FpsMeter();
+  private readonly startedAt = Date.now();
+  private timer: NodeJS.Timeout | undefined;
+  private summary: ConsoleSummary | null = null;
+
+  constructor(
+    private readonly src: StatusSources,
+    private readonly opts: { bus: DaemonBus; logger: Logger; version: string; intervalMs: number; isTTY: boolean },
+  ) {}
+
+  /** Starts with MQTT, before the model: while start-up waits for one, the status topic says why. */
+  start(): void {
+    const bus = this.opts.bus;
+    for (const event of ['status.changed', 'camera.state', 'config.applied', 'config.rejected', 'engine.changed'] as const) {
+      bus.on(event, this, () => this.publish());
+    }
+    bus.on('engine.changed', this, () => this.src.notifier().status(this.line()));
+    this.meter.reset(this.src.pipeline()?.inferredTotal ?? 0);
+    this.timer = setInterval(() => this.tick(), this.opts.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    this.opts.bus.removeListeners(this);
+    clearInterval(this.timer);
+    this.summary?.stop();
+    this.summary = null;
+  }
+
+  /** The console line (npm start); again when console.* changes. */
+  startSummary(cfg: Readonly<Config>): void {
+    this.summary?.stop();
+    this.summary = null;
+    if (!summaryEnabled(cfg.console.summary, this.opts.isTTY)) return;
+    const s = new ConsoleSummary({ intervalMs: cfg.console.intervalMs, snapshot: () => this.summarySnapshot() });
+    s.start();
+    this.summary = s;
+  }
+
+  private fps(): number {
+    return this.meter.read(this.src.pipeline()?.inferredTotal ?? 0);
+  }
+
+  private tick(): void {
+    if (this.src.ready()) this.src.notifier().status(this.line());
+    this.publish();
+  }
+
+  /** systemd's STATUS= line. */
+  line(): string {
+    const engine = this.src.model.detector?.engineKind ?? 'none';
+    const cams = this.src.cameras()?.list() ?? [];
+    const faults = cams.filter((c) => c.state === 'fault').length;
+    const err = this.src.lastConfigError() ? ', last config edit rejected' : '';
+    return `${this.fps().toFixed(1)} fps, engine ${engine}, ${cams.length} camera(s)${faults ? `, ${faults} in fault` : ''}${err}`;
+  }
+
+  /** The retained JSON status (`<base>/<device>/status/json`). */
+  info(): Record<string, unknown> {
+    const d = this.src.model.detector;
+    const p = this.src.pipeline();
+    const cfg = this.src.config();
+    const registry = this.src.cameras();
+    return {
+      state: this.src.ready() ? 'online' : 'starting',
+      device: cfg.device.id,
+      version: this.opts.version,
+      engine: d?.engineKind ?? null,
+      refusals: d?.refusals ?? [],
+      model: { path: cfg.model.path, sha256: d?.modelSha256 ?? null, layout: d?.layout ?? null, classes: d?.metadata.names.length ?? 0 },
+      configHash: this.src.configHash(),
+      configSource: this.src.configSource(),
+      startedAt: new Date(this.startedAt).toISOString(),
+      uptimeSec: Math.round((Date.now() - this.startedAt) / 1000),
+      fps: Math.round(this.fps() * 10) / 10,
+      cameras: (registry?.list() ?? []).map((c) => ({
+        ...c,
+        paused: p?.isPaused(c.id) ?? false,
+        trigger: registry?.config(c.id)?.trigger ?? false,
+        counters: p?.counters(c.id) ?? null,
+      })),
+      outboxDepth: this.src.outboxDepth(),
+      lastConfigError: this.src.lastConfigError(),
+      modelError: this.src.model.error,
+      httpError: this.src.httpError(),
+    };
+  }
+
+  publish(): void {
+    try {
+      this.src.sink()?.publishStatus(this.info());
+    } catch (err) {
+      this.opts.logger.debug({ err: errorMessage(err) }, 'status not published');
+    }
+  }
+
+  health(): HealthInfo {
+    const cameras = this.src.cameras()?.list() ?? [];
+    const ready = this.src.ready();
+    return {
+      ok: ready && cameras.every((c) => c.state !== 'fault'),
+      ready,
+      mqttConnected: this.src.sink()?.connected ?? false,
+      cameras,
+      engine: this.src.model.detector?.engineKind ?? null,
+    };
+  }
+
+  summarySnapshot(): SummarySnapshot {
+    const p = this.src.pipeline();
+    const rejectsByClass: Record<string, number> = {};
+    for (const id of p?.cameraIds() ?? []) {
+      for (const [cls, n] of Object.entries(p!.counters(id)?.rejectsByClass ?? {})) rejectsByClass[cls] = (rejectsByClass[cls] ?? 0) + n;
+    }
+    return {
+      fps: this.fps(),
+      p50Ms: p ? p.latencyPercentile(50) : NaN,
+      rejectsByClass,
+      broker: this.src.sink()?.connected ? 'connected' : 'disconnected',
+      outboxDepth: this.src.outboxDepth(),
+      engine: this.src.model.detector?.engineKind,
+      cameras: (this.src.cameras()?.list() ?? []).map((c) => ({ id: c.id, state: p?.isPaused(c.id) ? 'paused' : c.state })),
+    };
+  }
+}

@@ -1,0 +1,22 @@
+/** What the daemon tells its supervisor (systemd) and its health endpoint. */
+
+/** systemd notification (src/ops/sd-notify.ts); every method is a no-op outside systemd. */
+export interface Notifier {
+  readonly enabled: boolean;
+  ready(status?: string): void;
+  watchdog(): void;
+  status(text: string): void;
+  reloading(): void;
+  stopping(): void;
+}
+
+export const NOOP_NOTIFIER: Notifier = { enabled: false, ready() {}, watchdog() {}, status() {}, reloading() {}, stopping() {} };
+
+/** GET /healthz's body: 200 when ok, else 503. */
+export interface HealthInfo {
+  ok: boolean;
+  ready: boolean;
+  mqttConnected: boolean;
+  cameras: { id: string; state: string; reason?: string }[];
+  engine: string | null;
+}
