@@ -29,6 +29,7 @@ import type { FrameDetector } from './contracts/detector.js';
 import type { Frame } from './contracts/frame.js';
 import type { FrameSource } from './source/source.js';
 import type { Detection, PostprocessOptions } from './contracts/vision.js';
+import type { EventSink } from './contracts/sink.js';
 
 // ---- what the daemon needs from each part (structural: real modules and test fakes both fit) ----
 
@@ -38,16 +39,7 @@ export interface DaemonOutbox {
   stop(): Promise<void>;
 }
 
-export interface DaemonSink {
-  readonly connected: boolean;
-  start(signal: AbortSignal): Promise<void>;
-  stop(): Promise<void>;
-  publishDetections(cameraId: string, payload: unknown): void;
-  publishReject(cameraId: string, payload: Record<string, unknown> & { key: string; captureWall: number }): Promise<void>;
-  publishState(cameraId: string, state: { state: 'ok' | 'fault'; reason?: string }): Promise<void>;
-  publishStatus(info: Record<string, unknown>): void;
-  onCommand(handler: (command: string, payload: Buffer) => void): void;
-}
+export type DaemonSink = EventSink;
 
 export interface DaemonBroker {
   readonly url: string;
@@ -141,7 +133,10 @@ export const defaultParts: DaemonParts = {
   },
   async createSink(opts) {
     const m = await importPart<typeof import('./sink/mqtt-sink.js')>('./sink/mqtt-sink.js');
-    return new m.MqttSink({ ...opts, outbox: opts.outbox as never });
+    const o = await importPart<typeof import('./sink/outbox.js')>('./sink/outbox.js');
+    const outbox = opts.outbox;
+    if (!(outbox instanceof o.Outbox)) throw new InspectdError(ErrorCodes.LIFECYCLE, 'the MQTT sink needs the outbox made by createOutbox; replace createOutbox and createSink together');
+    return new m.MqttSink({ ...opts, outbox });
   },
   async loadDetector(model, logger, onEngineChange) {
     const m = await importPart<typeof import('./vision/detector.js')>('./vision/detector.js');
@@ -775,7 +770,7 @@ export class Daemon {
   private pipelineSink(): PipelineSink {
     return {
       detections: (payload) => {
-        if (this.loaded.config.mqtt.publishDetections) this.sink?.publishDetections(payload.camera, payload);
+        if (this.loaded.config.mqtt.publishDetections) this.sink?.publishDetections(payload);
       },
       reject: async (payload, frame, causes) => {
         for (const c of payload.classes) this.rejectsByClass[c] = (this.rejectsByClass[c] ?? 0) + 1;
@@ -790,7 +785,7 @@ export class Daemon {
         }
         const sink = this.sink;
         if (!sink) throw new InspectdError(ErrorCodes.MQTT, 'no MQTT sink: reject cannot be stored');
-        await sink.publishReject(payload.camera, payload as unknown as Record<string, unknown> & { key: string; captureWall: number });
+        await sink.publishReject(payload);
       },
     };
   }

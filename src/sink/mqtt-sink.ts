@@ -13,8 +13,8 @@
  * A message in flight when the link drops is re-sent by mqtt.js from its in-memory store once it
  * reconnects; its outbox entry is only removed on that PUBACK.
  *
- * Reject payload = the pipeline's object plus, at send time:
- *   device, camera (if absent), publishedAt (ISO), deliveryDelayMs (publish wall - captureWall),
+ * Reject payload = the pipeline's RejectPayload (device and camera first) plus, at send time:
+ *   publishedAt (ISO), deliveryDelayMs (publish wall - captureWall),
  *   expired (true when deliveryDelayMs > outbox.rejectTtlMs).
  * Delivery is at-least-once: if a PUBACK is lost (link or daemon dies after the broker got the
  * message) the same reject is sent again; subscribers dedupe on `key`. A reject acked is never
@@ -28,9 +28,9 @@ import type { Logger } from '../ops/log.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
 import { redactUrl } from '../util/redact.js';
+import type { DetectionsPayload, RejectPayload } from '../contracts/messages.js';
+import { COMMANDS, type CameraStateMessage, type CommandHandler, type EventSink, type StatusInfo } from '../contracts/sink.js';
 
-export const COMMANDS = ['reload', 'pause', 'resume', 'trigger'] as const;
-export type Command = (typeof COMMANDS)[number];
 const MAX_COMMAND_BYTES = 64 * 1024;
 
 export interface MqttSinkOptions {
@@ -55,8 +55,7 @@ export function assertTopicSegment(what: string, id: string): void {
   }
 }
 
-
-export class MqttSink {
+export class MqttSink implements EventSink {
   private readonly cfg: MqttConfig;
   private readonly outbox: Outbox;
   private readonly deviceId: string;
@@ -73,8 +72,8 @@ export class MqttSink {
   private stopPromise: Promise<void> | null = null;
   private pumping = false;
   private pumpAgain = false;
-  private statusInfo: Record<string, unknown> | null = null;
-  private commandHandler: ((command: string, payload: Buffer) => void) | null = null;
+  private statusInfo: StatusInfo | null = null;
+  private commandHandler: CommandHandler | null = null;
   private unsubscribeAppend: (() => void) | null = null;
   private disconnectLogged = false;
   private connects = 0;
@@ -183,33 +182,32 @@ export class MqttSink {
   }
 
   /** Live stream: not retained, never throws; dropped and counted while disconnected. Off when mqtt.publishDetections is false. */
-  publishDetections(cameraId: string, payload: unknown): void {
+  publishDetections(payload: DetectionsPayload): void {
     if (!this.cfg.publishDetections) return;
     try {
-      assertTopicSegment('camera id', cameraId);
+      assertTopicSegment('camera id', payload.camera);
       if (!this.client || !this.isConnected || this.closing) {
         this.dropDetection();
         return;
       }
-      const body = typeof payload === 'string' || Buffer.isBuffer(payload) ? payload : JSON.stringify(payload);
       const qos = this.cfg.detectionsQos;
-      this.client.publish(this.topic(cameraId, 'detections'), body, { qos, retain: false }, (err) => {
+      this.client.publish(this.topic(payload.camera, 'detections'), JSON.stringify(payload), { qos, retain: false }, (err) => {
         if (err) this.dropDetection();
       });
     } catch (err) {
       this.dropDetection();
-      this.logger.debug({ camera: cameraId, err: errorMessage(err) }, 'detections not published');
+      this.logger.debug({ camera: payload.camera, err: errorMessage(err) }, 'detections not published');
     }
   }
 
   /** Resolves once the reject is durably in the outbox (not when it is delivered). */
-  async publishReject(cameraId: string, payload: Record<string, unknown> & { key: string; captureWall: number }): Promise<void> {
+  async publishReject(payload: RejectPayload): Promise<void> {
     this.assertOpen();
-    assertTopicSegment('camera id', cameraId);
-    const body = { device: this.deviceId, camera: cameraId, ...payload };
+    assertTopicSegment('camera id', payload.camera);
+    const { device, camera, ...fields } = payload;
     await this.outbox.append({
-      topic: this.topic(cameraId, 'reject'),
-      payload: JSON.stringify(body),
+      topic: this.topic(camera, 'reject'),
+      payload: JSON.stringify({ device, camera, ...fields }),
       retain: false,
       kind: 'reject',
       createdWall: Date.now(),
@@ -217,7 +215,7 @@ export class MqttSink {
   }
 
   /** Retained camera state through the outbox; older unsent states of the same camera are collapsed. */
-  async publishState(cameraId: string, state: { state: 'ok' | 'fault'; reason?: string }): Promise<void> {
+  async publishState(cameraId: string, state: CameraStateMessage): Promise<void> {
     this.assertOpen();
     assertTopicSegment('camera id', cameraId);
     const topic = this.topic(cameraId, 'state');
@@ -230,12 +228,12 @@ export class MqttSink {
   }
 
   /** Retained JSON on `<base>/<device>/status/json`; kept and re-published on every reconnect. */
-  publishStatus(info: Record<string, unknown>): void {
+  publishStatus(info: StatusInfo): void {
     this.statusInfo = { ...info };
     if (this.isConnected) this.sendStatusJson();
   }
 
-  onCommand(handler: (command: string, payload: Buffer) => void): void {
+  onCommand(handler: CommandHandler): void {
     this.commandHandler = handler;
     if (this.isConnected) this.subscribeCommands();
   }
@@ -298,8 +296,8 @@ export class MqttSink {
   private onMessage(topic: string, payload: Buffer): void {
     const prefix = this.topic('cmd') + '/';
     if (!topic.startsWith(prefix)) return;
-    const command = topic.slice(prefix.length);
-    if (!(COMMANDS as readonly string[]).includes(command)) {
+    const command = COMMANDS.find((c) => c === topic.slice(prefix.length));
+    if (!command) {
       this.logger.warn({ topic, allowed: COMMANDS }, 'unknown MQTT command ignored');
       return;
     }

@@ -10,6 +10,7 @@ import { Outbox } from '../../src/sink/outbox.js';
 import { silentLogger } from '../../src/ops/log.js';
 import type { MqttConfig, OutboxConfig } from '../../src/config/types.js';
 import { freePort, mosquittoSkip, startMosquitto } from '../helpers/mosquitto.js';
+import { detectionsPayload, rejectPayload } from '../helpers/messages.js';
 
 const skip = mosquittoSkip();
 const logger = silentLogger();
@@ -125,9 +126,9 @@ test('rejects go out QoS 1 in order with delivery fields; detections are live on
   await sink.start(new AbortController().signal);
   const captureWall = Date.now();
   for (let i = 1; i <= 5; i++) {
-    await sink.publishReject('cam1', { key: `dev1:cam1:${i}`, captureWall, reason: 'defect', detections: [{ class: 'scratch' }], deadlineMet: true });
+    await sink.publishReject(rejectPayload({ key: `dev1:cam1:${i}`, seq: i, captureWall, reason: 'defect', deadlineMet: true }));
   }
-  sink.publishDetections('cam1', { seq: 1, detections: [] });
+  sink.publishDetections(detectionsPayload({ seq: 1, detections: [] }));
   await sub.waitFor((m) => rejects(m).length === 5);
   await until(() => outbox.depth === 0);
   const got = rejects(sub.msgs);
@@ -143,9 +144,9 @@ test('rejects go out QoS 1 in order with delivery fields; detections are live on
   }
   await sub.waitFor((m) => m.some((x) => x.topic === 'inspectd/dev1/cam1/detections'));
   const before = sink.detectionsDropped;
-  sink.publishDetections('cam/1', {}); // invalid id: dropped and counted, never thrown
+  sink.publishDetections(detectionsPayload({ camera: 'cam/1' })); // invalid id: dropped and counted, never thrown
   assert.equal(sink.detectionsDropped, before + 1);
-  await assert.rejects(sink.publishReject('cam#', { key: 'x', captureWall: 0 }), { code: 'INSPECTD_ERR_CONFIG_INVALID' });
+  await assert.rejects(sink.publishReject(rejectPayload({ camera: 'cam#', key: 'x', captureWall: 0 })), { code: 'INSPECTD_ERR_CONFIG_INVALID' });
 });
 
 test('broker outage: rejects buffered, replayed in order exactly once per key after restart on the same port; old ones expired', { skip, timeout: 30_000 }, async (t) => {
@@ -157,13 +158,13 @@ test('broker outage: rejects buffered, replayed in order exactly once per key af
   const { sink, outbox } = await makeSink(t, broker.url, tmpDir(t), { mqtt: { reconnectMs: 1500 }, outbox: { rejectTtlMs: 10_000 } });
   await sink.start(new AbortController().signal);
   let n = 0;
-  const produce = (captureWall = Date.now()) => sink.publishReject('cam1', { key: `dev1:cam1:${++n}`, captureWall, reason: 'defect' });
+  const produce = (captureWall = Date.now()) => sink.publishReject(rejectPayload({ key: `dev1:cam1:${++n}`, seq: n, captureWall, reason: 'defect' }));
   for (let i = 0; i < 3; i++) await produce();
   await sub.waitFor((m) => rejects(m).length === 3);
 
   await broker.stop();
   await until(() => !sink.connected);
-  sink.publishDetections('cam1', { seq: 99 });
+  sink.publishDetections(detectionsPayload({ seq: 99 }));
   assert.ok(sink.detectionsDropped >= 1, 'detections while disconnected are dropped and counted');
   await produce(Date.now() - 20_000); // captured long ago: must arrive, flagged expired
   for (let i = 0; i < 6; i++) {
@@ -202,12 +203,12 @@ test('daemon restart: events left in the outbox are delivered by a new sink; ack
   await s1.start(new AbortController().signal);
   assert.ok(Date.now() - t0 < 2000);
   assert.equal(s1.connected, false);
-  for (let i = 1; i <= 3; i++) await s1.publishReject('cam1', { key: `k${i}`, captureWall: Date.now() });
+  for (let i = 1; i <= 3; i++) await s1.publishReject(rejectPayload({ key: `k${i}`, seq: i, captureWall: Date.now() }));
   await s1.publishState('cam1', { state: 'fault', reason: 'camera stalled' });
   await s1.publishState('cam1', { state: 'ok' });
   assert.equal(o1.depth, 4, 'older unsent state of the same camera collapsed');
   await s1.stop();
-  await assert.rejects(s1.publishReject('cam1', { key: 'late', captureWall: 0 }), { code: 'INSPECTD_ERR_LIFECYCLE' });
+  await assert.rejects(s1.publishReject(rejectPayload({ key: 'late', captureWall: 0 })), { code: 'INSPECTD_ERR_LIFECYCLE' });
   await o1.stop();
 
   // Run 2: same dir, broker up.
@@ -275,7 +276,7 @@ test('broker killed while rejects flow continuously: no key lost, first arrivals
   let producing = true;
   const producer = (async () => {
     while (producing) {
-      await sink.publishReject('cam1', { key: `k${++n}`, captureWall: Date.now() });
+      await sink.publishReject(rejectPayload({ key: `k${++n}`, seq: n, captureWall: Date.now() }));
       await sleep(10);
     }
   })();

@@ -1,0 +1,34 @@
+/**
+ * The event sink contract: what the app hands to the outside world (DESIGN.md "MQTT contract").
+ * The real one is src/sink/mqtt-sink.ts; test fakes implement the same interface.
+ */
+import type { DetectionsPayload, RejectPayload } from './messages.js';
+
+/** Commands accepted on `<base>/<device>/cmd/<command>`; anything else is ignored and logged. */
+export const COMMANDS = ['reload', 'pause', 'resume', 'trigger'] as const;
+export type Command = (typeof COMMANDS)[number];
+export type CommandHandler = (command: Command, payload: Buffer) => void;
+
+/** A camera's state as published (retained) on `<base>/<device>/<camera>/state`. */
+export interface CameraStateMessage {
+  state: 'ok' | 'fault';
+  reason?: string;
+}
+
+/** The app's status fields; the sink publishes them on `status/json` with device, version and publishedAt. */
+export type StatusInfo = Readonly<Record<string, unknown>>;
+
+export interface EventSink {
+  readonly connected: boolean;
+  start(signal: AbortSignal): Promise<void>;
+  /** Stops taking events and delivers what it can; idempotent. */
+  stop(): Promise<void>;
+  /** Live stream on `<camera>/detections`: never throws, dropped (and counted) while disconnected. */
+  publishDetections(payload: DetectionsPayload): void;
+  /** Resolves once the reject is durable (not when it is delivered); delivery is at-least-once, deduped on `key`. */
+  publishReject(payload: RejectPayload): Promise<void>;
+  /** Durable and retained; supersedes the camera's older undelivered states. */
+  publishState(cameraId: string, state: CameraStateMessage): Promise<void>;
+  publishStatus(info: StatusInfo): void;
+  onCommand(handler: CommandHandler): void;
+}
