@@ -18,6 +18,16 @@ export interface CameraStateMessage {
 /** The app's status fields; the sink publishes them on `status/json` with device, version and publishedAt. */
 export type StatusInfo = Readonly<Record<string, unknown>>;
 
+/**
+ * A reject as subscribers receive it: the pipeline's RejectPayload without its internal capture clock,
+ * stamped at delivery. `expired`: delivered later than outbox.rejectTtlMs after capture.
+ */
+export type PublishedReject = Omit<RejectPayload, 'captureWall'> & {
+  publishedAt: string;
+  deliveryDelayMs: number;
+  expired: boolean;
+};
+
 export interface EventSink {
   readonly connected: boolean;
   start(signal: AbortSignal): Promise<void>;

@@ -13,9 +13,10 @@
  * A message in flight when the link drops is re-sent by mqtt.js from its in-memory store once it
  * reconnects; its outbox entry is only removed on that PUBACK.
  *
- * Reject payload = the pipeline's RejectPayload (device and camera first) plus, at send time:
- *   publishedAt (ISO), deliveryDelayMs (publish wall - captureWall),
- *   expired (true when deliveryDelayMs > outbox.rejectTtlMs).
+ * Reject payload = the pipeline's RejectPayload (device and camera first, captureWall left out: it is the
+ * outbox entry's own field) plus, at send time: publishedAt (ISO), deliveryDelayMs (publish wall -
+ * captureWall), expired (true when deliveryDelayMs > rejectTtlMs). The outbox keeps the body as an
+ * object; sending spreads it with those three fields.
  * Delivery is at-least-once: if a PUBACK is lost (link or daemon dies after the broker got the
  * message) the same reject is sent again; subscribers dedupe on `key`. A reject acked is never
  * sent again (its outbox file is gone before the next one is sent).
@@ -44,7 +45,7 @@ export interface MqttSinkOptions {
   connectWaitMs?: number;
   /** stop() spends at most this long delivering the outbox (default 3000 ms). */
   flushMs?: number;
-  /** Rejects older than this at send time are marked expired (default: the outbox's rejectTtlMs). */
+  /** A reject delivered later than this after capture is marked expired (default: the outbox's rejectTtlMs). */
   rejectTtlMs?: number;
 }
 
@@ -204,13 +205,17 @@ export class MqttSink implements EventSink {
   async publishReject(payload: RejectPayload): Promise<void> {
     this.assertOpen();
     assertTopicSegment('camera id', payload.camera);
-    const { device, camera, ...fields } = payload;
+    // captureWall is the entry's clock, not part of the message; device and camera lead, as they always have.
+    const { captureWall, device, camera, ...fields } = payload;
     await this.outbox.append({
-      topic: this.topic(camera, 'reject'),
-      payload: JSON.stringify({ device, camera, ...fields }),
-      retain: false,
+      key: payload.key,
       kind: 'reject',
-      createdWall: Date.now(),
+      topic: this.topic(camera, 'reject'),
+      qos: 1,
+      retain: false,
+      payload: { device, camera, ...fields },
+      captureWall,
+      expiresWall: captureWall + this.rejectTtlMs,
     });
   }
 
@@ -221,7 +226,7 @@ export class MqttSink implements EventSink {
     const topic = this.topic(cameraId, 'state');
     const now = Date.now();
     const body = { device: this.deviceId, camera: cameraId, state: state.state, ...(state.reason ? { reason: state.reason } : {}), at: new Date(now).toISOString() };
-    const entry = await this.outbox.append({ topic, payload: JSON.stringify(body), retain: true, kind: 'state', createdWall: now });
+    const entry = await this.outbox.append({ kind: 'state', topic, qos: 1, retain: true, payload: body, captureWall: now });
     for (const e of this.outbox.list()) {
       if (e.kind === 'state' && e.topic === topic && e.seq < entry.seq) await this.outbox.ack(e.id);
     }
@@ -347,26 +352,20 @@ export class MqttSink implements EventSink {
   }
 
   private send(client: MqttClient, entry: OutboxEntry): Promise<void> {
-    const payload = entry.kind === 'reject' ? this.renderReject(entry) : entry.payload;
-    const opts: IClientPublishOptions = { qos: 1, retain: entry.retain };
+    const payload = JSON.stringify(entry.kind === 'reject' ? this.stampReject(entry) : entry.payload);
+    const opts: IClientPublishOptions = { qos: entry.qos, retain: entry.retain };
     return new Promise((resolve, reject) => {
       client.publish(entry.topic, payload, opts, (err) => (err ? reject(err) : resolve()));
     });
   }
 
-  private renderReject(entry: OutboxEntry): Buffer | string {
-    let obj: Record<string, unknown>;
-    try {
-      obj = JSON.parse(entry.payload.toString('utf8')) as Record<string, unknown>;
-    } catch {
-      return entry.payload;
-    }
+  /** The stored reject with its delivery fields (PublishedReject). */
+  private stampReject(entry: OutboxEntry): Record<string, unknown> {
     const now = Date.now();
-    const captureWall = typeof obj.captureWall === 'number' ? obj.captureWall : entry.createdWall;
-    const deliveryDelayMs = now - captureWall;
-    const expired = deliveryDelayMs > this.rejectTtlMs;
-    if (expired) this.logger.warn({ key: obj.key, deliveryDelayMs, rejectTtlMs: this.rejectTtlMs }, 'publishing EXPIRED reject');
-    return JSON.stringify({ ...obj, publishedAt: new Date(now).toISOString(), deliveryDelayMs, expired });
+    const deliveryDelayMs = now - entry.captureWall;
+    const expired = entry.expiresWall !== undefined && now > entry.expiresWall;
+    if (expired) this.logger.warn({ key: entry.key, deliveryDelayMs, rejectTtlMs: this.rejectTtlMs }, 'publishing EXPIRED reject');
+    return { ...entry.payload, publishedAt: new Date(now).toISOString(), deliveryDelayMs, expired };
   }
 
   private async doStop(): Promise<void> {

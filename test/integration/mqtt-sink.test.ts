@@ -1,6 +1,6 @@
 /** MqttSink against a real mosquitto: status/LWT, rejects, broker outage replay, daemon restart, state, commands. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -9,6 +9,7 @@ import { MqttSink } from '../../src/sink/mqtt-sink.js';
 import { Outbox } from '../../src/sink/outbox.js';
 import { silentLogger } from '../../src/ops/log.js';
 import type { MqttConfig, OutboxConfig } from '../../src/config/types.js';
+import type { RejectPayload } from '../../src/contracts/messages.js';
 import { freePort, mosquittoSkip, startMosquitto } from '../helpers/mosquitto.js';
 import { detectionsPayload, rejectPayload } from '../helpers/messages.js';
 
@@ -149,6 +150,48 @@ test('rejects go out QoS 1 in order with delivery fields; detections are live on
   await assert.rejects(sink.publishReject(rejectPayload({ camera: 'cam#', key: 'x', captureWall: 0 })), { code: 'INSPECTD_ERR_CONFIG_INVALID' });
 });
 
+test('a reject is published field for field as the pipeline made it, less captureWall, plus the delivery fields', { skip, timeout: 20_000 }, async (t) => {
+  const broker = await startMosquitto();
+  t.after(() => broker.stop());
+  const sub = await subscriber(broker.url);
+  t.after(() => sub.client.endAsync(true));
+  const { sink } = await makeSink(t, broker.url, tmpDir(t));
+  await sink.start(new AbortController().signal);
+  const captureWall = Date.now();
+  // In the pipeline's field order (src/pipeline/pipeline.ts).
+  const payload: RejectPayload = {
+    key: 'dev1:cam1:trigger:P7',
+    device: 'dev1',
+    camera: 'cam1',
+    seq: 42,
+    triggerId: 'P7',
+    captureTime: new Date(captureWall).toISOString(),
+    captureWall,
+    decidedAt: new Date(captureWall + 9).toISOString(),
+    reason: 'scratch 0.91',
+    classes: ['scratch'],
+    detections: [{ class: 'scratch', classId: 3, confidence: 0.91, box: { x1: 10.5, y1: 20, x2: 30, y2: 40.25 } }],
+    deadlineMs: 150,
+    latencyMs: 9.37,
+    deadlineMet: true,
+  };
+  await sink.publishReject(payload);
+  await sub.waitFor((m) => rejects(m).length === 1);
+  const text = sub.msgs.find((m) => m.topic === 'inspectd/dev1/cam1/reject')!.text;
+  const got = JSON.parse(text) as Record<string, unknown>;
+  assert.equal(got.captureWall, undefined, 'captureWall is the outbox clock, not part of the contract');
+  assert.equal(got.expired, false);
+  assert.ok((got.deliveryDelayMs as number) >= 0 && (got.deliveryDelayMs as number) <= Date.now() - captureWall);
+  assert.ok(!Number.isNaN(Date.parse(got.publishedAt as string)));
+  // Byte for byte what this version published before, less captureWall: device and camera first.
+  const { captureWall: _clock, device, camera, ...rest } = payload;
+  assert.equal(text, JSON.stringify({ device, camera, ...rest, publishedAt: got.publishedAt, deliveryDelayMs: got.deliveryDelayMs, expired: false }));
+  assert.deepEqual(Object.keys(got), [
+    'device', 'camera', 'key', 'seq', 'triggerId', 'captureTime', 'decidedAt', 'reason', 'classes', 'detections', 'deadlineMs', 'latencyMs', 'deadlineMet',
+    'publishedAt', 'deliveryDelayMs', 'expired',
+  ]);
+});
+
 test('broker outage: rejects buffered, replayed in order exactly once per key after restart on the same port; old ones expired', { skip, timeout: 30_000 }, async (t) => {
   const broker = await startMosquitto();
   t.after(() => broker.stop());
@@ -237,6 +280,38 @@ test('daemon restart: events left in the outbox are delivered by a new sink; ack
   const late = await subscriber(broker.url, 'inspectd/dev1/cam1/state');
   t.after(() => late.client.endAsync(true));
   await late.waitFor((m) => m.length === 1 && m[0]!.retain && JSON.parse(m[0]!.text).state === 'ok');
+});
+
+test('entries written by the previous version (base64 payload) are delivered once after an upgrade', { skip, timeout: 20_000 }, async (t) => {
+  const broker = await startMosquitto();
+  t.after(() => broker.stop());
+  const dir = tmpDir(t);
+  const captureWall = Date.now() - 5_000;
+  // What the previous version put in the outbox: {device, camera, ...payload} with captureWall inside, base64 in a v1 entry.
+  const oldReject = { device: 'dev1', camera: 'cam1', key: 'dev1:cam1:seq:7', seq: 7, captureTime: new Date(captureWall).toISOString(), captureWall, decidedAt: new Date(captureWall + 4).toISOString(), reason: 'scratch 0.80', classes: ['scratch'], detections: [], deadlineMs: 200, latencyMs: 4, deadlineMet: true };
+  const oldState = { device: 'dev1', camera: 'cam1', state: 'fault', reason: 'camera stalled', at: new Date(captureWall + 100).toISOString() };
+  const v1 = (seq: number, kind: string, body: object, retain: boolean, createdWall: number) =>
+    JSON.stringify({ v: 1, seq, topic: `inspectd/dev1/cam1/${kind}`, payload: Buffer.from(JSON.stringify(body)).toString('base64'), retain, kind, createdWall });
+  writeFileSync(path.join(dir, '0000000000000003.json'), v1(3, 'reject', oldReject, false, captureWall + 6));
+  writeFileSync(path.join(dir, '0000000000000004.json'), v1(4, 'state', oldState, true, captureWall + 100));
+
+  const sub = await subscriber(broker.url);
+  t.after(() => sub.client.endAsync(true));
+  const { sink, outbox } = await makeSink(t, broker.url, dir, { outbox: { rejectTtlMs: 2_000 } });
+  assert.equal(outbox.depth, 2, 'both old entries read');
+  await sink.start(new AbortController().signal);
+  await sub.waitFor((m) => rejects(m).length === 1 && m.some((x) => x.topic === 'inspectd/dev1/cam1/state'));
+  await until(() => outbox.depth === 0);
+  await sleep(200); // a duplicate would show up here
+  const got = rejects(sub.msgs);
+  assert.equal(got.length, 1);
+  const { captureWall: _clock, ...fields } = oldReject;
+  const r = got[0]!;
+  assert.deepEqual(r, { ...fields, publishedAt: r.publishedAt, deliveryDelayMs: r.deliveryDelayMs, expired: true });
+  assert.ok((r.deliveryDelayMs as number) >= 5_000, 'the delay counts from the capture clock the old entry carried');
+  const states = sub.msgs.filter((x) => x.topic === 'inspectd/dev1/cam1/state');
+  assert.deepEqual(states.map((x) => x.text), [JSON.stringify(oldState)]);
+  assert.deepEqual(readdirSync(dir).filter((n) => n.endsWith('.json')), [], 'delivered old entries are removed');
 });
 
 test('commands: valid ones reach the handler, others are ignored', { skip, timeout: 20_000 }, async (t) => {
