@@ -148,7 +148,7 @@ async function benchCase(c: Case, brokerUrl: string): Promise<void> {
     logger,
     sink: {
       detections: (p) => {
-        sink.publishDetections(p.camera, p);
+        sink.publishDetections(p);
         if (p.seq >= total) {
           cameraTotals.push(p.latency.totalMs);
           if (cameraTotals.length === FRAMES) cameraDone();
@@ -162,7 +162,7 @@ async function benchCase(c: Case, brokerUrl: string): Promise<void> {
       },
       reject: (p) => {
         rejects++;
-        return sink.publishReject(p.camera, p as unknown as Record<string, unknown> & { key: string; captureWall: number });
+        return sink.publishReject(p);
       },
     },
   });

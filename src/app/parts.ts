@@ -66,19 +66,7 @@ export const defaultParts: DaemonParts = {
     return new EmbeddedBroker({ host, port, logger });
   },
   async createSink(opts) {
-    const sink = new MqttSink(opts);
-    return {
-      get connected() {
-        return sink.connected;
-      },
-      start: (signal) => sink.start(signal),
-      stop: () => sink.stop(),
-      publishDetections: (payload) => sink.publishDetections(payload.camera, payload),
-      publishReject: (payload) => sink.publishReject(payload.camera, { ...payload }),
-      publishState: (cameraId, state) => sink.publishState(cameraId, state),
-      publishStatus: (info) => sink.publishStatus(info),
-      onCommand: (handler) => sink.onCommand(handler),
-    };
+    return new MqttSink(opts);
   },
   async loadDetector(model, logger, onEngineChange) {
     return Detector.load({

@@ -1,18 +1,39 @@
-/** What the daemon publishes through (src/sink/mqtt-sink.ts implements it; tests fake it). */
+/**
+ * The event sink contract: what the app hands to the outside world (DESIGN.md "MQTT contract").
+ * The real one is src/sink/mqtt-sink.ts; test fakes implement the same interface.
+ */
 import type { SourceState } from './camera.js';
 import type { DetectionsPayload, RejectPayload } from './messages.js';
+
+/** Commands accepted on `<base>/<device>/cmd/<command>`; anything else is ignored and logged. */
+export const COMMANDS = ['reload', 'pause', 'resume', 'trigger'] as const;
+export type CommandName = (typeof COMMANDS)[number];
+export type CommandHandler = (command: CommandName, payload: Buffer) => void;
+
+/** The app's status fields; the sink publishes them on `status/json` with device, version and publishedAt. */
+export type StatusInfo = Readonly<Record<string, unknown>>;
+
+/**
+ * A reject as subscribers receive it: the pipeline's RejectPayload without its internal capture clock,
+ * stamped at delivery. `expired`: delivered later than outbox.rejectTtlMs after capture.
+ */
+export type PublishedReject = Omit<RejectPayload, 'captureWall'> & {
+  publishedAt: string;
+  deliveryDelayMs: number;
+  expired: boolean;
+};
 
 export interface EventSink {
   readonly connected: boolean;
   start(signal: AbortSignal): Promise<void>;
-  /** Stops taking events, flushes what it can, publishes offline. Idempotent. */
+  /** Stops taking events and delivers what it can; idempotent. */
   stop(): Promise<void>;
-  /** Fire and forget: never throws; dropped (counted) while disconnected. */
+  /** Live stream on `<camera>/detections`: never throws, dropped (and counted) while disconnected. */
   publishDetections(payload: DetectionsPayload): void;
-  /** Resolves once the reject is durable (outbox), before the broker has it. */
+  /** Resolves once the reject is durable (not when it is delivered); delivery is at-least-once, deduped on `key`. */
   publishReject(payload: RejectPayload): Promise<void>;
+  /** Durable and retained on `<camera>/state`; supersedes the camera's older undelivered states. */
   publishState(cameraId: string, state: SourceState): Promise<void>;
-  /** The retained JSON status; kept and re-published on every connect. */
-  publishStatus(info: Record<string, unknown>): void;
-  onCommand(handler: (command: string, payload: Buffer) => void): void;
+  publishStatus(info: StatusInfo): void;
+  onCommand(handler: CommandHandler): void;
 }

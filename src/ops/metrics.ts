@@ -17,7 +17,7 @@ export class Metrics {
   readonly stageSeconds: Histogram<'camera' | 'stage'>;
   readonly outboxDepth: Gauge;
   readonly outboxBytes: Gauge;
-  /** Outbox entries dropped by the size/age bounds (kind: reject|state, reason: age|size|expires). */
+  /** Outbox entries dropped by the size/age bounds (kind: reject|state, reason: age|size). */
   readonly outboxDropped: Counter<'kind' | 'reason'>;
   readonly mqttConnected: Gauge;
   /** MQTT messages not sent: detections while disconnected, snapshots when busy, ... */

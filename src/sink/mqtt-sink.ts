@@ -13,9 +13,10 @@
  * A message in flight when the link drops is re-sent by mqtt.js from its in-memory store once it
  * reconnects; its outbox entry is only removed on that PUBACK.
  *
- * Reject payload = the pipeline's object plus, at send time:
- *   device, camera (if absent), publishedAt (ISO), deliveryDelayMs (publish wall - captureWall),
- *   expired (true when deliveryDelayMs > outbox.rejectTtlMs).
+ * Reject payload = the pipeline's RejectPayload (device and camera first, captureWall left out: it is the
+ * outbox entry's own field) plus, at send time: publishedAt (ISO), deliveryDelayMs (publish wall -
+ * captureWall), expired (true when deliveryDelayMs > rejectTtlMs). The outbox keeps the body as an
+ * object; sending spreads it with those three fields.
  * Delivery is at-least-once: if a PUBACK is lost (link or daemon dies after the broker got the
  * message) the same reject is sent again; subscribers dedupe on `key`. A reject acked is never
  * sent again (its outbox file is gone before the next one is sent).
@@ -28,9 +29,10 @@ import type { Logger } from '../ops/log.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
 import { redactUrl } from '../util/redact.js';
+import type { DetectionsPayload, RejectPayload } from '../contracts/messages.js';
+import type { SourceState } from '../contracts/camera.js';
+import { COMMANDS, type CommandHandler, type EventSink, type StatusInfo } from '../contracts/sink.js';
 
-export const COMMANDS = ['reload', 'pause', 'resume', 'trigger'] as const;
-export type Command = (typeof COMMANDS)[number];
 const MAX_COMMAND_BYTES = 64 * 1024;
 
 export interface MqttSinkOptions {
@@ -44,7 +46,7 @@ export interface MqttSinkOptions {
   connectWaitMs?: number;
   /** stop() spends at most this long delivering the outbox (default 3000 ms). */
   flushMs?: number;
-  /** Rejects older than this at send time are marked expired (default: the outbox's rejectTtlMs). */
+  /** A reject delivered later than this after capture is marked expired (default: the outbox's rejectTtlMs). */
   rejectTtlMs?: number;
 }
 
@@ -55,8 +57,7 @@ export function assertTopicSegment(what: string, id: string): void {
   }
 }
 
-
-export class MqttSink {
+export class MqttSink implements EventSink {
   private readonly cfg: MqttConfig;
   private readonly outbox: Outbox;
   private readonly deviceId: string;
@@ -73,8 +74,8 @@ export class MqttSink {
   private stopPromise: Promise<void> | null = null;
   private pumping = false;
   private pumpAgain = false;
-  private statusInfo: Record<string, unknown> | null = null;
-  private commandHandler: ((command: string, payload: Buffer) => void) | null = null;
+  private statusInfo: StatusInfo | null = null;
+  private commandHandler: CommandHandler | null = null;
   private unsubscribeAppend: (() => void) | null = null;
   private disconnectLogged = false;
   private connects = 0;
@@ -183,59 +184,62 @@ export class MqttSink {
   }
 
   /** Live stream: not retained, never throws; dropped and counted while disconnected. Off when mqtt.publishDetections is false. */
-  publishDetections(cameraId: string, payload: unknown): void {
+  publishDetections(payload: DetectionsPayload): void {
     if (!this.cfg.publishDetections) return;
     try {
-      assertTopicSegment('camera id', cameraId);
+      assertTopicSegment('camera id', payload.camera);
       if (!this.client || !this.isConnected || this.closing) {
         this.dropDetection();
         return;
       }
-      const body = typeof payload === 'string' || Buffer.isBuffer(payload) ? payload : JSON.stringify(payload);
       const qos = this.cfg.detectionsQos;
-      this.client.publish(this.topic(cameraId, 'detections'), body, { qos, retain: false }, (err) => {
+      this.client.publish(this.topic(payload.camera, 'detections'), JSON.stringify(payload), { qos, retain: false }, (err) => {
         if (err) this.dropDetection();
       });
     } catch (err) {
       this.dropDetection();
-      this.logger.debug({ camera: cameraId, err: errorMessage(err) }, 'detections not published');
+      this.logger.debug({ camera: payload.camera, err: errorMessage(err) }, 'detections not published');
     }
   }
 
   /** Resolves once the reject is durably in the outbox (not when it is delivered). */
-  async publishReject(cameraId: string, payload: Record<string, unknown> & { key: string; captureWall: number }): Promise<void> {
+  async publishReject(payload: RejectPayload): Promise<void> {
     this.assertOpen();
-    assertTopicSegment('camera id', cameraId);
-    const body = { device: this.deviceId, camera: cameraId, ...payload };
+    assertTopicSegment('camera id', payload.camera);
+    // captureWall is the entry's clock, not part of the message; device and camera lead, as they always have.
+    const { captureWall, device, camera, ...fields } = payload;
     await this.outbox.append({
-      topic: this.topic(cameraId, 'reject'),
-      payload: JSON.stringify(body),
-      retain: false,
+      key: payload.key,
       kind: 'reject',
-      createdWall: Date.now(),
+      topic: this.topic(camera, 'reject'),
+      qos: 1,
+      retain: false,
+      payload: { device, camera, ...fields },
+      captureWall,
+      expiresWall: captureWall + this.rejectTtlMs,
     });
   }
 
   /** Retained camera state through the outbox; older unsent states of the same camera are collapsed. */
-  async publishState(cameraId: string, state: { state: 'ok' | 'fault'; reason?: string }): Promise<void> {
+  async publishState(cameraId: string, state: SourceState): Promise<void> {
     this.assertOpen();
     assertTopicSegment('camera id', cameraId);
     const topic = this.topic(cameraId, 'state');
     const now = Date.now();
     const body = { device: this.deviceId, camera: cameraId, state: state.state, ...(state.reason ? { reason: state.reason } : {}), at: new Date(now).toISOString() };
-    const entry = await this.outbox.append({ topic, payload: JSON.stringify(body), retain: true, kind: 'state', createdWall: now });
+    const entry = await this.outbox.append({ kind: 'state', topic, qos: 1, retain: true, payload: body, captureWall: now });
     for (const e of this.outbox.list()) {
       if (e.kind === 'state' && e.topic === topic && e.seq < entry.seq) await this.outbox.ack(e.id);
     }
   }
 
   /** Retained JSON on `<base>/<device>/status/json`; kept and re-published on every reconnect. */
-  publishStatus(info: Record<string, unknown>): void {
+  publishStatus(info: StatusInfo): void {
     this.statusInfo = { ...info };
     if (this.isConnected) this.sendStatusJson();
   }
 
-  onCommand(handler: (command: string, payload: Buffer) => void): void {
+  onCommand(handler: CommandHandler): void {
     this.commandHandler = handler;
     if (this.isConnected) this.subscribeCommands();
   }
@@ -298,8 +302,8 @@ export class MqttSink {
   private onMessage(topic: string, payload: Buffer): void {
     const prefix = this.topic('cmd') + '/';
     if (!topic.startsWith(prefix)) return;
-    const command = topic.slice(prefix.length);
-    if (!(COMMANDS as readonly string[]).includes(command)) {
+    const command = COMMANDS.find((c) => c === topic.slice(prefix.length));
+    if (!command) {
       this.logger.warn({ topic, allowed: COMMANDS }, 'unknown MQTT command ignored');
       return;
     }
@@ -349,26 +353,20 @@ export class MqttSink {
   }
 
   private send(client: MqttClient, entry: OutboxEntry): Promise<void> {
-    const payload = entry.kind === 'reject' ? this.renderReject(entry) : entry.payload;
-    const opts: IClientPublishOptions = { qos: 1, retain: entry.retain };
+    const payload = JSON.stringify(entry.kind === 'reject' ? this.stampReject(entry) : entry.payload);
+    const opts: IClientPublishOptions = { qos: entry.qos, retain: entry.retain };
     return new Promise((resolve, reject) => {
       client.publish(entry.topic, payload, opts, (err) => (err ? reject(err) : resolve()));
     });
   }
 
-  private renderReject(entry: OutboxEntry): Buffer | string {
-    let obj: Record<string, unknown>;
-    try {
-      obj = JSON.parse(entry.payload.toString('utf8')) as Record<string, unknown>;
-    } catch {
-      return entry.payload;
-    }
+  /** The stored reject with its delivery fields (PublishedReject). */
+  private stampReject(entry: OutboxEntry): Record<string, unknown> {
     const now = Date.now();
-    const captureWall = typeof obj.captureWall === 'number' ? obj.captureWall : entry.createdWall;
-    const deliveryDelayMs = now - captureWall;
-    const expired = deliveryDelayMs > this.rejectTtlMs;
-    if (expired) this.logger.warn({ key: obj.key, deliveryDelayMs, rejectTtlMs: this.rejectTtlMs }, 'publishing EXPIRED reject');
-    return JSON.stringify({ ...obj, publishedAt: new Date(now).toISOString(), deliveryDelayMs, expired });
+    const deliveryDelayMs = now - entry.captureWall;
+    const expired = entry.expiresWall !== undefined && now > entry.expiresWall;
+    if (expired) this.logger.warn({ key: entry.key, deliveryDelayMs, rejectTtlMs: this.rejectTtlMs }, 'publishing EXPIRED reject');
+    return { ...entry.payload, publishedAt: new Date(now).toISOString(), deliveryDelayMs, expired };
   }
 
   private async doStop(): Promise<void> {

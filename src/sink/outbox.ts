@@ -5,6 +5,8 @@
  * written to a temp name, fsync'd, renamed, then the directory fsync'd: an entry is either wholly
  * there or not at all after a crash. ack() unlinks the file. At start, leftover temp files are
  * deleted and unreadable entries moved to `quarantine/` with a log line (never fatal).
+ * A file holds the event's fields with its payload as a JSON object (format v2); files of the previous
+ * format (v1: the payload as base64 of a JSON string) are still read.
  * Entries are also kept in memory (bounded by maxBytes) so the sender never reads the disk.
  */
 import { promises as fsp } from 'node:fs';
@@ -16,47 +18,53 @@ import type { Metrics } from '../ops/metrics.js';
 
 export type OutboxKind = 'reject' | 'state';
 
+/** The message body, published as its JSON. */
+export type OutboxPayload = Readonly<Record<string, unknown>>;
+
 export interface OutboxAppend {
-  topic: string;
-  payload: Buffer | string;
-  retain: boolean;
+  /** Idempotency key (a reject's `key`); named in drop logs. */
+  key?: string;
   kind: OutboxKind;
-  /** Wall-clock ms when the event was created (age bound). */
-  createdWall: number;
-  /** Optional wall-clock ms after which the entry is dropped (counted and logged like an age drop). */
+  topic: string;
+  /** Acknowledged QoS: the entry is removed only once the broker has it. */
+  qos: 1 | 2;
+  retain: boolean;
+  /** Taken as is (not copied): the caller builds it for the outbox and does not change it afterwards. */
+  payload: OutboxPayload;
+  /** Wall-clock ms when the event happened (a reject: frame capture): age bound and delivery delay. */
+  captureWall: number;
+  /** Wall-clock ms after which a delivery is late: published marked expired (never dropped for it). */
   expiresWall?: number;
 }
 
-export interface OutboxEntry {
+export interface OutboxEntry extends Readonly<OutboxAppend> {
   /** File stem: the zero-padded sequence. */
   readonly id: string;
   readonly seq: number;
-  readonly topic: string;
-  readonly payload: Buffer;
-  readonly retain: boolean;
-  readonly kind: OutboxKind;
-  readonly createdWall: number;
-  readonly expiresWall?: number;
-  /** Size counted against maxBytes (payload + topic + header). */
+  /** Size counted against maxBytes: the entry's file. */
   readonly bytes: number;
 }
 
-interface StoredEntry {
+interface StoredEntry extends OutboxAppend {
+  v: 2;
+  seq: number;
+}
+
+/** The previous format, still read so entries queued before an upgrade are delivered. */
+interface StoredEntryV1 {
   v: 1;
   seq: number;
   topic: string;
-  payload: string; // base64
+  payload: string; // base64 of the JSON body
   retain: boolean;
   kind: OutboxKind;
   createdWall: number;
-  expiresWall?: number;
 }
 
 const SEQ_WIDTH = 16;
 const ENTRY_RE = /^(\d{16})\.json$/;
-const HEADER_BYTES = 128;
 
-export type DropReason = 'age' | 'size' | 'expires';
+export type DropReason = 'age' | 'size';
 
 export class Outbox {
   private readonly config: OutboxConfig;
@@ -128,7 +136,7 @@ export class Outbox {
       const seq = Number(m[1]);
       maxSeq = Math.max(maxSeq, seq);
       try {
-        const entry = decode(await fsp.readFile(path.join(dir, name)), seq);
+        const entry = decode(await fsp.readFile(path.join(dir, name)), seq, this.config.rejectTtlMs);
         this.entries.push(entry);
         this.totalBytes += entry.bytes;
       } catch (err) {
@@ -156,33 +164,20 @@ export class Outbox {
     if (!this.started || this.stopped) {
       return Promise.reject(new InspectdError(ErrorCodes.LIFECYCLE, 'outbox is not running (start() it before appending)'));
     }
-    const seq = this.nextSeq++;
+    const seq = this.nextSeq;
     const id = String(seq).padStart(SEQ_WIDTH, '0');
-    const payload = Buffer.from(input.payload);
-    const stored: StoredEntry = {
-      v: 1,
-      seq,
-      topic: input.topic,
-      payload: payload.toString('base64'),
-      retain: input.retain,
-      kind: input.kind,
-      createdWall: input.createdWall,
-      ...(input.expiresWall !== undefined ? { expiresWall: input.expiresWall } : {}),
-    };
-    const entry: OutboxEntry = {
-      id,
-      seq,
-      topic: input.topic,
-      payload,
-      retain: input.retain,
-      kind: input.kind,
-      createdWall: input.createdWall,
-      ...(input.expiresWall !== undefined ? { expiresWall: input.expiresWall } : {}),
-      bytes: payload.length + Buffer.byteLength(input.topic) + HEADER_BYTES,
-    };
+    const stored: StoredEntry = { v: 2, seq, ...fields(input) };
+    let text: string;
+    try {
+      text = JSON.stringify(stored);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.nextSeq++;
+    const entry: OutboxEntry = { id, seq, ...fields(input), bytes: Buffer.byteLength(text) };
     this.entries.push(entry);
     this.totalBytes += entry.bytes;
-    const write = this.writeEntry(id, stored);
+    const write = this.writeEntry(id, text);
     this.pending.set(id, write);
     const done = write.then(
       async () => {
@@ -202,13 +197,13 @@ export class Outbox {
     return done;
   }
 
-  private async writeEntry(id: string, stored: StoredEntry): Promise<void> {
+  private async writeEntry(id: string, text: string): Promise<void> {
     const file = path.join(this.config.dir, `${id}.json`);
     const tmp = path.join(this.config.dir, `.tmp-${id}`);
     try {
       const fh = await fsp.open(tmp, 'w');
       try {
-        await fh.writeFile(JSON.stringify(stored));
+        await fh.writeFile(text);
         await fh.sync();
       } finally {
         await fh.close();
@@ -260,15 +255,14 @@ export class Outbox {
   }
 
   /**
-   * Applies the bounds: entries past maxAgeMs (or their own expiresWall) go; then, while over maxBytes,
+   * Applies the bounds: entries past maxAgeMs go; then, while over maxBytes,
    * the oldest non-reject entries go first, rejects only when nothing else is left to drop.
    */
   async prune(): Promise<void> {
     const now = this.now();
     const victims: Array<{ entry: OutboxEntry; reason: DropReason }> = [];
     for (const e of this.entries) {
-      if (this.config.maxAgeMs > 0 && now - e.createdWall > this.config.maxAgeMs) victims.push({ entry: e, reason: 'age' });
-      else if (e.expiresWall !== undefined && now > e.expiresWall) victims.push({ entry: e, reason: 'expires' });
+      if (this.config.maxAgeMs > 0 && now - e.captureWall > this.config.maxAgeMs) victims.push({ entry: e, reason: 'age' });
     }
     const chosen = new Set(victims.map((v) => v.entry.id));
     let bytes = this.totalBytes - victims.reduce((s, v) => s + v.entry.bytes, 0);
@@ -293,7 +287,7 @@ export class Outbox {
       this.totalBytes -= entry.bytes;
       this.droppedCount++;
       this.metrics?.outboxDropped.inc({ kind: entry.kind, reason });
-      const info = { id: entry.id, topic: entry.topic, kind: entry.kind, reason, ageMs: now - entry.createdWall };
+      const info = { id: entry.id, ...(entry.key !== undefined ? { key: entry.key } : {}), topic: entry.topic, kind: entry.kind, reason, ageMs: now - entry.captureWall };
       if (entry.kind === 'reject') {
         this.droppedRejectCount++;
         this.logger.error(
@@ -343,30 +337,82 @@ export class Outbox {
   }
 }
 
-function decode(buf: Buffer, seq: number): OutboxEntry {
-  const raw = JSON.parse(buf.toString('utf8')) as Partial<StoredEntry>;
+/** The stored fields of an append, without undefined optionals (so a file and its entry carry the same keys). */
+function fields(input: OutboxAppend): OutboxAppend {
+  return {
+    ...(input.key !== undefined ? { key: input.key } : {}),
+    kind: input.kind,
+    topic: input.topic,
+    qos: input.qos,
+    retain: input.retain,
+    payload: input.payload,
+    captureWall: input.captureWall,
+    ...(input.expiresWall !== undefined ? { expiresWall: input.expiresWall } : {}),
+  };
+}
+
+function isPayload(v: unknown): v is OutboxPayload {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+const isKind = (v: unknown): v is OutboxKind => v === 'reject' || v === 'state';
+
+/** rejectTtlMs: the expiry deadline of a v1 reject, which did not store one. */
+function decode(buf: Buffer, seq: number, rejectTtlMs: number): OutboxEntry {
+  const raw = JSON.parse(buf.toString('utf8')) as Record<string, unknown>;
+  const id = String(seq).padStart(SEQ_WIDTH, '0');
+  if (!isPayload(raw) || raw.seq !== seq) throw new Error('entry is not an object of this sequence number');
+  if (raw.v === 1) return { id, seq, ...decodeV1(raw as Partial<StoredEntryV1>, rejectTtlMs), bytes: buf.length };
   if (
-    raw.v !== 1 ||
-    raw.seq !== seq ||
+    raw.v !== 2 ||
+    (raw.key !== undefined && typeof raw.key !== 'string') ||
+    !isKind(raw.kind) ||
     typeof raw.topic !== 'string' ||
-    typeof raw.payload !== 'string' ||
+    (raw.qos !== 1 && raw.qos !== 2) ||
     typeof raw.retain !== 'boolean' ||
-    (raw.kind !== 'reject' && raw.kind !== 'state') ||
-    typeof raw.createdWall !== 'number'
+    !isPayload(raw.payload) ||
+    typeof raw.captureWall !== 'number' ||
+    (raw.expiresWall !== undefined && typeof raw.expiresWall !== 'number')
   ) {
     throw new Error('entry fields missing or of the wrong type');
   }
-  const payload = Buffer.from(raw.payload, 'base64');
-  return {
-    id: String(seq).padStart(SEQ_WIDTH, '0'),
-    seq,
-    topic: raw.topic,
-    payload,
-    retain: raw.retain,
+  const input: OutboxAppend = {
+    ...(typeof raw.key === 'string' ? { key: raw.key } : {}),
     kind: raw.kind,
-    createdWall: raw.createdWall,
+    topic: raw.topic,
+    qos: raw.qos,
+    retain: raw.retain,
+    payload: raw.payload,
+    captureWall: raw.captureWall,
     ...(typeof raw.expiresWall === 'number' ? { expiresWall: raw.expiresWall } : {}),
-    bytes: payload.length + Buffer.byteLength(raw.topic) + HEADER_BYTES,
+  };
+  return { id, seq, ...input, bytes: buf.length };
+}
+
+/**
+ * A v1 entry as a v2 one. v1 rejects carried their capture clock inside the payload (and published it);
+ * it moves out of the payload into captureWall, as for a reject queued now.
+ */
+function decodeV1(raw: Partial<StoredEntryV1>, rejectTtlMs: number): OutboxAppend {
+  if (typeof raw.topic !== 'string' || typeof raw.payload !== 'string' || typeof raw.retain !== 'boolean' || !isKind(raw.kind) || typeof raw.createdWall !== 'number') {
+    throw new Error('entry fields missing or of the wrong type');
+  }
+  const body: unknown = JSON.parse(Buffer.from(raw.payload, 'base64').toString('utf8'));
+  if (!isPayload(body)) throw new Error('entry payload is not a JSON object');
+  if (raw.kind === 'state') {
+    return { kind: 'state', topic: raw.topic, qos: 1, retain: raw.retain, payload: body, captureWall: raw.createdWall };
+  }
+  const { captureWall, ...payload } = body;
+  const capturedAt = typeof captureWall === 'number' ? captureWall : raw.createdWall;
+  return {
+    ...(typeof payload.key === 'string' ? { key: payload.key } : {}),
+    kind: 'reject',
+    topic: raw.topic,
+    qos: 1,
+    retain: raw.retain,
+    payload,
+    captureWall: capturedAt,
+    expiresWall: capturedAt + rejectTtlMs,
   };
 }
 

@@ -76,7 +76,10 @@ export class SnapshotWriter {
     return job;
   }
 
-  /** Waits for snapshots being written; no new ones are taken. Idempotent. */
+  /**
+   * Refuses new snapshots, then resolves once every one being written is complete on disk (renamed from
+   * its .tmp, or failed and cleaned up). Idempotent.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     await Promise.allSettled([...this.inflight]);
@@ -103,8 +106,13 @@ export class SnapshotWriter {
       .toBuffer();
     const file = path.join(this.config.dir, snapshotName(meta, Date.now()));
     const tmp = `${file}.tmp`;
-    await fsp.writeFile(tmp, jpeg);
-    await fsp.rename(tmp, file);
+    try {
+      await fsp.writeFile(tmp, jpeg);
+      await fsp.rename(tmp, file);
+    } catch (err) {
+      await fsp.rm(tmp, { force: true }).catch(() => undefined);
+      throw err;
+    }
     this.writtenCount++;
     await this.enforceMaxFiles();
     return file;

@@ -15,7 +15,7 @@ import { MqttRecorder, tempDir } from '../helpers/daemon-harness.js';
 import { DEMO_REJECT_CLASSES, embeddedDefaults } from '../../src/config/defaults.js';
 import { buildSceneSvg, DEMO_CLASSES } from '../../src/synth/scene.js';
 import { boxIou } from '../../src/eval/metrics.js';
-import type { RejectPayload } from '../../src/contracts/messages.js';
+import type { PublishedReject } from '../../src/contracts/sink.js';
 import type { Box } from '../../src/contracts/vision.js';
 
 const MAIN_JS = path.join(REPO_ROOT, 'dist', 'src', 'main.js');
@@ -70,7 +70,7 @@ test('inspectd run with no config: rejects of every demo class reach a subscribe
   await until(() => out.includes('"msg":"inspectd ready"'), 60_000, () => 'ready');
   const readyAt = out.length;
 
-  const rejects = () => rec.json<RejectPayload>(`/${cam.id}/reject`);
+  const rejects = () => rec.json<PublishedReject>(`/${cam.id}/reject`);
   const seen = () => new Set(rejects().flatMap((r) => r.classes));
   // 5 fps with 30% defective plates: every class shows up within the first ~30 s of the demo line.
   await until(() => DEMO_REJECT_CLASSES.every((c) => seen().has(c)), 90_000, () => `rejects of ${DEMO_REJECT_CLASSES.join(', ')}; saw ${[...seen()].join(', ') || 'none'}`);

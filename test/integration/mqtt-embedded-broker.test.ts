@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import mqtt from 'mqtt';
 import { EmbeddedBroker } from '../../src/sink/embedded-broker.js';
 import { silentLogger } from '../../src/ops/log.js';
+import { rejectPayload } from '../helpers/messages.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -77,7 +78,7 @@ test('embedded broker: MqttSink runs against it (online, reject delivered, offli
     version: 't',
   });
   await sink.start(new AbortController().signal);
-  await sink.publishReject('cam1', { key: 'edge1:cam1:1', captureWall: Date.now() });
+  await sink.publishReject(rejectPayload({ device: 'edge1', key: 'edge1:cam1:1', captureWall: Date.now() }));
   for (let i = 0; i < 100 && !got.some(([tp]) => tp === 'inspectd/edge1/cam1/reject'); i++) await sleep(20);
   await sink.stop();
   await outbox.stop();

@@ -1,6 +1,6 @@
 /** MqttSink against a real mosquitto: status/LWT, rejects, broker outage replay, daemon restart, state, commands. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -9,7 +9,9 @@ import { MqttSink } from '../../src/sink/mqtt-sink.js';
 import { Outbox } from '../../src/sink/outbox.js';
 import { silentLogger } from '../../src/ops/log.js';
 import type { MqttConfig, OutboxConfig } from '../../src/config/types.js';
+import type { RejectPayload } from '../../src/contracts/messages.js';
 import { freePort, mosquittoSkip, startMosquitto } from '../helpers/mosquitto.js';
+import { detectionsPayload, rejectPayload } from '../helpers/messages.js';
 
 const skip = mosquittoSkip();
 const logger = silentLogger();
@@ -125,9 +127,9 @@ test('rejects go out QoS 1 in order with delivery fields; detections are live on
   await sink.start(new AbortController().signal);
   const captureWall = Date.now();
   for (let i = 1; i <= 5; i++) {
-    await sink.publishReject('cam1', { key: `dev1:cam1:${i}`, captureWall, reason: 'defect', detections: [{ class: 'scratch' }], deadlineMet: true });
+    await sink.publishReject(rejectPayload({ key: `dev1:cam1:${i}`, seq: i, captureWall, reason: 'defect', deadlineMet: true }));
   }
-  sink.publishDetections('cam1', { seq: 1, detections: [] });
+  sink.publishDetections(detectionsPayload({ seq: 1, detections: [] }));
   await sub.waitFor((m) => rejects(m).length === 5);
   await until(() => outbox.depth === 0);
   const got = rejects(sub.msgs);
@@ -143,9 +145,51 @@ test('rejects go out QoS 1 in order with delivery fields; detections are live on
   }
   await sub.waitFor((m) => m.some((x) => x.topic === 'inspectd/dev1/cam1/detections'));
   const before = sink.detectionsDropped;
-  sink.publishDetections('cam/1', {}); // invalid id: dropped and counted, never thrown
+  sink.publishDetections(detectionsPayload({ camera: 'cam/1' })); // invalid id: dropped and counted, never thrown
   assert.equal(sink.detectionsDropped, before + 1);
-  await assert.rejects(sink.publishReject('cam#', { key: 'x', captureWall: 0 }), { code: 'INSPECTD_ERR_CONFIG_INVALID' });
+  await assert.rejects(sink.publishReject(rejectPayload({ camera: 'cam#', key: 'x', captureWall: 0 })), { code: 'INSPECTD_ERR_CONFIG_INVALID' });
+});
+
+test('a reject is published field for field as the pipeline made it, less captureWall, plus the delivery fields', { skip, timeout: 20_000 }, async (t) => {
+  const broker = await startMosquitto();
+  t.after(() => broker.stop());
+  const sub = await subscriber(broker.url);
+  t.after(() => sub.client.endAsync(true));
+  const { sink } = await makeSink(t, broker.url, tmpDir(t));
+  await sink.start(new AbortController().signal);
+  const captureWall = Date.now();
+  // In the pipeline's field order (src/pipeline/pipeline.ts).
+  const payload: RejectPayload = {
+    key: 'dev1:cam1:trigger:P7',
+    device: 'dev1',
+    camera: 'cam1',
+    seq: 42,
+    triggerId: 'P7',
+    captureTime: new Date(captureWall).toISOString(),
+    captureWall,
+    decidedAt: new Date(captureWall + 9).toISOString(),
+    reason: 'scratch 0.91',
+    classes: ['scratch'],
+    detections: [{ class: 'scratch', classId: 3, confidence: 0.91, box: { x1: 10.5, y1: 20, x2: 30, y2: 40.25 } }],
+    deadlineMs: 150,
+    latencyMs: 9.37,
+    deadlineMet: true,
+  };
+  await sink.publishReject(payload);
+  await sub.waitFor((m) => rejects(m).length === 1);
+  const text = sub.msgs.find((m) => m.topic === 'inspectd/dev1/cam1/reject')!.text;
+  const got = JSON.parse(text) as Record<string, unknown>;
+  assert.equal(got.captureWall, undefined, 'captureWall is the outbox clock, not part of the contract');
+  assert.equal(got.expired, false);
+  assert.ok((got.deliveryDelayMs as number) >= 0 && (got.deliveryDelayMs as number) <= Date.now() - captureWall);
+  assert.ok(!Number.isNaN(Date.parse(got.publishedAt as string)));
+  // Byte for byte what this version published before, less captureWall: device and camera first.
+  const { captureWall: _clock, device, camera, ...rest } = payload;
+  assert.equal(text, JSON.stringify({ device, camera, ...rest, publishedAt: got.publishedAt, deliveryDelayMs: got.deliveryDelayMs, expired: false }));
+  assert.deepEqual(Object.keys(got), [
+    'device', 'camera', 'key', 'seq', 'triggerId', 'captureTime', 'decidedAt', 'reason', 'classes', 'detections', 'deadlineMs', 'latencyMs', 'deadlineMet',
+    'publishedAt', 'deliveryDelayMs', 'expired',
+  ]);
 });
 
 test('broker outage: rejects buffered, replayed in order exactly once per key after restart on the same port; old ones expired', { skip, timeout: 30_000 }, async (t) => {
@@ -157,13 +201,13 @@ test('broker outage: rejects buffered, replayed in order exactly once per key af
   const { sink, outbox } = await makeSink(t, broker.url, tmpDir(t), { mqtt: { reconnectMs: 1500 }, outbox: { rejectTtlMs: 10_000 } });
   await sink.start(new AbortController().signal);
   let n = 0;
-  const produce = (captureWall = Date.now()) => sink.publishReject('cam1', { key: `dev1:cam1:${++n}`, captureWall, reason: 'defect' });
+  const produce = (captureWall = Date.now()) => sink.publishReject(rejectPayload({ key: `dev1:cam1:${++n}`, seq: n, captureWall, reason: 'defect' }));
   for (let i = 0; i < 3; i++) await produce();
   await sub.waitFor((m) => rejects(m).length === 3);
 
   await broker.stop();
   await until(() => !sink.connected);
-  sink.publishDetections('cam1', { seq: 99 });
+  sink.publishDetections(detectionsPayload({ seq: 99 }));
   assert.ok(sink.detectionsDropped >= 1, 'detections while disconnected are dropped and counted');
   await produce(Date.now() - 20_000); // captured long ago: must arrive, flagged expired
   for (let i = 0; i < 6; i++) {
@@ -202,12 +246,12 @@ test('daemon restart: events left in the outbox are delivered by a new sink; ack
   await s1.start(new AbortController().signal);
   assert.ok(Date.now() - t0 < 2000);
   assert.equal(s1.connected, false);
-  for (let i = 1; i <= 3; i++) await s1.publishReject('cam1', { key: `k${i}`, captureWall: Date.now() });
+  for (let i = 1; i <= 3; i++) await s1.publishReject(rejectPayload({ key: `k${i}`, seq: i, captureWall: Date.now() }));
   await s1.publishState('cam1', { state: 'fault', reason: 'camera stalled' });
   await s1.publishState('cam1', { state: 'ok' });
   assert.equal(o1.depth, 4, 'older unsent state of the same camera collapsed');
   await s1.stop();
-  await assert.rejects(s1.publishReject('cam1', { key: 'late', captureWall: 0 }), { code: 'INSPECTD_ERR_LIFECYCLE' });
+  await assert.rejects(s1.publishReject(rejectPayload({ key: 'late', captureWall: 0 })), { code: 'INSPECTD_ERR_LIFECYCLE' });
   await o1.stop();
 
   // Run 2: same dir, broker up.
@@ -236,6 +280,38 @@ test('daemon restart: events left in the outbox are delivered by a new sink; ack
   const late = await subscriber(broker.url, 'inspectd/dev1/cam1/state');
   t.after(() => late.client.endAsync(true));
   await late.waitFor((m) => m.length === 1 && m[0]!.retain && JSON.parse(m[0]!.text).state === 'ok');
+});
+
+test('entries written by the previous version (base64 payload) are delivered once after an upgrade', { skip, timeout: 20_000 }, async (t) => {
+  const broker = await startMosquitto();
+  t.after(() => broker.stop());
+  const dir = tmpDir(t);
+  const captureWall = Date.now() - 5_000;
+  // What the previous version put in the outbox: {device, camera, ...payload} with captureWall inside, base64 in a v1 entry.
+  const oldReject = { device: 'dev1', camera: 'cam1', key: 'dev1:cam1:seq:7', seq: 7, captureTime: new Date(captureWall).toISOString(), captureWall, decidedAt: new Date(captureWall + 4).toISOString(), reason: 'scratch 0.80', classes: ['scratch'], detections: [], deadlineMs: 200, latencyMs: 4, deadlineMet: true };
+  const oldState = { device: 'dev1', camera: 'cam1', state: 'fault', reason: 'camera stalled', at: new Date(captureWall + 100).toISOString() };
+  const v1 = (seq: number, kind: string, body: object, retain: boolean, createdWall: number) =>
+    JSON.stringify({ v: 1, seq, topic: `inspectd/dev1/cam1/${kind}`, payload: Buffer.from(JSON.stringify(body)).toString('base64'), retain, kind, createdWall });
+  writeFileSync(path.join(dir, '0000000000000003.json'), v1(3, 'reject', oldReject, false, captureWall + 6));
+  writeFileSync(path.join(dir, '0000000000000004.json'), v1(4, 'state', oldState, true, captureWall + 100));
+
+  const sub = await subscriber(broker.url);
+  t.after(() => sub.client.endAsync(true));
+  const { sink, outbox } = await makeSink(t, broker.url, dir, { outbox: { rejectTtlMs: 2_000 } });
+  assert.equal(outbox.depth, 2, 'both old entries read');
+  await sink.start(new AbortController().signal);
+  await sub.waitFor((m) => rejects(m).length === 1 && m.some((x) => x.topic === 'inspectd/dev1/cam1/state'));
+  await until(() => outbox.depth === 0);
+  await sleep(200); // a duplicate would show up here
+  const got = rejects(sub.msgs);
+  assert.equal(got.length, 1);
+  const { captureWall: _clock, ...fields } = oldReject;
+  const r = got[0]!;
+  assert.deepEqual(r, { ...fields, publishedAt: r.publishedAt, deliveryDelayMs: r.deliveryDelayMs, expired: true });
+  assert.ok((r.deliveryDelayMs as number) >= 5_000, 'the delay counts from the capture clock the old entry carried');
+  const states = sub.msgs.filter((x) => x.topic === 'inspectd/dev1/cam1/state');
+  assert.deepEqual(states.map((x) => x.text), [JSON.stringify(oldState)]);
+  assert.deepEqual(readdirSync(dir).filter((n) => n.endsWith('.json')), [], 'delivered old entries are removed');
 });
 
 test('commands: valid ones reach the handler, others are ignored', { skip, timeout: 20_000 }, async (t) => {
@@ -275,7 +351,7 @@ test('broker killed while rejects flow continuously: no key lost, first arrivals
   let producing = true;
   const producer = (async () => {
     while (producing) {
-      await sink.publishReject('cam1', { key: `k${++n}`, captureWall: Date.now() });
+      await sink.publishReject(rejectPayload({ key: `k${++n}`, seq: n, captureWall: Date.now() }));
       await sleep(10);
     }
   })();

@@ -10,6 +10,7 @@ import { Outbox } from '../../src/sink/outbox.js';
 import { silentLogger } from '../../src/ops/log.js';
 import type { MqttConfig } from '../../src/config/types.js';
 import { mosquittoSkip, startMosquitto } from '../helpers/mosquitto.js';
+import { rejectPayload } from '../helpers/messages.js';
 
 const opensslOk = spawnSync('openssl', ['version']).status === 0;
 const skip = mosquittoSkip() || (opensslOk ? false : 'openssl not installed');
@@ -63,7 +64,7 @@ test('TLS: connects with the CA file and delivers a reject; a wrong CA does not 
   const good = await sinkFor(t, cfg(broker.url, { tls: { ca: certs.ca, rejectUnauthorized: true } }), tmpDir(t, 'ob'));
   await good.sink.start(new AbortController().signal);
   assert.equal(good.sink.connected, true);
-  await good.sink.publishReject('cam1', { key: 'tls-1', captureWall: Date.now() });
+  await good.sink.publishReject(rejectPayload({ key: 'tls-1', captureWall: Date.now() }));
   for (let i = 0; i < 100 && good.outbox.depth > 0; i++) await sleep(20);
   assert.equal(good.outbox.depth, 0, 'delivered over TLS (PUBACK received)');
 
@@ -72,7 +73,7 @@ test('TLS: connects with the CA file and delivers a reject; a wrong CA does not 
   const bad = await sinkFor(t, cfg(broker.url, { tls: { ca: other.ca, rejectUnauthorized: true } }), tmpDir(t, 'ob'));
   await bad.sink.start(new AbortController().signal);
   assert.equal(bad.sink.connected, false);
-  await bad.sink.publishReject('cam1', { key: 'tls-2', captureWall: Date.now() });
+  await bad.sink.publishReject(rejectPayload({ key: 'tls-2', captureWall: Date.now() }));
   assert.equal(bad.outbox.depth, 1);
 
   await assert.rejects(

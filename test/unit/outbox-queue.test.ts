@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
-import { Outbox } from '../../src/sink/outbox.js';
+import { Outbox, type OutboxAppend } from '../../src/sink/outbox.js';
 import { Metrics } from '../../src/ops/metrics.js';
 import type { OutboxConfig } from '../../src/config/types.js';
 import { silentLogger, type Logger } from '../../src/ops/log.js';
@@ -26,12 +26,14 @@ function recordingLogger(): { logger: Logger; lines: Array<Record<string, unknow
   return { logger, lines };
 }
 
-const ev = (n: number, kind: 'reject' | 'state' = 'reject', createdWall = Date.now()) => ({
-  topic: `inspectd/dev/cam1/${kind}`,
-  payload: JSON.stringify({ key: `k${n}`, n }),
-  retain: kind === 'state',
+const ev = (n: number, kind: 'reject' | 'state' = 'reject', captureWall = Date.now()): OutboxAppend => ({
+  key: `k${n}`,
   kind,
-  createdWall,
+  topic: `inspectd/dev/cam1/${kind}`,
+  qos: 1,
+  retain: kind === 'state',
+  payload: { key: `k${n}`, n },
+  captureWall,
 });
 
 test('outbox keeps order, survives a restart, and ack removes entries', { timeout: 10_000 }, async (t) => {
@@ -52,10 +54,10 @@ test('outbox keeps order, survives a restart, and ack removes entries', { timeou
   const b = new Outbox({ config: cfg(dir), logger });
   await b.start();
   t.after(() => b.stop());
-  assert.deepEqual(b.list().map((e) => JSON.parse(e.payload.toString()).n), [2, 3, 4, 5]);
+  assert.deepEqual(b.list().map((e) => e.payload.n), [2, 3, 4, 5]);
   const next = await b.append(ev(6));
   assert.equal(next.seq, 6, 'sequence continues after the highest one on disk');
-  assert.equal(b.list().at(-1)?.payload.toString(), JSON.stringify({ key: 'k6', n: 6 }));
+  assert.deepEqual(b.list().at(-1)?.payload, { key: 'k6', n: 6 });
   for (const e of b.list()) await b.ack(e.id);
   assert.equal(b.depth, 0);
   assert.equal(b.bytes, 0);
@@ -87,7 +89,7 @@ test('outbox size bound drops oldest non-reject entries first, and logs+counts d
   const dir = tmpDir(t);
   const { logger, lines } = recordingLogger();
   const metrics = new Metrics();
-  // Each entry is ~170 bytes counted; room for about 4.
+  // Each entry is counted as its file, ~155 bytes; room for 4.
   const ob = new Outbox({ config: cfg(dir, { maxBytes: 700 }), logger, metrics });
   await ob.start();
   t.after(() => ob.stop());
@@ -165,4 +167,59 @@ test('outbox entry is visible before its fsync completes; an early ack still lea
   await b.start();
   t.after(() => b.stop());
   assert.equal(b.depth, 0, 'an acked entry never comes back after a restart');
+});
+
+test('outbox stores the payload as a JSON object beside the event fields (no base64), and reads it back', { timeout: 10_000 }, async (t) => {
+  const dir = tmpDir(t);
+  const a = new Outbox({ config: cfg(dir, { maxAgeMs: 0 }), logger: silentLogger() }); // the fixed clock is long past
+  await a.start();
+  const entry = await a.append({ ...ev(1), expiresWall: 1_700_000_002_000, captureWall: 1_700_000_000_000 });
+  await a.stop();
+  const file = JSON.parse(readFileSync(path.join(dir, `${entry.id}.json`), 'utf8')) as Record<string, unknown>;
+  assert.deepEqual(file, {
+    v: 2,
+    seq: 1,
+    key: 'k1',
+    kind: 'reject',
+    topic: 'inspectd/dev/cam1/reject',
+    qos: 1,
+    retain: false,
+    payload: { key: 'k1', n: 1 },
+    captureWall: 1_700_000_000_000,
+    expiresWall: 1_700_000_002_000,
+  });
+  assert.equal(entry.bytes, statSync(path.join(dir, `${entry.id}.json`)).size, 'an entry counts as its file against maxBytes');
+  const b = new Outbox({ config: cfg(dir, { maxAgeMs: 0 }), logger: silentLogger() });
+  await b.start();
+  t.after(() => b.stop());
+  const { id, seq, bytes, ...back } = b.peek()!;
+  assert.deepEqual([id, seq, bytes], [entry.id, 1, entry.bytes]);
+  assert.deepEqual(back, { key: 'k1', kind: 'reject', topic: 'inspectd/dev/cam1/reject', qos: 1, retain: false, payload: { key: 'k1', n: 1 }, captureWall: 1_700_000_000_000, expiresWall: 1_700_000_002_000 });
+});
+
+test('outbox reads entries of the previous format (base64 payload): the reject capture clock leaves the payload', { timeout: 10_000 }, async (t) => {
+  const dir = tmpDir(t);
+  // Written by hand as the previous version wrote them: {v:1, payload: base64 of the JSON body}.
+  const rejectBody = { device: 'dev', camera: 'cam1', key: 'dev:cam1:seq:7', seq: 7, captureTime: '2023-11-14T22:13:20.000Z', captureWall: 1_700_000_000_000, reason: 'scratch' };
+  const stateBody = { device: 'dev', camera: 'cam1', state: 'fault', reason: 'camera stalled', at: '2023-11-14T22:13:21.000Z' };
+  const v1 = (seq: number, kind: string, body: object, retain: boolean, createdWall: number) =>
+    JSON.stringify({ v: 1, seq, topic: `inspectd/dev/cam1/${kind}`, payload: Buffer.from(JSON.stringify(body)).toString('base64'), retain, kind, createdWall });
+  writeFileSync(path.join(dir, '0000000000000007.json'), v1(7, 'reject', rejectBody, false, 1_700_000_000_005));
+  writeFileSync(path.join(dir, '0000000000000008.json'), v1(8, 'state', stateBody, true, 1_700_000_001_000));
+  const ob = new Outbox({ config: cfg(dir, { maxAgeMs: 0, rejectTtlMs: 2000 }), logger: silentLogger() });
+  await ob.start();
+  t.after(() => ob.stop());
+  const [rej, st] = ob.list();
+  const { captureWall: _published, ...rest } = rejectBody;
+  assert.deepEqual(
+    { key: rej!.key, kind: rej!.kind, qos: rej!.qos, retain: rej!.retain, payload: rej!.payload, captureWall: rej!.captureWall, expiresWall: rej!.expiresWall },
+    { key: 'dev:cam1:seq:7', kind: 'reject', qos: 1, retain: false, payload: rest, captureWall: 1_700_000_000_000, expiresWall: 1_700_000_002_000 },
+  );
+  assert.deepEqual(
+    { key: st!.key, kind: st!.kind, qos: st!.qos, retain: st!.retain, payload: st!.payload, captureWall: st!.captureWall, expiresWall: st!.expiresWall },
+    { key: undefined, kind: 'state', qos: 1, retain: true, payload: stateBody, captureWall: 1_700_000_001_000, expiresWall: undefined },
+  );
+  assert.equal((await ob.append(ev(9))).seq, 9, 'the sequence continues after the old entries');
+  await ob.ack(rej!.id);
+  assert.ok(!existsSync(path.join(dir, '0000000000000007.json')), 'an old entry is removed on ack like a new one');
 });

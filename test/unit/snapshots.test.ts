@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -87,4 +87,29 @@ test('snapshot: bgr24 channels are swapped to RGB', { timeout: 10_000 }, async (
   const file = await w.saveReject({ data, width: W, height: H, format: 'bgr24' }, [], { cameraId: 'cam1', seq: 1, key: 'k' });
   const [r, g, b] = await pixel(file!, 10, 10);
   assert.ok(b > 180 && r < 50 && g < 50, `expected blue, got ${r},${g},${b}`);
+});
+
+test('snapshot stop() drains: every write started before it is a complete JPEG on disk when it resolves, none after', { timeout: 15_000 }, async (t) => {
+  const dir = tmpDir(t);
+  const w = new SnapshotWriter({ config: { enabled: true, dir, maxFiles: 10 }, logger: silentLogger(), maxConcurrent: 4 });
+  const frame = { data: Buffer.alloc(640 * 480 * 3, 90), width: 640, height: 480, format: 'rgb24' as const };
+  const jobs = [1, 2, 3, 4].map((seq) => w.saveReject(frame, [det], { cameraId: 'cam1', seq, key: `k${seq}` }));
+  const settled: Array<string | null> = [];
+  for (const j of jobs) void j.then((f) => settled.push(f));
+  await w.stop();
+  // Checked before anything else runs: stop() alone must have waited for the writes.
+  const names = readdirSync(dir).sort();
+  assert.equal(settled.length, 4, 'every write had finished when stop() resolved');
+  assert.deepEqual(names.filter((n) => n.endsWith('.tmp')), [], 'no half-written .jpg.tmp left');
+  assert.deepEqual(names.map((n) => Number(/_(\d{12})\.jpg$/.exec(n)?.[1])).sort(), [1, 2, 3, 4]);
+  for (const file of settled) {
+    assert.ok(file && names.includes(path.basename(file)));
+    const bytes = readFileSync(file);
+    assert.deepEqual([bytes[0], bytes[1], bytes.at(-2), bytes.at(-1)], [0xff, 0xd8, 0xff, 0xd9], `${path.basename(file)} is a whole JPEG (SOI ... EOI)`);
+    assert.deepEqual([(await sharp(file).metadata()).width, (await sharp(file).metadata()).height], [640, 480]);
+  }
+  assert.equal(w.written, 4);
+  assert.equal(await w.saveReject(frame, [det], { cameraId: 'cam1', seq: 5, key: 'k5' }), null, 'refused after stop');
+  await w.stop();
+  assert.equal(readdirSync(dir).length, 4, 'nothing written after stop');
 });
