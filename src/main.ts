@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** CLI entry (bin `inspectd`): dispatches to the subcommand table in src/cli/commands.ts. */
 import { commands } from './cli/commands.js';
-import { EXIT_FAILURE, EXIT_USAGE } from './cli/args.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, commandErrorText, parseCommandArgs } from './cli/args.js';
 import { errorMessage, isInspectdError, ErrorCodes } from './errors.js';
 
 function usage(): string {
@@ -10,10 +10,20 @@ function usage(): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+  // Options before the command name are inspectd's own; none takes a value, so the first word is the command.
+  const at = argv.findIndex((a) => !a.startsWith('-'));
+  const own = at < 0 ? argv : argv.slice(0, at);
+  try {
+    if (!parseCommandArgs(own, usage() + '\n', {})) return EXIT_OK;
+  } catch (err) {
+    process.stderr.write(`inspectd: ${errorMessage(err)}`);
+    return EXIT_USAGE;
+  }
+  const name = at < 0 ? undefined : argv[at];
+  const rest = at < 0 ? [] : argv.slice(at + 1);
+  if (name === undefined || name === 'help') {
     process.stdout.write(usage() + '\n');
-    return name === undefined ? EXIT_USAGE : 0;
+    return name === undefined ? EXIT_USAGE : EXIT_OK;
   }
   const entry = Object.hasOwn(commands, name) ? commands[name] : undefined;
   if (!entry) {
@@ -23,7 +33,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await entry.run(rest);
   } catch (err) {
-    process.stderr.write(`inspectd ${name}: ${errorMessage(err)}\n`);
+    process.stderr.write(commandErrorText(name, err));
     return isInspectdError(err, ErrorCodes.USAGE) ? EXIT_USAGE : EXIT_FAILURE;
   }
 }

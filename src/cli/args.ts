@@ -35,30 +35,45 @@ export function parseEngine(value: string | undefined): EnginePreference | undef
 }
 
 type ParseArgsOptions = NonNullable<ParseArgsConfig['options']>;
+type WithHelp<O extends ParseArgsOptions> = O & { help: { type: 'boolean'; short: 'h' } };
+/** What parseCommandArgs returns: node:util parseArgs's strict result for these options (and --help). */
+export type ParsedCommand<O extends ParseArgsOptions, P extends boolean> = ReturnType<
+  typeof parseArgs<{ args: string[]; options: WithHelp<O>; allowPositionals: P; strict: true }>
+>;
 
 /**
- * parseArgs with the subcommands' conventions: a parse error is a usage error carrying the help text, and
- * --help/-h prints the help and returns undefined (the caller exits 0).
+ * The one argument parser of the subcommands: node:util parseArgs, strict, with their conventions: a parse
+ * error is a usage error carrying the help text, and --help/-h prints the help to stdout and returns
+ * undefined (the caller exits 0). `help` ends with a newline.
  */
-export function parseCommandArgs<O extends ParseArgsOptions, P extends boolean = false>(
+export function parseCommandArgs<O extends ParseArgsOptions>(argv: string[], help: string, options: O): ParsedCommand<O, false> | undefined;
+export function parseCommandArgs<O extends ParseArgsOptions>(
   argv: string[],
   help: string,
   options: O,
-  allowPositionals?: P,
-): ReturnType<typeof parseArgs<{ args: string[]; options: O & { help: { type: 'boolean'; short: 'h' } }; allowPositionals: P }>> | undefined {
+  allowPositionals: true,
+): ParsedCommand<O, true> | undefined;
+export function parseCommandArgs(
+  argv: string[],
+  help: string,
+  options: ParseArgsOptions,
+  allowPositionals = false,
+): { values: Record<string, unknown>; positionals: string[] } | undefined {
   let parsed;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: allowPositionals ?? false,
-      options: { ...options, help: { type: 'boolean', short: 'h' } },
-    });
+    parsed = parseArgs({ args: argv, allowPositionals, strict: true, options: { ...options, help: { type: 'boolean', short: 'h' } } });
   } catch (err) {
     throw usageError(`${errorMessage(err)}\n${help}`);
   }
-  if ((parsed.values as { help?: boolean }).help) {
+  if (parsed.values.help) {
     process.stdout.write(help);
     return undefined;
   }
-  return parsed as never;
+  return parsed;
+}
+
+/** `inspectd NAME: message` for stderr, one trailing newline whether or not the message (help text) has one. */
+export function commandErrorText(command: string, err: unknown): string {
+  const message = errorMessage(err);
+  return `inspectd ${command}: ${message}${message.endsWith('\n') ? '' : '\n'}`;
 }

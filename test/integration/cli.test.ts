@@ -68,6 +68,29 @@ test('inspectd CLI', { timeout: 120000 }, async (t) => {
     assert.equal((await cli(['detect', '--model', TINY, '--bogus', good])).code, 2);
   });
 
+  await t.test('every command: --help prints its usage on stdout, exit 0; an unknown option: exit 2, the usage on stderr', async () => {
+    for (const cmd of ['run', 'detect', 'info', 'check-config', 'eval', 'bench']) {
+      const help = await cli([cmd, '--help']);
+      assert.equal(help.code, 0, `${cmd} --help`);
+      assert.match(help.stdout, new RegExp(`^usage: inspectd ${cmd} `), `${cmd} --help`);
+      assert.equal(help.stderr, '', `${cmd} --help`);
+      const bad = await cli([cmd, '--bogus']);
+      assert.equal(bad.code, 2, `${cmd} --bogus`);
+      assert.equal(bad.stdout, '', `${cmd} --bogus`);
+      assert.match(bad.stderr, new RegExp(`^inspectd ${cmd}: .*'--bogus'.*\nusage: inspectd ${cmd} `), `${cmd} --bogus`);
+    }
+    const top = await cli(['--help']);
+    assert.equal(top.code, 0);
+    assert.match(top.stdout, /^usage: inspectd <command>/);
+    assert.equal((await cli([])).code, 2);
+  });
+
+  await t.test('run --config= (no file named) is a usage error, not the embedded defaults', async () => {
+    const r = await cli(['run', '--config=']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^inspectd run: --config needs a file\nusage: inspectd run /);
+  });
+
   await t.test('info --json: layout, input size, classes, engine and refusals', async () => {
     const r = await cli(['info', '--json', '--model', TINY]);
     assert.equal(r.code, 0, r.stderr);
