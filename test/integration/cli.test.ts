@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -144,6 +144,24 @@ test('inspectd CLI', { timeout: 120000 }, async (t) => {
     const all = await cli(['info', '--engine', 'cpu', '--all', '--model', model, '--labels', labels]);
     assert.equal(all.code, 0, all.stderr);
     assert.match(all.stdout, /^classes +25: 0:class0, .*, 24:class24$/m);
+  });
+
+  await t.test('dataset: --help, and a small synthetic YOLO dataset with one JSON summary line', async () => {
+    const help = await cli(['dataset', '--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /^usage: inspectd dataset --out DIR/);
+    assert.match((await cli(['--help'])).stdout, /^  dataset +write the synthetic line as a YOLO dataset/m);
+    assert.equal((await cli(['dataset'])).code, 2);
+    const out = path.join(dir, 'ds');
+    const r = await cli(['dataset', '--out', out, '--train', '2', '--val', '1', '--seed', '3', '--width', '96', '--height', '64', '--quiet']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '');
+    const summary = JSON.parse(r.stdout);
+    assert.equal(summary.out, out);
+    assert.equal(summary.images, 3);
+    assert.deepEqual((await readdir(path.join(out, 'images', 'train'))).sort(), ['train_000000.jpg', 'train_000001.jpg']);
+    assert.deepEqual(await readdir(path.join(out, 'labels', 'val')), ['val_000000.txt']);
+    assert.match(await readFile(path.join(out, 'data.yaml'), 'utf8'), /^nc: 4$/m);
   });
 
   await t.test('info --json: layout, input size, classes, engine and refusals', async () => {
