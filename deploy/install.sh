@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Installs inspectd as a systemd service. Idempotent: run it again to upgrade in place.
+# Installs inspectd as a systemd service, and the `inspectd` command in /usr/local/bin. Idempotent: run it
+# again to upgrade in place. A first install gets /etc/inspectd/config.yaml from deploy/config.default.yaml:
+# the demo (synthetic line, bundled demo model, embedded MQTT broker), which runs without any camera.
+# Apache-2.0, see LICENSE.
 #
 #   sudo deploy/install.sh                 # install from this checkout (built: npm ci && npm run build:ts)
 #   deploy/install.sh --dry-run            # print what would be done, change nothing
@@ -19,7 +22,8 @@ DRY_RUN=0
 RUN_NPM=1
 ENABLE=1
 
-usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
+# The comment block above, up to the first line of code.
+usage() { awk 'NR == 1 { next } /^#/ { sub(/^# ?/, ""); print; next } { exit }' "$0"; }
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -37,6 +41,7 @@ done
 PREFIX="${PREFIX%/}"
 
 APP_DIR="$PREFIX/opt/inspectd"
+BIN_DIR="$PREFIX/usr/local/bin"
 UNIT_DIR="$PREFIX/etc/systemd/system"
 CONF_DIR="$PREFIX/etc/inspectd"
 STATE_DIR="$PREFIX/var/lib/inspectd"
@@ -107,22 +112,57 @@ else
   mv "$UNIT_DIR/inspectd.service.tmp" "$UNIT_DIR/inspectd.service"
 fi
 
-# 4. Config: only when none is there (never overwrite an operator's edits).
+# 4. The inspectd command: a wrapper that runs the installed package with the node the unit uses. It finds
+# the package relative to itself (bin -> ../../../opt/inspectd), so a staged tree works where it lies too.
+# A file there that this script did not write (e.g. from `npm link`) is left alone.
+BIN_MARK="# inspectd command, written by deploy/install.sh; it rewrites it on upgrade."
+run mkdir -p "$BIN_DIR"
+if [[ -e "$BIN_DIR/inspectd" || -L "$BIN_DIR/inspectd" ]] && ! grep -qxF "$BIN_MARK" "$BIN_DIR/inspectd" 2>/dev/null; then
+  log "keeping $BIN_DIR/inspectd: install.sh did not write it (remove it and run install.sh again for the installed command)"
+elif [[ $DRY_RUN -eq 1 ]]; then
+  printf '+ install command %s (node: %s)\n' "$BIN_DIR/inspectd" "$NODE_BIN"
+else
+  printf '#!/bin/sh\n%s\nhere=$(dirname "$(readlink -f "$0")")\nexec %s "$here/../../../opt/inspectd/dist/src/main.js" "$@"\n' \
+    "$BIN_MARK" "'$NODE_BIN'" >"$BIN_DIR/inspectd.tmp"
+  chmod 0755 "$BIN_DIR/inspectd.tmp"
+  mv "$BIN_DIR/inspectd.tmp" "$BIN_DIR/inspectd"
+fi
+
+# 5. Config: only when none is there (never overwrite an operator's edits).
 run mkdir -p "$CONF_DIR"
+FRESH_CONFIG=0
 if [[ -e "$CONF_DIR/config.yaml" ]]; then
   log "keeping existing $CONF_DIR/config.yaml"
-elif [[ -f "$SOURCE/deploy/config.example.yaml" ]]; then
-  run install -m 0644 "$SOURCE/deploy/config.example.yaml" "$CONF_DIR/config.yaml"
 else
-  log "no deploy/config.example.yaml in the package; the daemon runs on its embedded defaults"
+  run install -m 0644 "$SOURCE/deploy/config.default.yaml" "$CONF_DIR/config.yaml"
+  FRESH_CONFIG=1
 fi
 run mkdir -p "$STATE_DIR"
 
-# 5. systemd.
+# 6. systemd.
 if [[ $SYSTEM_INSTALL -eq 1 ]] && command -v systemctl >/dev/null 2>&1 && [[ -d /run/systemd/system ]]; then
   run systemctl daemon-reload
   if [[ $ENABLE -eq 1 ]]; then run systemctl enable inspectd.service; fi
-  log "installed; start it with: systemctl start inspectd && journalctl -u inspectd -f"
+  log "installed"
 else
   log "installed under ${PREFIX:-/} (systemctl skipped)"
+fi
+
+# 7. What to do next (paths as on the target box).
+if [[ $FRESH_CONFIG -eq 1 ]]; then
+  cat <<'EOF'
+
+First run: /etc/inspectd/config.yaml runs the demo, no camera needed: the synthetic line through the
+bundled demo model, results on an embedded MQTT broker at 127.0.0.1:1883.
+  start:      sudo systemctl start inspectd && journalctl -u inspectd -f
+  watch:      mosquitto_sub -h 127.0.0.1 -p 1883 -t 'inspectd/#' -v
+  your line:  edit /etc/inspectd/config.yaml (camera examples are commented there), then
+              inspectd check-config /etc/inspectd/config.yaml && sudo systemctl reload inspectd
+EOF
+else
+  cat <<'EOF'
+
+Upgraded; /etc/inspectd/config.yaml is unchanged. Restart to run the new version:
+  inspectd check-config /etc/inspectd/config.yaml && sudo systemctl restart inspectd
+EOF
 fi

@@ -13,8 +13,8 @@ echo "work dir: $WORK"
 npx tsc -p tsconfig.json || echo "tsc reported errors; continuing with the emitted JavaScript" >&2
 
 # Training/validation frames (seed $SEED), and a held-out test set from another seed for the model card.
-node dist/src/synth/write-dataset.js --out "$WORK/data" --train "${TRAIN:-4000}" --val "${VAL:-300}" --seed "$SEED" --quiet
-node dist/src/synth/write-dataset.js --out "$WORK/heldout" --train 0 --val "${TEST:-500}" --seed $((SEED + 1000)) --quiet
+node dist/src/main.js dataset --out "$WORK/data" --train "${TRAIN:-4000}" --val "${VAL:-300}" --seed "$SEED" --quiet
+node dist/src/main.js dataset --out "$WORK/heldout" --train 0 --val "${TEST:-500}" --seed $((SEED + 1000)) --quiet
 
 mkdir -p "$(dirname "$OUT")"
 time "$PY" models/train.py --data "$WORK/data" --out "$OUT" --epochs "${EPOCHS:-6}" --seed 0 --threads 2

@@ -35,30 +35,109 @@ export function parseEngine(value: string | undefined): EnginePreference | undef
 }
 
 type ParseArgsOptions = NonNullable<ParseArgsConfig['options']>;
+type WithHelp<O extends ParseArgsOptions> = O & { help: { type: 'boolean'; short: 'h' } };
+/** What parseCommandArgs returns: node:util parseArgs's strict result for these options (and --help). */
+export type ParsedCommand<O extends ParseArgsOptions, P extends boolean> = ReturnType<
+  typeof parseArgs<{ args: string[]; options: WithHelp<O>; allowPositionals: P; strict: true }>
+>;
+
+/** Edit distance with adjacent transpositions (optimal string alignment): '--modle' is one edit from '--model'. */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0][j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.length][b.length];
+}
 
 /**
- * parseArgs with the subcommands' conventions: a parse error is a usage error carrying the help text, and
- * --help/-h prints the help and returns undefined (the caller exits 0).
+ * The known word a mistyped one most likely meant: the closest within a third of its length in edits
+ * (at least one), else the only known word it abbreviates; undefined when nothing is close.
+ * Used for option names and command names alike.
  */
-export function parseCommandArgs<O extends ParseArgsOptions, P extends boolean = false>(
+export function closestMatch(word: string, known: readonly string[]): string | undefined {
+  const w = word.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Math.max(1, Math.floor(w.length / 3)) + 1;
+  for (const k of known) {
+    const dist = editDistance(w, k.toLowerCase());
+    if (dist < bestDistance) [best, bestDistance] = [k, dist];
+  }
+  if (best !== undefined) return best;
+  const prefixed = w.length >= 2 ? known.filter((k) => k.toLowerCase().startsWith(w)) : [];
+  return prefixed.length === 1 ? prefixed[0] : undefined;
+}
+
+/**
+ * Checks argv against the options in our words (node's parser messages talk about its own API):
+ * unknown options with a "did you mean", options without their value, values given to flags, stray words.
+ * Returns true when --help is among them: then nothing else is checked (help wins over a typo next to it).
+ */
+function checkArgs(argv: string[], options: ParseArgsOptions, allowPositionals: boolean): boolean {
+  const { tokens } = parseArgs({ args: argv, options, allowPositionals: true, strict: false, tokens: true });
+  if (tokens.some((t) => t.kind === 'option' && t.name === 'help')) return true;
+  const names = Object.keys(options);
+  for (const t of tokens) {
+    if (t.kind === 'positional') {
+      if (!allowPositionals) throw usageError(`unexpected argument '${t.value}': this command takes options only`);
+    } else if (t.kind === 'option') {
+      const spec = Object.hasOwn(options, t.name) ? options[t.name] : undefined;
+      if (!spec) {
+        const guess = t.rawName.startsWith('--') ? closestMatch(t.name, names) : undefined;
+        throw usageError(`unknown option '${t.rawName}'${guess ? `; did you mean --${guess}?` : ''}`);
+      }
+      if (spec.type === 'boolean' && t.inlineValue) throw usageError(`${t.rawName} takes no value, got '${t.rawName}=${t.value}'`);
+      if (spec.type === 'string') {
+        if (t.value === undefined) throw usageError(`${t.rawName} needs a value`);
+        // '--model --json': the next option is not a value (write --model=--json if it really is).
+        if (!t.inlineValue && t.value.startsWith('-') && t.value.length > 1) {
+          throw usageError(`${t.rawName} needs a value, got '${t.value}', which reads as an option (write ${t.rawName}=${t.value} if it is the value)`);
+        }
+      }
+    }
+  }
+  return false;
+}
+
+/**
+ * The one argument parser of the subcommands: node:util parseArgs, strict, with their conventions: a parse
+ * error is a usage error in our words carrying the help text, and --help/-h prints the help to stdout and
+ * returns undefined (the caller exits 0). `help` ends with a newline.
+ */
+export function parseCommandArgs<O extends ParseArgsOptions>(argv: string[], help: string, options: O): ParsedCommand<O, false> | undefined;
+export function parseCommandArgs<O extends ParseArgsOptions>(
   argv: string[],
   help: string,
   options: O,
-  allowPositionals?: P,
-): ReturnType<typeof parseArgs<{ args: string[]; options: O & { help: { type: 'boolean'; short: 'h' } }; allowPositionals: P }>> | undefined {
+  allowPositionals: true,
+): ParsedCommand<O, true> | undefined;
+export function parseCommandArgs(
+  argv: string[],
+  help: string,
+  options: ParseArgsOptions,
+  allowPositionals = false,
+): { values: Record<string, unknown>; positionals: string[] } | undefined {
+  const all: ParseArgsOptions = { ...options, help: { type: 'boolean', short: 'h' } };
   let parsed;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: allowPositionals ?? false,
-      options: { ...options, help: { type: 'boolean', short: 'h' } },
-    });
+    if (checkArgs(argv, all, allowPositionals)) {
+      process.stdout.write(help);
+      return undefined;
+    }
+    parsed = parseArgs({ args: argv, allowPositionals, strict: true, options: all });
   } catch (err) {
     throw usageError(`${errorMessage(err)}\n${help}`);
   }
-  if ((parsed.values as { help?: boolean }).help) {
-    process.stdout.write(help);
-    return undefined;
-  }
-  return parsed as never;
+  return parsed;
+}
+
+/** `inspectd NAME: message` for stderr, one trailing newline whether or not the message (help text) has one. */
+export function commandErrorText(command: string, err: unknown): string {
+  const message = errorMessage(err);
+  return `inspectd ${command}: ${message}${message.endsWith('\n') ? '' : '\n'}`;
 }

@@ -1,12 +1,23 @@
 /** `inspectd check-config FILE`: validates a config without running anything. Exit 0 valid, 1 invalid, 2 usage. */
 import { errorMessage, isInspectdError } from '../errors.js';
 import { ConfigInvalidError, formatProblem, loadConfigFile } from '../config/load.js';
+import { EXIT_OK, EXIT_USAGE, commandErrorText, parseCommandArgs } from './args.js';
+
+const HELP = 'usage: inspectd check-config FILE...\n  validates each config file; exit 0 when all are valid\n';
 
 export async function checkConfigCommand(argv: string[]): Promise<number> {
-  const files = argv.filter((a) => !a.startsWith('-'));
-  if (argv.includes('-h') || argv.includes('--help') || files.length === 0) {
-    process.stderr.write('usage: inspectd check-config FILE...\n  validates each config file; exit 0 when all are valid\n');
-    return files.length === 0 && !argv.includes('-h') && !argv.includes('--help') ? 2 : 0;
+  let parsed;
+  try {
+    parsed = parseCommandArgs(argv, HELP, {}, true);
+  } catch (err) {
+    process.stderr.write(commandErrorText('check-config', err));
+    return EXIT_USAGE;
+  }
+  if (!parsed) return EXIT_OK;
+  const files = parsed.positionals;
+  if (files.length === 0) {
+    process.stderr.write(HELP);
+    return EXIT_USAGE;
   }
   let rc = 0;
   for (const file of files) {

@@ -30,6 +30,10 @@ export const commands: Record<string, CommandEntry> = {
     summary: 'precision, recall, mAP50 on a YOLO-format labelled folder: eval --model M --data DIR [--json]',
     run: async (argv) => (await import('./eval.js')).evalCommand(argv),
   },
+  dataset: {
+    summary: 'write the synthetic line as a YOLO dataset: dataset --out DIR [--train N] [--val N] [--seed S]',
+    run: async (argv) => (await import('./dataset.js')).datasetCommand(argv),
+  },
   bench: {
     summary: 'time preprocess, inference and postprocess next to a bare session.run: bench --model M [--image F] [--iterations N]',
     run: async (argv) => (await import('./bench.js')).benchCommand(argv),

@@ -1,6 +1,7 @@
 /** `inspectd detect`: run the model on image files; JSON lines (--json) or a readable table on stdout, logs on stderr. */
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { errorMessage } from '../errors.js';
+import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
 import { createLogger } from '../ops/log.js';
 import { Detector } from '../vision/detector.js';
 import type { Detection, PostprocessOptions } from '../contracts/vision.js';
@@ -22,6 +23,22 @@ export function detectionJson(d: Detection) {
     confidence: round(d.confidence, 4),
     box: { x1: round(d.box.x1, 2), y1: round(d.box.y1, 2), x2: round(d.box.x2, 2), y2: round(d.box.y2, 2) },
   };
+}
+
+/**
+ * The bytes of an image named on the command line; the error names the file once and says what to pass
+ * instead (a folder is not expanded: the shell's glob does that).
+ */
+async function readImage(image: string): Promise<Buffer> {
+  try {
+    return await readFile(image);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const unreadable = (why: string) => new InspectdError(ErrorCodes.IMAGE_UNREADABLE, why, { cause: err });
+    if (code === 'EISDIR') throw unreadable(`${image} is a directory; pass image files (e.g. ${path.join(image, '*.jpg')})`);
+    if (code === 'ENOENT') throw unreadable(`${image}: no such file`);
+    throw unreadable(`${image}: cannot read: ${errorMessage(err)}`);
+  }
 }
 
 function table(image: string, width: number, height: number, dets: Detection[], inferenceMs: number): string {
@@ -80,8 +97,17 @@ export async function detectCommand(argv: string[]): Promise<number> {
   let failures = 0;
   try {
     for (const image of images) {
+      // Bytes, not the path, go to the decoder: its errors would name the path a second time.
+      let bytes: Buffer;
       try {
-        const r = await detector.detectImage(image, post);
+        bytes = await readImage(image);
+      } catch (err) {
+        failures++;
+        process.stderr.write(`inspectd detect: ${errorMessage(err)}\n`);
+        continue;
+      }
+      try {
+        const r = await detector.detectImage(bytes, post);
         const name = path.basename(image);
         if (v.json) {
           process.stdout.write(

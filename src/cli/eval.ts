@@ -7,11 +7,12 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { InspectdError, ErrorCodes, errorMessage } from '../errors.js';
 import { evaluateDetections, parseYoloLabels, type EvalMetrics, type ImageResult } from '../eval/metrics.js';
 import type { Detection, StageTimings } from '../contracts/vision.js';
+import type { EnginePreference } from '../contracts/engine.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, commandErrorText, parseCommandArgs, parseEngine, parseInteger, parseNumber, usageError } from './args.js';
 
 /** The slice of src/vision/detector.ts's Detector that eval uses (kept thin on purpose). */
 export interface EvalDetector {
@@ -26,7 +27,7 @@ export interface EvalDetector {
 export interface DetectorLoadOptions {
   modelPath: string;
   labelsPath?: string;
-  engine?: string;
+  engine?: EnginePreference;
   threads?: number;
 }
 
@@ -41,13 +42,11 @@ export const loadProjectDetector: DetectorLoader = async (opts) => {
   const det: EvalDetector = await Detector.load({
     modelPath: opts.modelPath,
     labelsPath: opts.labelsPath,
-    engine: opts.engine as DetectorEngine,
+    engine: opts.engine,
     threads: opts.threads,
   });
   return det;
 };
-
-type DetectorEngine = NonNullable<Parameters<typeof import('../vision/detector.js').Detector.load>[0]['engine']>;
 
 export interface EvalOptions {
   modelPath: string;
@@ -56,7 +55,7 @@ export interface EvalOptions {
   conf: number;
   iou: number;
   maxDetections: number;
-  engine?: string;
+  engine?: EnginePreference;
   threads?: number;
   labelsPath?: string;
 }
@@ -183,68 +182,59 @@ export function formatReport(r: EvalReport): string {
   return lines.join('\n') + '\n';
 }
 
-const USAGE =
-  'usage: inspectd eval --model M --data DIR [--split val] [--conf 0.001] [--iou 0.7] [--max-det 300] [--engine E] [--threads N] [--labels FILE] [--json]';
+const HELP =
+  'usage: inspectd eval --model M --data DIR [--split val] [--conf 0.001] [--iou 0.7] [--max-det 300] [--engine E] [--threads N] [--labels FILE] [--json]\n';
 
-function num(name: string, v: string | undefined, dflt: number, lo: number, hi: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < lo || n > hi) {
-    throw new InspectdError(ErrorCodes.USAGE, `--${name} must be a number in [${lo}, ${hi}], got "${v}"`);
-  }
-  return n;
+function parseEvalArgs(argv: string[]): { opts: EvalOptions; json: boolean } | undefined {
+  const parsed = parseCommandArgs(argv, HELP, {
+    model: { type: 'string', short: 'm' },
+    data: { type: 'string', short: 'd' },
+    split: { type: 'string' },
+    conf: { type: 'string' },
+    iou: { type: 'string' },
+    'max-det': { type: 'string' },
+    engine: { type: 'string' },
+    threads: { type: 'string' },
+    labels: { type: 'string' },
+    json: { type: 'boolean' },
+  });
+  if (!parsed) return undefined;
+  const v = parsed.values;
+  if (!v.model || !v.data) throw usageError(`--model and --data are required\n${HELP}`);
+  return {
+    json: v.json ?? false,
+    opts: {
+      modelPath: v.model,
+      dataDir: v.data,
+      split: v.split ?? 'val',
+      conf: parseNumber('conf', v.conf, 0, 1) ?? 0.001,
+      iou: parseNumber('iou', v.iou, 0, 1) ?? 0.7,
+      maxDetections: parseInteger('max-det', v['max-det'], 1, 100000) ?? 300,
+      engine: parseEngine(v.engine),
+      threads: parseInteger('threads', v.threads, 0, 1024),
+      labelsPath: v.labels,
+    },
+  };
 }
 
 /** CLI entry; returns the exit code (0 ok, 1 failed, 2 usage). */
 export async function evalCommand(argv: string[], loader: DetectorLoader = loadProjectDetector): Promise<number> {
-  let opts: EvalOptions;
-  let json = false;
+  let args;
   try {
-    const { values } = parseArgs({
-      args: argv,
-      options: {
-        model: { type: 'string', short: 'm' },
-        data: { type: 'string', short: 'd' },
-        split: { type: 'string' },
-        conf: { type: 'string' },
-        iou: { type: 'string' },
-        'max-det': { type: 'string' },
-        engine: { type: 'string' },
-        threads: { type: 'string' },
-        labels: { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-    if (values.help) {
-      process.stdout.write(USAGE + '\n');
-      return 0;
-    }
-    if (!values.model || !values.data) throw new InspectdError(ErrorCodes.USAGE, `--model and --data are required\n${USAGE}`);
-    json = values.json ?? false;
-    opts = {
-      modelPath: values.model,
-      dataDir: values.data,
-      split: values.split ?? 'val',
-      conf: num('conf', values.conf, 0.001, 0, 1),
-      iou: num('iou', values.iou, 0.7, 0, 1),
-      maxDetections: Math.floor(num('max-det', values['max-det'], 300, 1, 100000)),
-      engine: values.engine,
-      threads: values.threads === undefined ? undefined : Math.floor(num('threads', values.threads, 0, 1, 256)),
-      labelsPath: values.labels,
-    };
+    args = parseEvalArgs(argv);
   } catch (err) {
-    process.stderr.write(`inspectd eval: ${errorMessage(err)}\n`);
-    return 2;
+    process.stderr.write(commandErrorText('eval', err));
+    return EXIT_USAGE;
   }
+  if (!args) return EXIT_OK;
   try {
-    const report = await runEval(opts, loader);
-    process.stdout.write(json ? JSON.stringify(report) + '\n' : formatReport(report));
-    return 0;
+    const report = await runEval(args.opts, loader);
+    process.stdout.write(args.json ? JSON.stringify(report) + '\n' : formatReport(report));
+    return EXIT_OK;
   } catch (err) {
     const code = err instanceof InspectdError ? ` [${err.code}]` : '';
     process.stderr.write(`inspectd eval: ${errorMessage(err)}${code}\n`);
-    return 1;
+    return EXIT_FAILURE;
   }
 }
 

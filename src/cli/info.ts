@@ -5,8 +5,21 @@ import { createLogger } from '../ops/log.js';
 import { Detector } from '../vision/detector.js';
 import { EXIT_FAILURE, EXIT_OK, parseEngine, parseInteger, parseCommandArgs, usageError } from './args.js';
 
-const HELP = `usage: inspectd info --model M [--labels F] [--engine auto|tensorrt|cuda|cpu] [--threads N] [--json]
+/** The text output lists this many classes unless --all (80 COCO names do not fit a line). */
+export const CLASSES_SHOWN = 20;
+
+const HELP = `usage: inspectd info --model M [--labels F] [--engine auto|tensorrt|cuda|cpu] [--threads N] [--all] [--json]
+Prints the model's layout, input size, classes and the engine chosen (and why others were refused).
+The text lists the first ${CLASSES_SHOWN} classes; --all lists every one, --json prints everything as one JSON object.
 `;
+
+/** The `classes` line: id:name for each class, cut after CLASSES_SHOWN unless `all`, saying what was cut. */
+export function formatClasses(names: readonly string[], all: boolean): string {
+  const shown = all ? names : names.slice(0, CLASSES_SHOWN);
+  const list = shown.map((n, i) => `${i}:${n}`).join(', ');
+  const cut = names.length - shown.length;
+  return `${names.length}: ${list}${cut > 0 ? `, … and ${cut} more (--all or --json lists every class)` : ''}`;
+}
 
 export async function infoCommand(argv: string[]): Promise<number> {
   const parsed = parseCommandArgs(argv, HELP, {
@@ -14,6 +27,7 @@ export async function infoCommand(argv: string[]): Promise<number> {
     labels: { type: 'string' },
     engine: { type: 'string' },
     threads: { type: 'string' },
+    all: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   });
   if (!parsed) return EXIT_OK;
@@ -52,14 +66,13 @@ export async function infoCommand(argv: string[]): Promise<number> {
     if (v.json) {
       process.stdout.write(JSON.stringify(info) + '\n');
     } else {
-      const shown = m.names.slice(0, 20).map((n, i) => `${i}:${n}`).join(', ');
       process.stdout.write(
         [
           `model     ${info.model}`,
           `sha256    ${info.sha256}`,
           `layout    ${info.layout}${info.end2end ? ' (end-to-end, no NMS)' : ''}`,
           `input     ${d.inputSize.width}x${d.inputSize.height}${info.stride ? `, stride ${info.stride}` : ''}`,
-          `classes   ${m.names.length}: ${shown}${m.names.length > 20 ? ', …' : ''}`,
+          `classes   ${formatClasses(m.names, v.all)}`,
           `engine    ${d.engineKind}`,
           ...d.refusals.map((r) => `  refused ${r.kind}: ${r.reason}`),
         ].join('\n') + '\n',

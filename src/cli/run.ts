@@ -13,29 +13,19 @@ import { errorMessage, isInspectdError, ErrorCodes } from '../errors.js';
 import { createLogger } from '../ops/log.js';
 import type { LoadedConfig } from '../config/load.js';
 import { packageRoot } from '../util/package.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, commandErrorText, parseCommandArgs, usageError } from './args.js';
 
-export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
 export const EXIT_CONFIG = 78;
 
 export const RUN_USAGE = 'usage: inspectd run [--config FILE]   (no --config and no INSPECTD_CONFIG: embedded demo defaults)';
 
-
-export function parseRunArgs(argv: string[]): { config?: string; help: boolean } | { error: string } {
-  let config: string | undefined;
-  let help = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === '--help' || a === '-h') help = true;
-    else if (a === '--config' || a === '-c') {
-      const v = argv[++i];
-      if (!v) return { error: `${a} needs a file` };
-      config = v;
-    } else if (a.startsWith('--config=')) config = a.slice('--config='.length);
-    else return { error: `unknown argument ${a}` };
-  }
-  return { config, help };
+/** The config file named on the command line, if any; undefined once --help has been printed. */
+function parseRunArgs(argv: string[]): { config?: string } | undefined {
+  const parsed = parseCommandArgs(argv, RUN_USAGE + '\n', { config: { type: 'string', short: 'c' } });
+  if (!parsed) return undefined;
+  // `--config=` must not fall through to the embedded defaults: the command line names no file then.
+  if (parsed.values.config === '') throw usageError(`--config needs a file\n${RUN_USAGE}`);
+  return { config: parsed.values.config };
 }
 
 export interface RunHooks {
@@ -46,15 +36,14 @@ export interface RunHooks {
 }
 
 export async function runCommand(argv: string[], hooks: RunHooks = {}): Promise<number> {
-  const args = parseRunArgs(argv);
-  if ('error' in args) {
-    process.stderr.write(`inspectd run: ${args.error}\n${RUN_USAGE}\n`);
+  let args;
+  try {
+    args = parseRunArgs(argv);
+  } catch (err) {
+    process.stderr.write(commandErrorText('run', err));
     return EXIT_USAGE;
   }
-  if (args.help) {
-    process.stdout.write(RUN_USAGE + '\n');
-    return EXIT_OK;
-  }
+  if (!args) return EXIT_OK;
   const root = packageRoot();
   const configPath = args.config ?? (process.env.INSPECTD_CONFIG || undefined);
   const cfgMod = await import('../config/index.js');

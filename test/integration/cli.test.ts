@@ -2,11 +2,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { repoPath } from '../helpers/fixtures.js';
+import { packageVersion } from '../../src/util/package.js';
 
 const MAIN = repoPath('dist', 'src', 'main.js');
 const TINY = repoPath('test', 'assets', 'tiny-v8.onnx');
@@ -66,6 +67,101 @@ test('inspectd CLI', { timeout: 120000 }, async (t) => {
     assert.equal((await cli(['detect', good])).code, 2);
     assert.match((await cli(['detect', '--model', TINY, '--conf', '2', good])).stderr, /--conf must be a number between 0 and 1/);
     assert.equal((await cli(['detect', '--model', TINY, '--bogus', good])).code, 2);
+  });
+
+  await t.test('every command: --help prints its usage on stdout, exit 0; an unknown option: exit 2, the usage on stderr', async () => {
+    for (const cmd of ['run', 'detect', 'info', 'check-config', 'eval', 'bench']) {
+      const help = await cli([cmd, '--help']);
+      assert.equal(help.code, 0, `${cmd} --help`);
+      assert.match(help.stdout, new RegExp(`^usage: inspectd ${cmd} `), `${cmd} --help`);
+      assert.equal(help.stderr, '', `${cmd} --help`);
+      const bad = await cli([cmd, '--bogus']);
+      assert.equal(bad.code, 2, `${cmd} --bogus`);
+      assert.equal(bad.stdout, '', `${cmd} --bogus`);
+      assert.match(bad.stderr, new RegExp(`^inspectd ${cmd}: .*'--bogus'.*\nusage: inspectd ${cmd} `), `${cmd} --bogus`);
+    }
+    const top = await cli(['--help']);
+    assert.equal(top.code, 0);
+    assert.match(top.stdout, /^usage: inspectd <command>/);
+    assert.equal((await cli([])).code, 2);
+  });
+
+  await t.test('run --config= (no file named) is a usage error, not the embedded defaults', async () => {
+    const r = await cli(['run', '--config=']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^inspectd run: --config needs a file\nusage: inspectd run /);
+  });
+
+  await t.test('--version and -V print the package version', async () => {
+    for (const flag of ['--version', '-V']) {
+      const r = await cli([flag]);
+      assert.equal(r.code, 0, flag);
+      assert.equal(r.stdout, `${packageVersion()}\n`, flag);
+      assert.equal(r.stderr, '', flag);
+    }
+    assert.match(packageVersion(), /^\d+\.\d+\.\d+/);
+  });
+
+  await t.test('a mistyped option or command gets a "did you mean" in our words', async () => {
+    const r = await cli(['detect', '--modle', TINY, good]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^inspectd detect: unknown option '--modle'; did you mean --model\?\nusage: inspectd detect /);
+    assert.doesNotMatch(r.stderr, /positional argument/);
+    const run = await cli(['run', '--confg', 'x.yaml']);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /^inspectd run: unknown option '--confg'; did you mean --config\?\n/);
+    const cmd = await cli(['detcet', '--model', TINY, good]);
+    assert.equal(cmd.code, 2);
+    assert.match(cmd.stderr, /^inspectd: unknown command 'detcet'; did you mean detect\?\n/);
+  });
+
+  await t.test('detect: a directory is refused with the reason, a missing image is named once; the others still run', async () => {
+    const folder = path.join(dir, 'a-folder');
+    await mkdir(folder, { recursive: true });
+    const missing = path.join(dir, 'no-such-image.jpg');
+    const r = await cli(['detect', '--json', '--engine', 'cpu', '--model', TINY, folder, missing, good]);
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout.trim().split('\n').length, 1);
+    assert.equal(JSON.parse(r.stdout).image, 'good.png');
+    const lines = r.stderr.trim().split('\n');
+    const dirLine = lines.find((l) => l.includes(folder));
+    assert.ok(dirLine, r.stderr);
+    assert.match(dirLine, /is a directory; pass image files/);
+    const missingLine = lines.find((l) => l.includes(missing));
+    assert.ok(missingLine, r.stderr);
+    assert.equal(missingLine.split(missing).length - 1, 1, `path named once: ${missingLine}`);
+    assert.match(missingLine, /no such file/);
+  });
+
+  await t.test('info: the text output says how many classes it cut; --all lists every class', async () => {
+    // tiny-v5-nonames has no class names: a labels file of 25 gives it 25 (the count mismatch is only warned).
+    const labels = path.join(dir, '25-classes.txt');
+    await writeFile(labels, Array.from({ length: 25 }, (_, i) => `class${i}`).join('\n') + '\n');
+    const model = repoPath('test', 'assets', 'tiny-v5-nonames.onnx');
+    const cut = await cli(['info', '--engine', 'cpu', '--model', model, '--labels', labels]);
+    assert.equal(cut.code, 0, cut.stderr);
+    assert.match(cut.stdout, /^classes +25: 0:class0, .*19:class19, … and 5 more \(--all or --json lists every class\)$/m);
+    const all = await cli(['info', '--engine', 'cpu', '--all', '--model', model, '--labels', labels]);
+    assert.equal(all.code, 0, all.stderr);
+    assert.match(all.stdout, /^classes +25: 0:class0, .*, 24:class24$/m);
+  });
+
+  await t.test('dataset: --help, and a small synthetic YOLO dataset with one JSON summary line', async () => {
+    const help = await cli(['dataset', '--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /^usage: inspectd dataset --out DIR/);
+    assert.match((await cli(['--help'])).stdout, /^  dataset +write the synthetic line as a YOLO dataset/m);
+    assert.equal((await cli(['dataset'])).code, 2);
+    const out = path.join(dir, 'ds');
+    const r = await cli(['dataset', '--out', out, '--train', '2', '--val', '1', '--seed', '3', '--width', '96', '--height', '64', '--quiet']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '');
+    const summary = JSON.parse(r.stdout);
+    assert.equal(summary.out, out);
+    assert.equal(summary.images, 3);
+    assert.deepEqual((await readdir(path.join(out, 'images', 'train'))).sort(), ['train_000000.jpg', 'train_000001.jpg']);
+    assert.deepEqual(await readdir(path.join(out, 'labels', 'val')), ['val_000000.txt']);
+    assert.match(await readFile(path.join(out, 'data.yaml'), 'utf8'), /^nc: 4$/m);
   });
 
   await t.test('info --json: layout, input size, classes, engine and refusals', async () => {
