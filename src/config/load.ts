@@ -4,15 +4,15 @@
  * InspectdError CONFIG_INVALID whose lines read `file:line:col key.path: message`.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
-import { configValidationSchema, sourceSchemas, SOURCE_TYPES, TOPIC_SAFE } from './schema.js';
-import type { Config } from './types.js';
+import { ConfigSchema, SOURCE_TYPES, TOPIC_SAFE } from './schema.js';
+import type { CameraConfig, Config, SourceConfig, ValidatedCameraConfig, ValidatedConfig } from './types.js';
 
 export interface LoadedConfig {
   config: Readonly<Config>;
@@ -67,23 +67,14 @@ export function formatPath(segs: readonly Seg[]): string {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Validators (compiled once per process)
+// Validator (compiled once per process)
 
-interface Validators {
-  root: ValidateFunction;
-  sources: Record<string, ValidateFunction>;
-}
-let validators: Validators | undefined;
+let validator: ValidateFunction<ValidatedConfig> | undefined;
 
-function getValidators(): Validators {
-  if (!validators) {
-    const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false });
-    validators = {
-      root: ajv.compile(configValidationSchema()),
-      sources: Object.fromEntries(SOURCE_TYPES.map((t) => [t, ajv.compile(sourceSchemas[t])])),
-    };
-  }
-  return validators;
+/** One validator for the whole file; a camera's source is checked against the one schema its `type` names. */
+function getValidator(): ValidateFunction<ValidatedConfig> {
+  validator ??= new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false, discriminator: true }).compile<ValidatedConfig>(ConfigSchema);
+  return validator;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -190,24 +181,18 @@ export function validateConfigObject(
     problems.push({ file: fileName, line: pos?.line, col: pos?.col, path: formatPath(segs), message });
   };
 
-  const v = getValidators();
-  if (!v.root(data)) for (const e of v.root.errors ?? []) reportAjvError(e, [], add);
+  const validate = getValidator();
+  const validated = validate(data) ? data : undefined;
+  if (!validated) for (const e of validate.errors ?? []) reportAjvError(e, [], add);
 
   const root = (isObject(data) ? data : {}) as Record<string, unknown>;
   const cameras = Array.isArray(root.cameras) ? root.cameras : [];
   const seenIds = new Map<string, number>();
   cameras.forEach((cam: unknown, i: number) => {
-    if (!isObject(cam)) return;
-    const src = cam.source;
-    if (isObject(src) && typeof src.type === 'string' && src.type in v.sources) {
-      const check = v.sources[src.type];
-      if (!check(src)) for (const e of check.errors ?? []) reportAjvError(e, ['cameras', i, 'source'], add);
-    }
-    if (typeof cam.id === 'string') {
-      const prev = seenIds.get(cam.id);
-      if (prev !== undefined) add(['cameras', i, 'id'], `duplicate camera id '${cam.id}' (also cameras[${prev}].id); ids must be unique`);
-      else seenIds.set(cam.id, i);
-    }
+    if (!isObject(cam) || typeof cam.id !== 'string') return;
+    const prev = seenIds.get(cam.id);
+    if (prev !== undefined) add(['cameras', i, 'id'], `duplicate camera id '${cam.id}' (also cameras[${prev}].id); ids must be unique`);
+    else seenIds.set(cam.id, i);
   });
 
   const mqtt = isObject(root.mqtt) ? root.mqtt : {};
@@ -231,13 +216,12 @@ export function validateConfigObject(
       if (typeof f === 'string' && !existsSync(f)) add(['mqtt', 'tls', k], `file not found: ${f}`);
     }
   }
-  if (problems.length > 0) {
+  if (problems.length > 0 || !validated) {
     problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0));
     throw new ConfigInvalidError(fileName, problems);
   }
 
-  fillMachineDefaults(root);
-  const config = deepFreeze(root as unknown as Config);
+  const config = deepFreeze(resolveMachineDefaults(validated));
   return { config, hash: configHash(config), source: fileName };
 }
 
@@ -282,6 +266,10 @@ function reportAjvError(e: ErrorObject, prefix: Seg[], add: (segs: readonly Seg[
     }
     case 'enum':
       add(segs, `must be one of ${(p.allowedValues as unknown[]).map((x) => JSON.stringify(x)).join(', ')}`);
+      return;
+    case 'discriminator':
+      // A missing `type` is already reported by `required`; an unknown one names the source types.
+      if (p.tagValue !== undefined) add([...segs, String(p.tag)], `must be one of ${SOURCE_TYPES.map((x) => JSON.stringify(x)).join(', ')}`);
       return;
     case 'pattern':
       add(segs, p.pattern === TOPIC_SAFE ? 'must contain only letters, digits, _ and - (it is used in MQTT topics)' : e.message ?? 'invalid');
@@ -387,21 +375,26 @@ function isRelativeFileInput(src: Record<string, unknown>): boolean {
   return !/^[a-z][a-z0-9+.-]*:/i.test(input) && !path.isAbsolute(input) && input !== '-';
 }
 
-function fillMachineDefaults(root: Record<string, unknown>): void {
-  const device = root.device as { id?: string };
-  if (device.id === undefined) device.id = topicSafeHostname();
+/** Fills in the defaults that depend on the machine (host name, state directory) and on other keys. */
+function resolveMachineDefaults(v: ValidatedConfig): Config {
   const state = stateDir();
-  const model = root.model as { engineCacheDir?: string };
-  model.engineCacheDir ??= path.join(state, 'engines');
-  (root.outbox as { dir?: string }).dir ??= path.join(state, 'outbox');
-  (root.snapshots as { dir?: string }).dir ??= path.join(state, 'snapshots');
-  for (const cam of root.cameras as { source: Record<string, unknown> }[]) {
-    const src = cam.source;
-    if (src.type === 'folder') {
-      src.doneDir ??= path.join(src.path as string, 'done');
-      src.quarantineDir ??= path.join(src.path as string, 'quarantine');
-    }
-  }
+  return {
+    ...v,
+    device: { ...v.device, id: v.device.id ?? topicSafeHostname() },
+    model: { ...v.model, engineCacheDir: v.model.engineCacheDir ?? path.join(state, 'engines') },
+    cameras: v.cameras.map(resolveCamera),
+    outbox: { ...v.outbox, dir: v.outbox.dir ?? path.join(state, 'outbox') },
+    snapshots: { ...v.snapshots, dir: v.snapshots.dir ?? path.join(state, 'snapshots') },
+  };
+}
+
+function resolveCamera(cam: ValidatedCameraConfig): CameraConfig {
+  const src = cam.source;
+  const source: SourceConfig =
+    src.type === 'folder'
+      ? { ...src, doneDir: src.doneDir ?? path.join(src.path, 'done'), quarantineDir: src.quarantineDir ?? path.join(src.path, 'quarantine') }
+      : src;
+  return { ...cam, source };
 }
 
 /** The host name, made topic-safe (dots of an FQDN become -). */
@@ -416,16 +409,4 @@ function deepFreeze<T>(v: T): T {
     for (const x of Object.values(v as object)) deepFreeze(x);
   }
   return v;
-}
-
-/** Synchronous file read for callers that cannot await (none in the daemon; kept for tools). */
-export function loadConfigFileSync(file: string): LoadedConfig {
-  const abs = path.resolve(file);
-  let text: string;
-  try {
-    text = readFileSync(abs, 'utf8');
-  } catch (err) {
-    throw new InspectdError(ErrorCodes.CONFIG_READ, `cannot read config file ${abs}: ${errorMessage(err)}`, { cause: err });
-  }
-  return parseConfigText(text, abs, path.dirname(abs));
 }
