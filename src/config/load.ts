@@ -11,7 +11,7 @@ import path from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
-import { ConfigSchema, SOURCE_TYPES, TOPIC_SAFE } from './schema.js';
+import { baseTopicProblem, ConfigSchema, SOURCE_TYPES, TOPIC_SAFE } from './schema.js';
 import type { CameraConfig, Config, SourceConfig, ValidatedCameraConfig, ValidatedConfig } from './types.js';
 
 export interface LoadedConfig {
@@ -203,9 +203,8 @@ export function validateConfigObject(
       add(['mqtt', 'url'], `unsupported broker URL scheme${scheme ? ` '${scheme}'` : ''}: use mqtt://host:1883, mqtts://host:8883, ws:// or wss://`);
     }
   }
-  if (typeof mqtt.baseTopic === 'string' && (/[#+\0]/.test(mqtt.baseTopic) || /^\/|\/$|\/\//.test(mqtt.baseTopic))) {
-    add(['mqtt', 'baseTopic'], 'must not contain MQTT wildcards (+ #), empty levels or leading/trailing /');
-  }
+  const topicProblem = typeof mqtt.baseTopic === 'string' ? baseTopicProblem(mqtt.baseTopic) : undefined;
+  if (topicProblem) add(['mqtt', 'baseTopic'], topicProblem);
 
   resolvePaths(root, baseDir);
 

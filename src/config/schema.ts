@@ -9,22 +9,37 @@
  * (device.id = host name, outbox/snapshots/engine cache dirs under $STATE_DIRECTORY or ./var, folder
  * done/quarantine dirs) are Type.Optional with no `default`; load.ts fills them in (types.ts: the resolved
  * Config) and their descriptions say what they become.
+ *
+ * The limits below are the runtime's limits too: code that checks a config value at run time imports them.
  */
 import { OptionalKind, Type, type Static, type TObject, type TSchema } from '@sinclair/typebox';
 
 // ---------------------------------------------------------------------------------------------------------
-// Limits
+// Limits shared with the runtime
 
 /** Most frames per second a source may be asked for. */
 export const MAX_FPS = 1000;
-/** Largest frame side a source may be asked for, px. */
+/** Largest frame side ffmpeg/gstreamer sources may scale to, px. */
 export const MAX_FRAME_SIZE = 16384;
+/** Smallest and largest frame side the synthetic line renders, px (src/source/synthetic.ts). */
+export const SYNTHETIC_MIN_SIZE = 32;
+export const SYNTHETIC_MAX_SIZE = 8192;
 
 export const SOURCE_TYPES = ['synthetic', 'ffmpeg', 'gstreamer', 'folder'] as const;
 export type SourceType = (typeof SOURCE_TYPES)[number];
 
 /** Camera ids and topic segments: safe in MQTT topics and file names. */
 export const TOPIC_SAFE = '^[A-Za-z0-9_-]+$';
+
+/**
+ * Why `topic` cannot prefix MQTT topics (undefined when it can): no wildcards or NUL, no empty levels. The one
+ * check, used by load.ts (with the file position) and by the MQTT sink (for configs built in code).
+ */
+export function baseTopicProblem(topic: string): string | undefined {
+  if (topic.length === 0) return 'must not be empty';
+  if (/[#+\u0000]/.test(topic) || /^\/|\/$|\/\//.test(topic)) return 'must not contain MQTT wildcards (+ #), NUL, empty levels or leading/trailing /';
+  return undefined;
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // Helpers
@@ -56,8 +71,8 @@ export const SyntheticSourceSchema = Type.Object(
   {
     type: Type.Literal('synthetic'),
     fps: Default(fps('Frames per second.'), 5),
-    width: Default(size('Frame width in pixels.'), 640),
-    height: Default(size('Frame height in pixels.'), 480),
+    width: Default(Type.Integer({ minimum: SYNTHETIC_MIN_SIZE, maximum: SYNTHETIC_MAX_SIZE, description: 'Frame width in pixels.' }), 640),
+    height: Default(Type.Integer({ minimum: SYNTHETIC_MIN_SIZE, maximum: SYNTHETIC_MAX_SIZE, description: 'Frame height in pixels.' }), 480),
     seed: Default(Type.Integer({ description: 'Same seed, same frames.' }), 1),
     defectRate: Default(Type.Number({ minimum: 0, maximum: 1, description: 'Fraction of parts that carry a defect.' }), 0.3),
   },
