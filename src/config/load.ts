@@ -11,7 +11,7 @@ import path from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
-import { baseTopicProblem, ConfigSchema, SOURCE_TYPES, TOPIC_SAFE } from './schema.js';
+import { baseTopicProblem, CLIENT_ID_SAFE, ConfigSchema, SOURCE_TYPES, TOPIC_SAFE } from './schema.js';
 import type { CameraConfig, Config, SourceConfig, ValidatedCameraConfig, ValidatedConfig } from './types.js';
 
 export interface LoadedConfig {
@@ -73,7 +73,7 @@ let validator: ValidateFunction<ValidatedConfig> | undefined;
 
 /** One validator for the whole file; a camera's source is checked against the one schema its `type` names. */
 function getValidator(): ValidateFunction<ValidatedConfig> {
-  validator ??= new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false, discriminator: true }).compile<ValidatedConfig>(ConfigSchema);
+  validator ??= new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false, discriminator: true, strictNumbers: true }).compile<ValidatedConfig>(ConfigSchema);
   return validator;
 }
 
@@ -271,7 +271,14 @@ function reportAjvError(e: ErrorObject, prefix: Seg[], add: (segs: readonly Seg[
       if (p.tagValue !== undefined) add([...segs, String(p.tag)], `must be one of ${SOURCE_TYPES.map((x) => JSON.stringify(x)).join(', ')}`);
       return;
     case 'pattern':
-      add(segs, p.pattern === TOPIC_SAFE ? 'must contain only letters, digits, _ and - (it is used in MQTT topics)' : e.message ?? 'invalid');
+      add(
+        segs,
+        p.pattern === TOPIC_SAFE
+          ? 'must contain only letters, digits, _ and - (it is used in MQTT topics)'
+          : p.pattern === CLIENT_ID_SAFE
+            ? 'must not contain control characters, # or + (the broker would refuse it)'
+            : (e.message ?? 'invalid'),
+      );
       return;
     case 'minItems': {
       const last = segs[segs.length - 1];
@@ -280,7 +287,9 @@ function reportAjvError(e: ErrorObject, prefix: Seg[], add: (segs: readonly Seg[
       return;
     }
     case 'type':
-      add(segs, segs.length === 0 ? 'the file must be a YAML mapping of keys (model:, cameras:, ...)' : e.message ?? 'wrong type');
+      // strictNumbers: .nan and .inf are numbers to YAML but never a valid setting
+      if (typeof e.data === 'number') add(segs, 'must be a finite number');
+      else add(segs, segs.length === 0 ? 'the file must be a YAML mapping of keys (model:, cameras:, ...)' : e.message ?? 'wrong type');
       return;
     case 'minLength':
       add(segs, p.limit === 1 ? 'must not be empty' : e.message ?? 'too short');

@@ -25,11 +25,33 @@ export const MAX_FRAME_SIZE = 16384;
 export const SYNTHETIC_MIN_SIZE = 32;
 export const SYNTHETIC_MAX_SIZE = 8192;
 
+/** Node's timers take at most 2^31-1 ms; a longer delay fires after 1 ms instead (TimeoutOverflowWarning). */
+export const TIMER_MAX_MS = 2 ** 31 - 1;
+/**
+ * Most onnxruntime intra-op threads. A fixed cap, not a multiple of this machine's cores, so that the schema
+ * (and schema/inspectd.schema.json) is the same everywhere and a config valid here is valid on the edge box.
+ */
+export const MAX_THREADS = 256;
+/** Synthetic seeds are 32-bit (the scene PRNG takes seed >>> 0, so larger ones would repeat smaller ones). */
+export const SEED_MAX = 0xffffffff;
+/** MQTT's keepalive field is 16 bits. */
+export const MQTT_KEEPALIVE_MAX_SEC = 65535;
+/** Outbox events are never kept longer than a year. */
+export const OUTBOX_MAX_AGE_MS = 365 * 24 * 3600 * 1000;
+/** Outbox size bound: 1 TiB. */
+export const OUTBOX_MAX_BYTES = 2 ** 40;
+/** Zone vertices lie within this many px of the frame's origin on either side (points may lie outside). */
+export const MAX_COORDINATE = 2 * MAX_FRAME_SIZE;
+/** Counts that have no natural bound (detections per frame, frozen frames, snapshot files). */
+export const MAX_COUNT = 1_000_000;
+
 export const SOURCE_TYPES = ['synthetic', 'ffmpeg', 'gstreamer', 'folder'] as const;
 export type SourceType = (typeof SOURCE_TYPES)[number];
 
 /** Camera ids and topic segments: safe in MQTT topics and file names. */
 export const TOPIC_SAFE = '^[A-Za-z0-9_-]+$';
+/** MQTT client ids: no control characters (NUL included) and no wildcards, which brokers refuse. */
+export const CLIENT_ID_SAFE = '^[^\\u0000-\\u001f\\u007f#+]+$';
 
 /**
  * Why `topic` cannot prefix MQTT topics (undefined when it can): no wildcards or NUL, no empty levels. The one
@@ -61,6 +83,9 @@ function Enum<const V extends readonly (string | number)[]>(values: V, options: 
 
 const closed = { additionalProperties: false } as const;
 
+/** A delay or duration in ms that may end up in a Node timer. */
+const ms = (minimum: number, description: string) => Type.Integer({ minimum, maximum: TIMER_MAX_MS, description });
+
 const size = (description: string) => Type.Integer({ minimum: 1, maximum: MAX_FRAME_SIZE, description });
 const fps = (description: string) => Type.Number({ exclusiveMinimum: 0, maximum: MAX_FPS, description });
 
@@ -73,7 +98,7 @@ export const SyntheticSourceSchema = Type.Object(
     fps: Default(fps('Frames per second.'), 5),
     width: Default(Type.Integer({ minimum: SYNTHETIC_MIN_SIZE, maximum: SYNTHETIC_MAX_SIZE, description: 'Frame width in pixels.' }), 640),
     height: Default(Type.Integer({ minimum: SYNTHETIC_MIN_SIZE, maximum: SYNTHETIC_MAX_SIZE, description: 'Frame height in pixels.' }), 480),
-    seed: Default(Type.Integer({ description: 'Same seed, same frames.' }), 1),
+    seed: Default(Type.Integer({ minimum: 0, maximum: SEED_MAX, description: 'Same seed, same frames.' }), 1),
     defectRate: Default(Type.Number({ minimum: 0, maximum: 1, description: 'Fraction of parts that carry a defect.' }), 0.3),
   },
   { ...closed, description: 'Built-in synthetic production line (demo and tests).' },
@@ -111,8 +136,8 @@ export const FolderSourceSchema = Type.Object(
     path: Type.String({ minLength: 1, description: 'Folder to watch (relative to the config file); created if missing.' }),
     doneDir: Type.Optional(Type.String({ minLength: 1, description: 'Processed files go here. Default: <path>/done.' })),
     quarantineDir: Type.Optional(Type.String({ minLength: 1, description: 'Unreadable files go here with a .reason.txt. Default: <path>/quarantine.' })),
-    pollMs: Default(Type.Integer({ minimum: 10, description: 'How often the folder is listed, ms.' }), 500),
-    settleMs: Default(Type.Integer({ minimum: 0, description: 'A file is read only once its size and mtime stayed unchanged this long, ms.' }), 1000),
+    pollMs: Default(ms(10, 'How often the folder is listed, ms.'), 500),
+    settleMs: Default(ms(0, 'A file is read only once its size and mtime stayed unchanged this long, ms.'), 1000),
   },
   { ...closed, description: 'Hot folder: image files dropped here are judged one by one, then moved to doneDir (or quarantineDir).' },
 );
@@ -140,10 +165,12 @@ export const SourceSchema = Type.Unsafe<SourceStatic>({
 // ---------------------------------------------------------------------------------------------------------
 // Cameras and rules
 
+const coordinate = (axis: string) => Type.Number({ minimum: -MAX_COORDINATE, maximum: MAX_COORDINATE, description: `${axis}, px` });
+
 export const ZoneSchema = Type.Object(
   {
     name: Type.String({ minLength: 1 }),
-    polygon: Type.Array(Type.Tuple([Type.Number(), Type.Number()]), {
+    polygon: Type.Array(Type.Tuple([coordinate('x'), coordinate('y')]), {
       minItems: 3,
       description: 'Polygon in source pixels: at least 3 [x, y] points.',
     }),
@@ -162,7 +189,7 @@ export const RulesSchema = Section(
         Type.Record(Type.String(), Type.Number({ minimum: 0, maximum: 1 }), { description: 'Per-class confidence thresholds by class name, applied above model.conf.' }),
         {},
       ),
-      minBoxArea: Default(Type.Number({ minimum: 0, description: 'Minimum box area in source pixels squared.' }), 0),
+      minBoxArea: Default(Type.Number({ minimum: 0, maximum: MAX_FRAME_SIZE ** 2, description: 'Minimum box area in source pixels squared.' }), 0),
       zones: Default(Type.Array(ZoneSchema, { description: 'When non-empty, only detections whose box centre lies in a zone count.' }), []),
     },
     closed,
@@ -174,9 +201,12 @@ function cameraSchema<S extends TSchema>(source: S) {
     {
       id: Type.String({ pattern: TOPIC_SAFE, description: 'Unique camera id; used in MQTT topics ([A-Za-z0-9_-]).' }),
       source,
-      deadlineMs: Default(Type.Number({ exclusiveMinimum: 0, description: 'A frame not published within this many ms of capture is late.' }), 500),
-      stallTimeoutMs: Default(Type.Integer({ minimum: 100, description: 'No frame for this long = camera stalled: fault state and source restart, ms.' }), 5000),
-      frozenFrames: Default(Type.Integer({ minimum: 0, description: 'This many identical consecutive frames = frozen: fault and restart; 0 = off.' }), 0),
+      deadlineMs: Default(
+        Type.Number({ exclusiveMinimum: 0, maximum: TIMER_MAX_MS, description: 'A frame not published within this many ms of capture is late.' }),
+        500,
+      ),
+      stallTimeoutMs: Default(ms(100, 'No frame for this long = camera stalled: fault state and source restart, ms.'), 5000),
+      frozenFrames: Default(Type.Integer({ minimum: 0, maximum: MAX_COUNT, description: 'This many identical consecutive frames = frozen: fault and restart; 0 = off.' }), 0),
       rules: RulesSchema,
       trigger: Default(Type.Boolean({ description: 'Only frames tagged by a cmd/trigger message are judged for rejects.' }), false),
     },
@@ -198,10 +228,10 @@ export const ModelSchema = Type.Object(
     path: Type.String({ minLength: 1, description: 'ONNX model file (relative to the config file).' }),
     labels: Type.Optional(Type.String({ minLength: 1, description: 'Labels file, one class name per line, for models without names metadata.' })),
     engine: Default(Enum(['auto', 'tensorrt', 'cuda', 'cpu'], { description: 'auto: TensorRT, then onnxruntime CUDA, then CPU.' }), 'auto'),
-    threads: Default(Type.Integer({ minimum: 0, description: 'onnxruntime intra-op threads; 0 = number of cores.' }), 0),
+    threads: Default(Type.Integer({ minimum: 0, maximum: MAX_THREADS, description: 'onnxruntime intra-op threads; 0 = number of cores.' }), 0),
     conf: Default(Type.Number({ minimum: 0, maximum: 1, description: 'Global confidence threshold.' }), 0.25),
     iou: Default(Type.Number({ minimum: 0, maximum: 1, description: 'NMS IoU threshold.' }), 0.7),
-    maxDetections: Default(Type.Integer({ minimum: 1, description: 'Most detections kept per frame.' }), 300),
+    maxDetections: Default(Type.Integer({ minimum: 1, maximum: MAX_COUNT, description: 'Most detections kept per frame.' }), 300),
     engineCacheDir: Type.Optional(Type.String({ minLength: 1, description: 'TensorRT engine cache. Default: $STATE_DIRECTORY/engines, else ./var/engines.' })),
   },
   closed,
@@ -232,14 +262,14 @@ export const MqttSchema = Section(
     {
       url: Type.Optional(Type.String({ minLength: 1, description: 'Broker URL (mqtt://, mqtts://, ws://, wss://). Omitted = embedded broker (mqtt.embedded).' })),
       baseTopic: Default(Type.String({ minLength: 1, description: 'Topics are <baseTopic>/<device>/<camera>/<kind>.' }), 'inspectd'),
-      clientId: Type.Optional(Type.String({ minLength: 1, description: 'Default: inspectd-<device id>.' })),
+      clientId: Type.Optional(Type.String({ pattern: CLIENT_ID_SAFE, maxLength: 256, description: 'Default: inspectd-<device id>.' })),
       username: Type.Optional(Type.String()),
       password: Type.Optional(Type.String({ description: 'Never logged.' })),
       tls: Type.Optional(TlsSchema),
       detectionsQos: Default(Enum([0, 1]), 0),
       publishDetections: Default(Type.Boolean({ description: "Publish every frame's detections (rejects and state are always published)." }), true),
-      keepaliveSec: Default(Type.Integer({ minimum: 0, description: 'MQTT keepalive, s.' }), 30),
-      reconnectMs: Default(Type.Integer({ minimum: 100, description: 'Delay between reconnect attempts, ms.' }), 2000),
+      keepaliveSec: Default(Type.Integer({ minimum: 0, maximum: MQTT_KEEPALIVE_MAX_SEC, description: 'MQTT keepalive, s.' }), 30),
+      reconnectMs: Default(ms(100, 'Delay between reconnect attempts, ms.'), 2000),
       embedded: EmbeddedBrokerSchema,
     },
     closed,
@@ -250,9 +280,12 @@ export const OutboxSchema = Section(
   Type.Object(
     {
       dir: Type.Optional(Type.String({ minLength: 1, description: 'Durable outbox folder. Default: $STATE_DIRECTORY/outbox, else ./var/outbox.' })),
-      maxBytes: Default(Type.Integer({ minimum: 1024, description: 'Outbox size bound, bytes.' }), 64 * 1024 * 1024),
-      maxAgeMs: Default(Type.Integer({ minimum: 1, description: 'Events older than this are dropped (logged and counted), ms.' }), 24 * 3600 * 1000),
-      rejectTtlMs: Default(Type.Integer({ minimum: 1, description: 'A reject delivered later than this after capture is published with expired: true, ms.' }), 2000),
+      maxBytes: Default(Type.Integer({ minimum: 1024, maximum: OUTBOX_MAX_BYTES, description: 'Outbox size bound, bytes.' }), 64 * 1024 * 1024),
+      maxAgeMs: Default(
+        Type.Integer({ minimum: 1, maximum: OUTBOX_MAX_AGE_MS, description: 'Events older than this are dropped (logged and counted), ms.' }),
+        24 * 3600 * 1000,
+      ),
+      rejectTtlMs: Default(ms(1, 'A reject delivered later than this after capture is published with expired: true, ms.'), 2000),
     },
     closed,
   ),
@@ -263,7 +296,7 @@ export const SnapshotSchema = Section(
     {
       enabled: Default(Type.Boolean(), true),
       dir: Type.Optional(Type.String({ minLength: 1, description: 'Default: $STATE_DIRECTORY/snapshots, else ./var/snapshots.' })),
-      maxFiles: Default(Type.Integer({ minimum: 1, description: 'Oldest snapshots are deleted beyond this count.' }), 500),
+      maxFiles: Default(Type.Integer({ minimum: 1, maximum: MAX_COUNT, description: 'Oldest snapshots are deleted beyond this count.' }), 500),
     },
     closed,
   ),
@@ -284,7 +317,7 @@ export const ConsoleSchema = Section(
   Type.Object(
     {
       summary: Default(Enum(['auto', 'on', 'off'], { description: "Periodic status line; 'auto' = only on a terminal." }), 'auto'),
-      intervalMs: Default(Type.Integer({ minimum: 100, description: 'Status line interval, ms.' }), 2000),
+      intervalMs: Default(ms(100, 'Status line interval, ms.'), 2000),
     },
     closed,
   ),

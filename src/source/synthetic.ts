@@ -8,7 +8,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
-import { MAX_FPS, SYNTHETIC_MAX_SIZE, SYNTHETIC_MIN_SIZE } from '../config/schema.js';
+import { MAX_FPS, SEED_MAX, SYNTHETIC_MAX_SIZE, SYNTHETIC_MIN_SIZE } from '../config/schema.js';
 import type { SyntheticSourceConfig } from '../config/types.js';
 import { renderScene, type Scene } from '../synth/scene.js';
 import type { Frame } from '../contracts/frame.js';
@@ -48,7 +48,9 @@ export class SyntheticSource implements FrameSource {
       );
     }
     if (!(defectRate >= 0 && defectRate <= 1)) throw new InspectdError(ErrorCodes.CONFIG_INVALID, `synthetic source ${this.cameraId}: defectRate must be in [0, 1], got ${defectRate}`);
-    if (!Number.isInteger(seed)) throw new InspectdError(ErrorCodes.CONFIG_INVALID, `synthetic source ${this.cameraId}: seed must be an integer, got ${seed}`);
+    if (!Number.isInteger(seed) || seed < 0 || seed > SEED_MAX) {
+      throw new InspectdError(ErrorCodes.CONFIG_INVALID, `synthetic source ${this.cameraId}: seed must be an integer in [0, ${SEED_MAX}], got ${seed}`);
+    }
     this.handlers = handlers;
     this.running = true;
     this.ready = null;

@@ -7,7 +7,17 @@ import assert from 'node:assert/strict';
 import { constants as bufferConstants } from 'node:buffer';
 import { test } from 'node:test';
 import { ConfigInvalidError, parseConfigText } from '../../src/config/load.js';
-import { MAX_FPS, MAX_FRAME_SIZE, SYNTHETIC_MAX_SIZE, SYNTHETIC_MIN_SIZE } from '../../src/config/schema.js';
+import {
+  ConfigSchema,
+  editorSchema,
+  MAX_FPS,
+  MAX_FRAME_SIZE,
+  MAX_THREADS,
+  SEED_MAX,
+  SYNTHETIC_MAX_SIZE,
+  SYNTHETIC_MIN_SIZE,
+  TIMER_MAX_MS,
+} from '../../src/config/schema.js';
 import type { Frame } from '../../src/contracts/frame.js';
 import { RawFrameReader } from '../../src/source/raw-pipe.js';
 import { SyntheticSource } from '../../src/source/synthetic.js';
@@ -77,4 +87,103 @@ test(`ffmpeg/gstreamer frames at ${MAX_FRAME_SIZE}px: valid and one frame fits a
   assert.deepEqual(problemsOf(withSource(`{type: ffmpeg, input: /dev/video0, width: ${MAX_FRAME_SIZE + 1}, height: 480}`)), [
     `${FILE}:5:55 cameras[0].source.width: must be <= ${MAX_FRAME_SIZE}`,
   ]);
+});
+
+/** Every schema node of JSON type number/integer, with its path in the schema. */
+function numberNodes(schema: unknown, at = '#'): { at: string; node: Record<string, unknown> }[] {
+  const out: { at: string; node: Record<string, unknown> }[] = [];
+  const walk = (v: unknown, p: string): void => {
+    if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${p}/${i}`));
+    else if (typeof v === 'object' && v !== null) {
+      const node = v as Record<string, unknown>;
+      const types = ([] as unknown[]).concat(node.type ?? []);
+      if (types.includes('number') || types.includes('integer')) out.push({ at: p, node });
+      for (const [k, x] of Object.entries(node)) walk(x, `${p}/${k}`);
+    }
+  };
+  walk(JSON.parse(JSON.stringify(schema)), at);
+  return out;
+}
+
+test('every number in the schema has a lower and an upper bound (a new unbounded number fails here)', { timeout: 5000 }, () => {
+  for (const [name, schema] of [
+    ['editor schema', editorSchema()],
+    ['validation schema', ConfigSchema],
+  ] as const) {
+    const nodes = numberNodes(schema);
+    assert.ok(nodes.length >= 30, `${name}: found only ${nodes.length} number nodes; is the walker broken?`);
+    for (const { at, node } of nodes) {
+      const lo = node.minimum ?? node.exclusiveMinimum;
+      const hi = node.maximum ?? node.exclusiveMaximum;
+      assert.ok(typeof lo === 'number' && Number.isFinite(lo), `${name} ${at}: no minimum`);
+      assert.ok(typeof hi === 'number' && Number.isFinite(hi), `${name} ${at}: no maximum`);
+    }
+  }
+});
+
+test('numbers that hang or overflow at run time are refused with file:line', { timeout: 5000 }, () => {
+  const text = `model:
+  path: m.onnx
+  threads: 1000000
+cameras:
+  - id: cam1
+    source: {type: synthetic}
+    stallTimeoutMs: 1e12
+    rules:
+      zones:
+        - name: z
+          polygon: [[0, 0], [10, .nan], [10, 10]]
+mqtt:
+  keepaliveSec: 100000
+  reconnectMs: 1e10
+  clientId: "a\\0b"
+console:
+  intervalMs: 1e10
+`;
+  assert.deepEqual(problemsOf(text), [
+    `${FILE}:3:12 model.threads: must be <= ${MAX_THREADS}`,
+    `${FILE}:7:21 cameras[0].stallTimeoutMs: must be <= ${TIMER_MAX_MS}`,
+    `${FILE}:11:34 cameras[0].rules.zones[0].polygon[1][1]: must be a finite number`,
+    `${FILE}:13:17 mqtt.keepaliveSec: must be <= 65535`,
+    `${FILE}:14:16 mqtt.reconnectMs: must be <= ${TIMER_MAX_MS}`,
+    `${FILE}:15:13 mqtt.clientId: must not contain control characters, # or + (the broker would refuse it)`,
+    `${FILE}:17:15 console.intervalMs: must be <= ${TIMER_MAX_MS}`,
+  ]);
+  for (const id of ['a#b', 'a+b']) {
+    assert.deepEqual(problemsOf(`${withSource('{type: synthetic}')}mqtt:\n  clientId: "${id}"\n`), [
+      `${FILE}:7:13 mqtt.clientId: must not contain control characters, # or + (the broker would refuse it)`,
+    ]);
+  }
+});
+
+test(`TIMER_MAX_MS is Node's timer limit: a timer at it is kept, one past it would fire at once`, { timeout: 5000 }, async () => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error): void => {
+    warnings.push(w.name);
+  };
+  process.on('warning', onWarning);
+  try {
+    clearTimeout(setTimeout(() => assert.fail('fired'), TIMER_MAX_MS));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(warnings, []);
+    clearTimeout(setTimeout(() => undefined, TIMER_MAX_MS + 1));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(warnings, ['TimeoutOverflowWarning']);
+  } finally {
+    process.off('warning', onWarning);
+  }
+  const { config } = parseConfigText(`${withSource('{type: synthetic}')}    stallTimeoutMs: ${TIMER_MAX_MS}\nmqtt: {reconnectMs: ${TIMER_MAX_MS}, keepaliveSec: 65535}\nconsole: {intervalMs: ${TIMER_MAX_MS}}\nmodel: {path: m.onnx, threads: ${MAX_THREADS}}\n`.replace('model:\n  path: m.onnx\n', ''), FILE, '/etc/inspectd');
+  assert.equal(config.cameras[0].stallTimeoutMs, TIMER_MAX_MS);
+  assert.equal(config.mqtt.reconnectMs, TIMER_MAX_MS);
+  assert.equal(config.console.intervalMs, TIMER_MAX_MS);
+  assert.equal(config.model.threads, MAX_THREADS);
+});
+
+test(`synthetic seed at 0 and ${SEED_MAX}: valid and rendered; outside: refused by validation`, { timeout: 10_000 }, async () => {
+  for (const seed of [0, SEED_MAX]) {
+    const frame = await startSynthetic(`{type: synthetic, width: 64, height: 48, fps: 50, seed: ${seed}}`);
+    assert.equal(frame.origin, `synthetic:seed=${seed}`);
+  }
+  assert.deepEqual(problemsOf(withSource(`{type: synthetic, seed: ${SEED_MAX + 1}}`)), [`${FILE}:5:37 cameras[0].source.seed: must be <= ${SEED_MAX}`]);
+  assert.deepEqual(problemsOf(withSource(`{type: synthetic, seed: -1}`)), [`${FILE}:5:37 cameras[0].source.seed: must be >= 0`]);
 });
