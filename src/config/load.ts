@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
@@ -33,6 +33,15 @@ export interface ConfigProblem {
 }
 
 export const EMBEDDED_SOURCE = '<embedded defaults>';
+
+/** Larger files are refused before parsing: a real config is a few KB, and YAML parsing is not cheap. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
+function tooLarge(file: string, bytes: number): ConfigInvalidError {
+  return new ConfigInvalidError(file, [
+    { file, path: '', message: `the file is ${bytes} bytes; a config may be at most ${MAX_CONFIG_BYTES} bytes (1 MiB): is this the right file?` },
+  ]);
+}
 
 /** CONFIG_INVALID carrying every problem found; message = one problem per line. */
 export class ConfigInvalidError extends InspectdError {
@@ -130,8 +139,16 @@ export async function loadConfigFile(file: string): Promise<LoadedConfig> {
   const abs = path.resolve(file);
   let text: string;
   try {
-    text = await readFile(abs, 'utf8');
+    const handle = await open(abs, 'r');
+    try {
+      const { size } = await handle.stat();
+      if (size > MAX_CONFIG_BYTES) throw tooLarge(abs, size);
+      text = await handle.readFile('utf8');
+    } finally {
+      await handle.close();
+    }
   } catch (err) {
+    if (err instanceof ConfigInvalidError) throw err;
     throw new InspectdError(
       ErrorCodes.CONFIG_READ,
       `cannot read config file ${abs}: ${errorMessage(err)} (check the path given with --config and its permissions)`,
@@ -143,6 +160,8 @@ export async function loadConfigFile(file: string): Promise<LoadedConfig> {
 
 /** Parses and validates YAML text; fileName is used in messages, relative paths resolve against baseDir. */
 export function parseConfigText(text: string, fileName: string, baseDir: string): LoadedConfig {
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_CONFIG_BYTES) throw tooLarge(fileName, bytes);
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, merge: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -280,12 +299,12 @@ function reportAjvError(e: ErrorObject, prefix: Seg[], add: (segs: readonly Seg[
             : (e.message ?? 'invalid'),
       );
       return;
-    case 'minItems': {
-      const last = segs[segs.length - 1];
-      const what = last === 'polygon' ? 'points' : last === 'cameras' ? 'camera(s)' : 'item(s)';
-      add(segs, `needs at least ${String(p.limit)} ${what}`);
+    case 'minItems':
+      add(segs, `needs at least ${String(p.limit)} ${itemsName(segs)}`);
       return;
-    }
+    case 'maxItems':
+      add(segs, `must have at most ${String(p.limit)} ${itemsName(segs)}`);
+      return;
     case 'type':
       // strictNumbers: .nan and .inf are numbers to YAML but never a valid setting
       if (typeof e.data === 'number') add(segs, 'must be a finite number');
@@ -297,6 +316,11 @@ function reportAjvError(e: ErrorObject, prefix: Seg[], add: (segs: readonly Seg[
     default:
       add(segs, e.message ?? e.keyword);
   }
+}
+
+function itemsName(segs: readonly Seg[]): string {
+  const last = segs[segs.length - 1];
+  return last === 'polygon' ? 'points' : last === 'cameras' ? 'camera(s)' : 'item(s)';
 }
 
 /** Closest known key by edit distance, when close enough to be a typo. */

@@ -44,6 +44,13 @@ export const OUTBOX_MAX_BYTES = 2 ** 40;
 export const MAX_COORDINATE = 2 * MAX_FRAME_SIZE;
 /** Counts that have no natural bound (detections per frame, frozen frames, snapshot files). */
 export const MAX_COUNT = 1_000_000;
+/** Collection caps: far above any real config, low enough that validating and using one stays cheap. */
+export const MAX_POLYGON_POINTS = 1000;
+export const MAX_ZONES = 100;
+export const MAX_CAMERAS = 64;
+/** Class names in rejectClasses or classConf (LVIS-size models have ~1200 classes). */
+export const MAX_CLASSES = 10_000;
+export const MAX_INPUT_ARGS = 256;
 
 export const SOURCE_TYPES = ['synthetic', 'ffmpeg', 'gstreamer', 'folder'] as const;
 export type SourceType = (typeof SOURCE_TYPES)[number];
@@ -115,7 +122,7 @@ export const FfmpegSourceSchema = Type.Object(
     realtime: Default(Type.Boolean({ description: 'Files: read at the native rate (-re).' }), false),
     loop: Default(Type.Boolean({ description: 'Files: loop forever (-stream_loop -1).' }), false),
     rtspTransport: Default(Enum(['tcp', 'udp'], { description: 'RTSP transport (rtsp:// inputs only).' }), 'tcp'),
-    inputArgs: Default(Type.Array(Type.String(), { description: 'Extra ffmpeg arguments inserted before -i.' }), []),
+    inputArgs: Default(Type.Array(Type.String(), { maxItems: MAX_INPUT_ARGS, description: 'Extra ffmpeg arguments inserted before -i.' }), []),
   },
   { ...closed, description: 'Any input ffmpeg can read: V4L2 device, RTSP/HTTP URL, file, lavfi test pattern.' },
 );
@@ -172,7 +179,8 @@ export const ZoneSchema = Type.Object(
     name: Type.String({ minLength: 1 }),
     polygon: Type.Array(Type.Tuple([coordinate('x'), coordinate('y')]), {
       minItems: 3,
-      description: 'Polygon in source pixels: at least 3 [x, y] points.',
+      maxItems: MAX_POLYGON_POINTS,
+      description: `Polygon in source pixels: 3 to ${MAX_POLYGON_POINTS} [x, y] points.`,
     }),
   },
   closed,
@@ -182,15 +190,24 @@ export const RulesSchema = Section(
   Type.Object(
     {
       rejectClasses: Default(
-        Type.Array(Type.String({ minLength: 1 }), { description: 'Class names (or numeric class ids as strings) whose detection rejects the part.' }),
+        Type.Array(Type.String({ minLength: 1 }), {
+          maxItems: MAX_CLASSES,
+          description: 'Class names (or numeric class ids as strings) whose detection rejects the part.',
+        }),
         [],
       ),
       classConf: Default(
-        Type.Record(Type.String(), Type.Number({ minimum: 0, maximum: 1 }), { description: 'Per-class confidence thresholds by class name, applied above model.conf.' }),
+        Type.Record(Type.String(), Type.Number({ minimum: 0, maximum: 1 }), {
+          maxProperties: MAX_CLASSES,
+          description: 'Per-class confidence thresholds by class name, applied above model.conf.',
+        }),
         {},
       ),
       minBoxArea: Default(Type.Number({ minimum: 0, maximum: MAX_FRAME_SIZE ** 2, description: 'Minimum box area in source pixels squared.' }), 0),
-      zones: Default(Type.Array(ZoneSchema, { description: 'When non-empty, only detections whose box centre lies in a zone count.' }), []),
+      zones: Default(
+        Type.Array(ZoneSchema, { maxItems: MAX_ZONES, description: 'When non-empty, only detections whose box centre lies in a zone count.' }),
+        [],
+      ),
     },
     closed,
   ),
@@ -330,7 +347,7 @@ function rootSchema<S extends TSchema>(source: S) {
       device: DeviceSchema,
       log: LogSchema,
       model: ModelSchema,
-      cameras: Type.Array(cameraSchema(source), { minItems: 1 }),
+      cameras: Type.Array(cameraSchema(source), { minItems: 1, maxItems: MAX_CAMERAS }),
       mqtt: MqttSchema,
       outbox: OutboxSchema,
       snapshots: SnapshotSchema,

@@ -5,13 +5,18 @@
  */
 import assert from 'node:assert/strict';
 import { constants as bufferConstants } from 'node:buffer';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { test } from 'node:test';
-import { ConfigInvalidError, parseConfigText } from '../../src/config/load.js';
+import { ConfigInvalidError, formatProblem, loadConfigFile, MAX_CONFIG_BYTES, parseConfigText } from '../../src/config/load.js';
 import {
   ConfigSchema,
   editorSchema,
   MAX_FPS,
   MAX_FRAME_SIZE,
+  MAX_POLYGON_POINTS,
   MAX_THREADS,
   SEED_MAX,
   SYNTHETIC_MAX_SIZE,
@@ -186,4 +191,56 @@ test(`synthetic seed at 0 and ${SEED_MAX}: valid and rendered; outside: refused 
   }
   assert.deepEqual(problemsOf(withSource(`{type: synthetic, seed: ${SEED_MAX + 1}}`)), [`${FILE}:5:37 cameras[0].source.seed: must be <= ${SEED_MAX}`]);
   assert.deepEqual(problemsOf(withSource(`{type: synthetic, seed: -1}`)), [`${FILE}:5:37 cameras[0].source.seed: must be >= 0`]);
+});
+
+/** Every array node without maxItems and every map node (patternProperties) without maxProperties. */
+function unboundedCollections(schema: unknown): string[] {
+  const out: string[] = [];
+  const walk = (v: unknown, p: string): void => {
+    if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${p}/${i}`));
+    else if (typeof v === 'object' && v !== null) {
+      const node = v as Record<string, unknown>;
+      if (node.type === 'array' && typeof node.maxItems !== 'number') out.push(`${p}: array without maxItems`);
+      if ((node.patternProperties !== undefined || typeof node.additionalProperties === 'object') && typeof node.maxProperties !== 'number') {
+        out.push(`${p}: map without maxProperties`);
+      }
+      for (const [k, x] of Object.entries(node)) walk(x, `${p}/${k}`);
+    }
+  };
+  walk(JSON.parse(JSON.stringify(schema)), '#');
+  return out;
+}
+
+test('every array and map in the schema has a size cap', { timeout: 5000 }, () => {
+  assert.deepEqual(unboundedCollections(editorSchema()), []);
+  assert.deepEqual(unboundedCollections(ConfigSchema), []);
+});
+
+test(`a polygon over ${MAX_POLYGON_POINTS} points is refused with its path`, { timeout: 5000 }, () => {
+  const points = Array.from({ length: MAX_POLYGON_POINTS + 1 }, (_, i) => `[${i % 640}, ${Math.floor(i / 640)}]`).join(', ');
+  const text = `${withSource('{type: synthetic}')}    rules:\n      zones:\n        - name: big\n          polygon: [${points}]\n`;
+  assert.deepEqual(problemsOf(text), [`${FILE}:9:20 cameras[0].rules.zones[0].polygon: must have at most ${MAX_POLYGON_POINTS} points`]);
+  const ok = Array.from({ length: MAX_POLYGON_POINTS }, (_, i) => `[${i % 640}, ${Math.floor(i / 640)}]`).join(', ');
+  const { config } = parseConfigText(text.replace(points, ok), FILE, '/etc/inspectd');
+  assert.equal(config.cameras[0].rules.zones[0].polygon.length, MAX_POLYGON_POINTS);
+});
+
+test(`a config file over ${MAX_CONFIG_BYTES} bytes is refused before it is parsed`, { timeout: 10_000 }, async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'inspectd-limits-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'big.yaml');
+  // A well-formed config with a 2 MB polygon: parsing it used to take seconds and hundreds of MB.
+  const points = Array.from({ length: 200_000 }, (_, i) => `[${i % 640}, ${i % 480}]`).join(', ');
+  writeFileSync(file, `${withSource('{type: synthetic}')}    rules:\n      zones:\n        - name: big\n          polygon: [${points}]\n`);
+  assert.ok(statSync(file).size > 2 * 1024 * 1024);
+  const t0 = performance.now();
+  await assert.rejects(loadConfigFile(file), (err: unknown) => {
+    assert.ok(err instanceof ConfigInvalidError, String(err));
+    assert.deepEqual(err.problems.map(formatProblem), [
+      `${file} the file is ${statSync(file).size} bytes; a config may be at most ${MAX_CONFIG_BYTES} bytes (1 MiB): is this the right file?`,
+    ]);
+    return true;
+  });
+  assert.ok(performance.now() - t0 < 2000, `took ${Math.round(performance.now() - t0)} ms`);
+  assert.throws(() => parseConfigText(readFileSync(file, 'utf8'), file, dir), ConfigInvalidError, 'text given directly is capped too');
 });
