@@ -16,7 +16,11 @@ import type { CameraConfig, Config, SourceConfig, ValidatedCameraConfig, Validat
 
 export interface LoadedConfig {
   config: Readonly<Config>;
-  /** sha256 hex of the canonical JSON (sorted keys) of the validated, resolved config. */
+  /**
+   * sha256 hex of the canonical JSON (sorted keys) of what the file says: validated with the schema defaults,
+   * relative paths resolved against the file's folder. Machine-dependent defaults (host name, state dirs from
+   * the cwd or $STATE_DIRECTORY) are left out, so check-config and the running service agree on it.
+   */
   hash: string;
   /** File path, or '<embedded defaults>'. */
   source: string;
@@ -239,8 +243,8 @@ export function validateConfigObject(
     throw new ConfigInvalidError(fileName, problems);
   }
 
-  const config = deepFreeze(resolveMachineDefaults(validated));
-  return { config, hash: configHash(config), source: fileName };
+  const hash = configHash(validated);
+  return { config: deepFreeze(resolveMachineDefaults(validated)), hash, source: fileName };
 }
 
 /** sha256 hex of the canonical JSON (object keys sorted). */
