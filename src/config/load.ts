@@ -55,11 +55,29 @@ export class ConfigInvalidError extends InspectdError {
     super(
       ErrorCodes.CONFIG_INVALID,
       `invalid config ${file}: ${n} problem${n === 1 ? '' : 's'} (fix them, then run \`inspectd check-config ${file}\`)\n` +
-        problems.map(formatProblem).join('\n'),
+        formatProblems(problems).join('\n'),
     );
     this.problems = problems;
   }
 }
+
+/** Problems listed for people; the rest are counted (a wrong file can have hundreds of YAML errors). */
+export const PROBLEMS_LISTED = 20;
+/** Longest problem line shown; YAML errors quote whole lines of whatever the file holds. */
+export const PROBLEM_LINE_MAX = 240;
+
+/** The first PROBLEMS_LISTED problems, one line each of at most PROBLEM_LINE_MAX characters, then '… and N more'. */
+export function formatProblems(problems: readonly ConfigProblem[]): string[] {
+  const lines = problems.slice(0, PROBLEMS_LISTED).map((p) => {
+    const line = formatProblem(p);
+    return line.length > PROBLEM_LINE_MAX ? `${line.slice(0, PROBLEM_LINE_MAX - 1)}…` : line;
+  });
+  if (problems.length > PROBLEMS_LISTED) lines.push(`… and ${problems.length - PROBLEMS_LISTED} more`);
+  return lines;
+}
+
+const NOT_A_MAPPING =
+  'does not look like an inspectd config: the top level is not a YAML mapping of keys (model:, cameras:, ...); is this the right file?';
 
 export function formatProblem(p: ConfigProblem): string {
   const where = p.line !== undefined ? `${p.file}:${p.line}:${p.col ?? 1}` : p.file;
@@ -169,13 +187,13 @@ export function parseConfigText(text: string, fileName: string, baseDir: string)
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, merge: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new ConfigInvalidError(
-      fileName,
-      doc.errors.map((e) => {
-        const pos = e.linePos?.[0] ?? lc.linePos(e.pos[0]);
-        return { file: fileName, line: pos.line, col: pos.col, path: '', message: `YAML: ${firstLine(e.message)}` };
-      }),
-    );
+    const problems: ConfigProblem[] = doc.errors.map((e) => {
+      const pos = e.linePos?.[0] ?? lc.linePos(e.pos[0]);
+      return { file: fileName, line: pos.line, col: pos.col, path: '', message: `YAML: ${firstLine(e.message)}` };
+    });
+    // Prose, source code and the like: say so first, rather than only listing what YAML made of it.
+    if (!isMap(doc.contents)) problems.unshift({ file: fileName, line: 1, col: 1, path: '', message: NOT_A_MAPPING });
+    throw new ConfigInvalidError(fileName, problems);
   }
   let data: unknown;
   try {
@@ -312,7 +330,7 @@ function reportAjvError(e: ErrorObject, prefix: Seg[], add: (segs: readonly Seg[
     case 'type':
       // strictNumbers: .nan and .inf are numbers to YAML but never a valid setting
       if (typeof e.data === 'number') add(segs, 'must be a finite number');
-      else add(segs, segs.length === 0 ? 'the file must be a YAML mapping of keys (model:, cameras:, ...)' : e.message ?? 'wrong type');
+      else add(segs, segs.length === 0 ? NOT_A_MAPPING : e.message ?? 'wrong type');
       return;
     case 'minLength':
       add(segs, p.limit === 1 ? 'must not be empty' : e.message ?? 'too short');

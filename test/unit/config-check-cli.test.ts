@@ -98,3 +98,38 @@ test('check-config and the loader print the same hash for the same file, whateve
   writeFileSync(file, 'model: {path: m2.onnx}\ncameras:\n  - id: a\n    source: {type: folder, path: incoming}\n');
   assert.notEqual(await loaderHash(file, places[0][2]), first);
 });
+
+test('check-config on a file that is not a config: says so, lists at most 20 short problems and how many more', { timeout: 10000 }, async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'inspectd-check-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'notes.md');
+  // Shaped like a README: a first paragraph (a YAML scalar), headings, then prose with colons (YAML errors).
+  const section = (i: number): string => `## Section ${i}\n\nPart ${i} of the notes, in prose with a colon: here, and \`code\` ${'words '.repeat(50)}\nmore prose`;
+  writeFileSync(file, `# Notes\n\nAn introduction in prose, written\nover two lines.\n\n${Array.from({ length: 60 }, (_, i) => section(i)).join('\n\n')}\n`);
+  const r = await run([file]);
+  assert.equal(r.rc, 1);
+  const lines = r.err.trimEnd().split('\n');
+  const m = /^(.*): (\d+) problems$/.exec(lines[0]);
+  assert.ok(m && m[1] === file, lines[0]);
+  const total = Number(m[2]);
+  assert.ok(total > 20, `expected many YAML problems, got ${total}`);
+  assert.equal(lines.length, 1 + 20 + 1, r.err);
+  assert.equal(lines[1], `${file}:1:1 does not look like an inspectd config: the top level is not a YAML mapping of keys (model:, cameras:, ...); is this the right file?`);
+  for (const l of lines.slice(1, 21)) assert.ok(l.length <= 240, `line too long (${l.length}): ${l}`);
+  assert.equal(lines[21], `… and ${total - 20} more`);
+  assert.ok(r.err.length < 6000, `${r.err.length} bytes of output`);
+
+  for (const [name, text] of [
+    ['scalar.yaml', 'just some words\n'],
+    ['list.yaml', '- model\n- cameras\n'],
+  ]) {
+    const f = path.join(dir, name);
+    writeFileSync(f, text);
+    const s = await run([f]);
+    assert.equal(s.rc, 1);
+    assert.equal(
+      s.err,
+      `${f}: 1 problem\n${f}:1:1 does not look like an inspectd config: the top level is not a YAML mapping of keys (model:, cameras:, ...); is this the right file?\n`,
+    );
+  }
+});
