@@ -237,13 +237,8 @@ export function validateConfigObject(
   });
 
   const mqtt = isObject(root.mqtt) ? root.mqtt : {};
-  if (typeof mqtt.url === 'string') {
-    const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(mqtt.url);
-    const scheme = m?.[1].toLowerCase();
-    if (!scheme || !['mqtt', 'mqtts', 'tcp', 'ssl', 'tls', 'ws', 'wss'].includes(scheme)) {
-      add(['mqtt', 'url'], `unsupported broker URL scheme${scheme ? ` '${scheme}'` : ''}: use mqtt://host:1883, mqtts://host:8883, ws:// or wss://`);
-    }
-  }
+  const urlProblem = typeof mqtt.url === 'string' ? brokerUrlProblem(mqtt.url) : undefined;
+  if (urlProblem) add(['mqtt', 'url'], urlProblem);
   const topicProblem = typeof mqtt.baseTopic === 'string' ? baseTopicProblem(mqtt.baseTopic) : undefined;
   if (topicProblem) add(['mqtt', 'baseTopic'], topicProblem);
 
@@ -263,6 +258,23 @@ export function validateConfigObject(
 
   const hash = configHash(validated);
   return { config: deepFreeze(resolveMachineDefaults(validated)), hash, source: fileName };
+}
+
+/** Schemes the MQTT client connects with. */
+const BROKER_SCHEMES = ['mqtt', 'mqtts', 'tcp', 'ssl', 'tls', 'ws', 'wss'];
+
+/** Why the client could not connect to `url` (undefined when it can); never quotes the URL (credentials). */
+function brokerUrlProblem(url: string): string | undefined {
+  const use = 'use mqtt://host:1883, mqtts://host:8883, ws:// or wss://';
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1].toLowerCase();
+  if (!scheme || !BROKER_SCHEMES.includes(scheme)) return `unsupported broker URL scheme${scheme ? ` '${scheme}'` : ''}: ${use}`;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `is not a valid URL: ${use}`;
+  }
+  return parsed.hostname === '' ? `has no host: ${use}` : undefined;
 }
 
 /** sha256 hex of the canonical JSON (object keys sorted). */

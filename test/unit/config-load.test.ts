@@ -261,3 +261,21 @@ test('mqtt.baseTopic: one check for the loader (with file:line) and the MQTT sin
     message: 'mqtt.baseTopic "plant//x" is not a valid topic prefix: it must not contain MQTT wildcards (+ #), NUL, empty levels or leading/trailing /',
   });
 });
+
+test('mqtt.url must be a URL the client can connect to: parseable, a broker scheme, a host', { timeout: 5000 }, () => {
+  const USE = 'use mqtt://host:1883, mqtts://host:8883, ws:// or wss://';
+  const cases: [string, string][] = [
+    ['mqtt://u:p@[bad', `is not a valid URL: ${USE}`],
+    ['mqtt://broker:99999', `is not a valid URL: ${USE}`],
+    ['mqtt://', `has no host: ${USE}`],
+    ['mqtts:///x', `has no host: ${USE}`],
+    ['http://broker:1883', `unsupported broker URL scheme 'http': ${USE}`],
+    ['broker:1883', `unsupported broker URL scheme: ${USE}`],
+  ];
+  for (const [url, message] of cases) {
+    assert.deepEqual(problemsOf(MIN + `mqtt:\n  url: "${url}"\n`, 'c.yaml'), [`c.yaml:7:8 mqtt.url: ${message}`], url);
+  }
+  for (const url of ['mqtt://u:p@broker:1883', 'mqtts://broker.local', 'ws://[::1]:9001/mqtt', 'wss://b/mqtt', 'tcp://10.0.0.2', 'ssl://b:8883', 'tls://b:8883']) {
+    assert.equal(parseConfigText(MIN + `mqtt:\n  url: "${url}"\n`, 'c.yaml', '/x').config.mqtt.url, url);
+  }
+});
