@@ -1,7 +1,8 @@
 /**
- * Config loading: YAML (with node ranges) -> JSON Schema validation with defaults -> cross-field checks ->
- * relative path resolution -> deep freeze. Every problem is collected, then reported at once as one
- * InspectdError CONFIG_INVALID whose lines read `file:line:col key.path: message`.
+ * Config loading: size cap -> YAML (with node ranges) -> JSON Schema validation with defaults (schema.ts) ->
+ * cross-field checks -> relative path resolution -> hash -> machine-dependent defaults -> deep freeze. Every
+ * problem is collected, then reported at once as one InspectdError CONFIG_INVALID whose lines read
+ * `file:line:col key.path: message`.
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
