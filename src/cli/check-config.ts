@@ -1,6 +1,6 @@
 /** `inspectd check-config FILE`: validates a config without running anything. Exit 0 valid, 1 invalid, 2 usage. */
 import { errorMessage, isInspectdError } from '../errors.js';
-import { ConfigInvalidError, formatProblem, loadConfigFile } from '../config/load.js';
+import { ConfigInvalidError, formatProblems, loadConfigFile } from '../config/load.js';
 import { EXIT_OK, EXIT_USAGE, commandErrorText, parseCommandArgs } from './args.js';
 
 const HELP = 'usage: inspectd check-config FILE...\n  validates each config file; exit 0 when all are valid\n';
@@ -28,7 +28,7 @@ export async function checkConfigCommand(argv: string[]): Promise<number> {
       rc = 1;
       if (err instanceof ConfigInvalidError) {
         process.stderr.write(`${file}: ${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}\n`);
-        for (const p of err.problems) process.stderr.write(formatProblem(p) + '\n');
+        for (const line of formatProblems(err.problems)) process.stderr.write(line + '\n');
       } else {
         process.stderr.write(`${file}: ${isInspectdError(err) ? err.message : errorMessage(err)}\n`);
       }

@@ -1,22 +1,27 @@
 /**
- * Config loading: YAML (with node ranges) -> JSON Schema validation with defaults -> cross-field checks ->
- * relative path resolution -> deep freeze. Every problem is collected, then reported at once as one
- * InspectdError CONFIG_INVALID whose lines read `file:line:col key.path: message`.
+ * Config loading: size cap -> YAML (with node ranges) -> JSON Schema validation with defaults (schema.ts) ->
+ * cross-field checks -> relative path resolution -> hash -> machine-dependent defaults -> deep freeze. Every
+ * problem is collected, then reported at once as one InspectdError CONFIG_INVALID whose lines read
+ * `file:line:col key.path: message`.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
-import { configValidationSchema, sourceSchemas, SOURCE_TYPES, TOPIC_SAFE } from './schema.js';
-import type { Config } from './types.js';
+import { baseTopicProblem, CLIENT_ID_SAFE, ConfigSchema, SOURCE_TYPES, TOPIC_SAFE } from './schema.js';
+import type { CameraConfig, Config, SourceConfig, ValidatedCameraConfig, ValidatedConfig } from './types.js';
 
 export interface LoadedConfig {
   config: Readonly<Config>;
-  /** sha256 hex of the canonical JSON (sorted keys) of the validated, resolved config. */
+  /**
+   * sha256 hex of the canonical JSON (sorted keys) of what the file says: validated with the schema defaults,
+   * relative paths resolved against the file's folder. Machine-dependent defaults (host name, state dirs from
+   * the cwd or $STATE_DIRECTORY) are left out, so check-config and the running service agree on it.
+   */
   hash: string;
   /** File path, or '<embedded defaults>'. */
   source: string;
@@ -34,6 +39,15 @@ export interface ConfigProblem {
 
 export const EMBEDDED_SOURCE = '<embedded defaults>';
 
+/** Larger files are refused before parsing: a real config is a few KB, and YAML parsing is not cheap. */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+
+function tooLarge(file: string, bytes: number): ConfigInvalidError {
+  return new ConfigInvalidError(file, [
+    { file, path: '', message: `the file is ${bytes} bytes; a config may be at most ${MAX_CONFIG_BYTES} bytes (1 MiB): is this the right file?` },
+  ]);
+}
+
 /** CONFIG_INVALID carrying every problem found; message = one problem per line. */
 export class ConfigInvalidError extends InspectdError {
   readonly problems: readonly ConfigProblem[];
@@ -42,11 +56,29 @@ export class ConfigInvalidError extends InspectdError {
     super(
       ErrorCodes.CONFIG_INVALID,
       `invalid config ${file}: ${n} problem${n === 1 ? '' : 's'} (fix them, then run \`inspectd check-config ${file}\`)\n` +
-        problems.map(formatProblem).join('\n'),
+        formatProblems(problems).join('\n'),
     );
     this.problems = problems;
   }
 }
+
+/** Problems listed for people; the rest are counted (a wrong file can have hundreds of YAML errors). */
+export const PROBLEMS_LISTED = 20;
+/** Longest problem line shown; YAML errors quote whole lines of whatever the file holds. */
+export const PROBLEM_LINE_MAX = 240;
+
+/** The first PROBLEMS_LISTED problems, one line each of at most PROBLEM_LINE_MAX characters, then '… and N more'. */
+export function formatProblems(problems: readonly ConfigProblem[]): string[] {
+  const lines = problems.slice(0, PROBLEMS_LISTED).map((p) => {
+    const line = formatProblem(p);
+    return line.length > PROBLEM_LINE_MAX ? `${line.slice(0, PROBLEM_LINE_MAX - 1)}…` : line;
+  });
+  if (problems.length > PROBLEMS_LISTED) lines.push(`… and ${problems.length - PROBLEMS_LISTED} more`);
+  return lines;
+}
+
+const NOT_A_MAPPING =
+  'does not look like an inspectd config: the top level is not a YAML mapping of keys (model:, cameras:, ...); is this the right file?';
 
 export function formatProblem(p: ConfigProblem): string {
   const where = p.line !== undefined ? `${p.file}:${p.line}:${p.col ?? 1}` : p.file;
@@ -67,23 +99,14 @@ export function formatPath(segs: readonly Seg[]): string {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Validators (compiled once per process)
+// Validator (compiled once per process)
 
-interface Validators {
-  root: ValidateFunction;
-  sources: Record<string, ValidateFunction>;
-}
-let validators: Validators | undefined;
+let validator: ValidateFunction<ValidatedConfig> | undefined;
 
-function getValidators(): Validators {
-  if (!validators) {
-    const ajv = new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false });
-    validators = {
-      root: ajv.compile(configValidationSchema()),
-      sources: Object.fromEntries(SOURCE_TYPES.map((t) => [t, ajv.compile(sourceSchemas[t])])),
-    };
-  }
-  return validators;
+/** One validator for the whole file; a camera's source is checked against the one schema its `type` names. */
+function getValidator(): ValidateFunction<ValidatedConfig> {
+  validator ??= new Ajv({ allErrors: true, useDefaults: true, verbose: true, strict: false, discriminator: true, strictNumbers: true }).compile<ValidatedConfig>(ConfigSchema);
+  return validator;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -139,8 +162,16 @@ export async function loadConfigFile(file: string): Promise<LoadedConfig> {
   const abs = path.resolve(file);
   let text: string;
   try {
-    text = await readFile(abs, 'utf8');
+    const handle = await open(abs, 'r');
+    try {
+      const { size } = await handle.stat();
+      if (size > MAX_CONFIG_BYTES) throw tooLarge(abs, size);
+      text = await handle.readFile('utf8');
+    } finally {
+      await handle.close();
+    }
   } catch (err) {
+    if (err instanceof ConfigInvalidError) throw err;
     throw new InspectdError(
       ErrorCodes.CONFIG_READ,
       `cannot read config file ${abs}: ${errorMessage(err)} (check the path given with --config and its permissions)`,
@@ -152,16 +183,18 @@ export async function loadConfigFile(file: string): Promise<LoadedConfig> {
 
 /** Parses and validates YAML text; fileName is used in messages, relative paths resolve against baseDir. */
 export function parseConfigText(text: string, fileName: string, baseDir: string): LoadedConfig {
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MAX_CONFIG_BYTES) throw tooLarge(fileName, bytes);
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, merge: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new ConfigInvalidError(
-      fileName,
-      doc.errors.map((e) => {
-        const pos = e.linePos?.[0] ?? lc.linePos(e.pos[0]);
-        return { file: fileName, line: pos.line, col: pos.col, path: '', message: `YAML: ${firstLine(e.message)}` };
-      }),
-    );
+    const problems: ConfigProblem[] = doc.errors.map((e) => {
+      const pos = e.linePos?.[0] ?? lc.linePos(e.pos[0]);
+      return { file: fileName, line: pos.line, col: pos.col, path: '', message: `YAML: ${firstLine(e.message)}` };
+    });
+    // Prose, source code and the like: say so first, rather than only listing what YAML made of it.
+    if (!isMap(doc.contents)) problems.unshift({ file: fileName, line: 1, col: 1, path: '', message: NOT_A_MAPPING });
+    throw new ConfigInvalidError(fileName, problems);
   }
   let data: unknown;
   try {
@@ -190,37 +223,25 @@ export function validateConfigObject(
     problems.push({ file: fileName, line: pos?.line, col: pos?.col, path: formatPath(segs), message });
   };
 
-  const v = getValidators();
-  if (!v.root(data)) for (const e of v.root.errors ?? []) reportAjvError(e, [], add);
+  const validate = getValidator();
+  const validated = validate(data) ? data : undefined;
+  if (!validated) for (const e of validate.errors ?? []) reportAjvError(e, [], add);
 
   const root = (isObject(data) ? data : {}) as Record<string, unknown>;
   const cameras = Array.isArray(root.cameras) ? root.cameras : [];
   const seenIds = new Map<string, number>();
   cameras.forEach((cam: unknown, i: number) => {
-    if (!isObject(cam)) return;
-    const src = cam.source;
-    if (isObject(src) && typeof src.type === 'string' && src.type in v.sources) {
-      const check = v.sources[src.type];
-      if (!check(src)) for (const e of check.errors ?? []) reportAjvError(e, ['cameras', i, 'source'], add);
-    }
-    if (typeof cam.id === 'string') {
-      const prev = seenIds.get(cam.id);
-      if (prev !== undefined) add(['cameras', i, 'id'], `duplicate camera id '${cam.id}' (also cameras[${prev}].id); ids must be unique`);
-      else seenIds.set(cam.id, i);
-    }
+    if (!isObject(cam) || typeof cam.id !== 'string') return;
+    const prev = seenIds.get(cam.id);
+    if (prev !== undefined) add(['cameras', i, 'id'], `duplicate camera id '${cam.id}' (also cameras[${prev}].id); ids must be unique`);
+    else seenIds.set(cam.id, i);
   });
 
   const mqtt = isObject(root.mqtt) ? root.mqtt : {};
-  if (typeof mqtt.url === 'string') {
-    const m = /^([a-z][a-z0-9+.-]*):\/\//i.exec(mqtt.url);
-    const scheme = m?.[1].toLowerCase();
-    if (!scheme || !['mqtt', 'mqtts', 'tcp', 'ssl', 'tls', 'ws', 'wss'].includes(scheme)) {
-      add(['mqtt', 'url'], `unsupported broker URL scheme${scheme ? ` '${scheme}'` : ''}: use mqtt://host:1883, mqtts://host:8883, ws:// or wss://`);
-    }
-  }
-  if (typeof mqtt.baseTopic === 'string' && (/[#+\0]/.test(mqtt.baseTopic) || /^\/|\/$|\/\//.test(mqtt.baseTopic))) {
-    add(['mqtt', 'baseTopic'], 'must not contain MQTT wildcards (+ #), empty levels or leading/trailing /');
-  }
+  const urlProblem = typeof mqtt.url === 'string' ? brokerUrlProblem(mqtt.url) : undefined;
+  if (urlProblem) add(['mqtt', 'url'], urlProblem);
+  const topicProblem = typeof mqtt.baseTopic === 'string' ? baseTopicProblem(mqtt.baseTopic) : undefined;
+  if (topicProblem) add(['mqtt', 'baseTopic'], topicProblem);
 
   resolvePaths(root, baseDir);
 
@@ -231,14 +252,30 @@ export function validateConfigObject(
       if (typeof f === 'string' && !existsSync(f)) add(['mqtt', 'tls', k], `file not found: ${f}`);
     }
   }
-  if (problems.length > 0) {
+  if (problems.length > 0 || !validated) {
     problems.sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.col ?? 0) - (b.col ?? 0));
     throw new ConfigInvalidError(fileName, problems);
   }
 
-  fillMachineDefaults(root);
-  const config = deepFreeze(root as unknown as Config);
-  return { config, hash: configHash(config), source: fileName };
+  const hash = configHash(validated);
+  return { config: deepFreeze(resolveMachineDefaults(validated)), hash, source: fileName };
+}
+
+/** Schemes the MQTT client connects with. */
+const BROKER_SCHEMES = ['mqtt', 'mqtts', 'tcp', 'ssl', 'tls', 'ws', 'wss'];
+
+/** Why the client could not connect to `url` (undefined when it can); never quotes the URL (credentials). */
+function brokerUrlProblem(url: string): string | undefined {
+  const use = 'use mqtt://host:1883, mqtts://host:8883, ws:// or wss://';
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1].toLowerCase();
+  if (!scheme || !BROKER_SCHEMES.includes(scheme)) return `unsupported broker URL scheme${scheme ? ` '${scheme}'` : ''}: ${use}`;
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return `is not a valid URL: ${use}`;
+  }
+  return parsed.hostname === '' ? `has no host: ${use}` : undefined;
 }
 
 /** sha256 hex of the canonical JSON (object keys sorted). */
@@ -283,17 +320,30 @@ function reportAjvError(e: ErrorObject, prefix: Seg[], add: (segs: readonly Seg[
     case 'enum':
       add(segs, `must be one of ${(p.allowedValues as unknown[]).map((x) => JSON.stringify(x)).join(', ')}`);
       return;
+    case 'discriminator':
+      // A missing `type` is already reported by `required`; an unknown one names the source types.
+      if (p.tagValue !== undefined) add([...segs, String(p.tag)], `must be one of ${SOURCE_TYPES.map((x) => JSON.stringify(x)).join(', ')}`);
+      return;
     case 'pattern':
-      add(segs, p.pattern === TOPIC_SAFE ? 'must contain only letters, digits, _ and - (it is used in MQTT topics)' : e.message ?? 'invalid');
+      add(
+        segs,
+        p.pattern === TOPIC_SAFE
+          ? 'must contain only letters, digits, _ and - (it is used in MQTT topics)'
+          : p.pattern === CLIENT_ID_SAFE
+            ? 'must not contain control characters, # or + (the broker would refuse it)'
+            : (e.message ?? 'invalid'),
+      );
       return;
-    case 'minItems': {
-      const last = segs[segs.length - 1];
-      const what = last === 'polygon' ? 'points' : last === 'cameras' ? 'camera(s)' : 'item(s)';
-      add(segs, `needs at least ${String(p.limit)} ${what}`);
+    case 'minItems':
+      add(segs, `needs at least ${String(p.limit)} ${itemsName(segs)}`);
       return;
-    }
+    case 'maxItems':
+      add(segs, `must have at most ${String(p.limit)} ${itemsName(segs)}`);
+      return;
     case 'type':
-      add(segs, segs.length === 0 ? 'the file must be a YAML mapping of keys (model:, cameras:, ...)' : e.message ?? 'wrong type');
+      // strictNumbers: .nan and .inf are numbers to YAML but never a valid setting
+      if (typeof e.data === 'number') add(segs, 'must be a finite number');
+      else add(segs, segs.length === 0 ? NOT_A_MAPPING : e.message ?? 'wrong type');
       return;
     case 'minLength':
       add(segs, p.limit === 1 ? 'must not be empty' : e.message ?? 'too short');
@@ -301,6 +351,11 @@ function reportAjvError(e: ErrorObject, prefix: Seg[], add: (segs: readonly Seg[
     default:
       add(segs, e.message ?? e.keyword);
   }
+}
+
+function itemsName(segs: readonly Seg[]): string {
+  const last = segs[segs.length - 1];
+  return last === 'polygon' ? 'points' : last === 'cameras' ? 'camera(s)' : 'item(s)';
 }
 
 /** Closest known key by edit distance, when close enough to be a typo. */
@@ -387,21 +442,26 @@ function isRelativeFileInput(src: Record<string, unknown>): boolean {
   return !/^[a-z][a-z0-9+.-]*:/i.test(input) && !path.isAbsolute(input) && input !== '-';
 }
 
-function fillMachineDefaults(root: Record<string, unknown>): void {
-  const device = root.device as { id?: string };
-  if (device.id === undefined) device.id = topicSafeHostname();
+/** Fills in the defaults that depend on the machine (host name, state directory) and on other keys. */
+function resolveMachineDefaults(v: ValidatedConfig): Config {
   const state = stateDir();
-  const model = root.model as { engineCacheDir?: string };
-  model.engineCacheDir ??= path.join(state, 'engines');
-  (root.outbox as { dir?: string }).dir ??= path.join(state, 'outbox');
-  (root.snapshots as { dir?: string }).dir ??= path.join(state, 'snapshots');
-  for (const cam of root.cameras as { source: Record<string, unknown> }[]) {
-    const src = cam.source;
-    if (src.type === 'folder') {
-      src.doneDir ??= path.join(src.path as string, 'done');
-      src.quarantineDir ??= path.join(src.path as string, 'quarantine');
-    }
-  }
+  return {
+    ...v,
+    device: { ...v.device, id: v.device.id ?? topicSafeHostname() },
+    model: { ...v.model, engineCacheDir: v.model.engineCacheDir ?? path.join(state, 'engines') },
+    cameras: v.cameras.map(resolveCamera),
+    outbox: { ...v.outbox, dir: v.outbox.dir ?? path.join(state, 'outbox') },
+    snapshots: { ...v.snapshots, dir: v.snapshots.dir ?? path.join(state, 'snapshots') },
+  };
+}
+
+function resolveCamera(cam: ValidatedCameraConfig): CameraConfig {
+  const src = cam.source;
+  const source: SourceConfig =
+    src.type === 'folder'
+      ? { ...src, doneDir: src.doneDir ?? path.join(src.path, 'done'), quarantineDir: src.quarantineDir ?? path.join(src.path, 'quarantine') }
+      : src;
+  return { ...cam, source };
 }
 
 /** The host name, made topic-safe (dots of an FQDN become -). */
@@ -416,16 +476,4 @@ function deepFreeze<T>(v: T): T {
     for (const x of Object.values(v as object)) deepFreeze(x);
   }
   return v;
-}
-
-/** Synchronous file read for callers that cannot await (none in the daemon; kept for tools). */
-export function loadConfigFileSync(file: string): LoadedConfig {
-  const abs = path.resolve(file);
-  let text: string;
-  try {
-    text = readFileSync(abs, 'utf8');
-  } catch (err) {
-    throw new InspectdError(ErrorCodes.CONFIG_READ, `cannot read config file ${abs}: ${errorMessage(err)}`, { cause: err });
-  }
-  return parseConfigText(text, abs, path.dirname(abs));
 }

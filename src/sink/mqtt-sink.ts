@@ -24,6 +24,7 @@
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
 import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
+import { baseTopicProblem } from '../config/schema.js';
 import type { MqttConfig } from '../config/types.js';
 import type { Logger } from '../ops/log.js';
 import type { Metrics } from '../ops/metrics.js';
@@ -120,9 +121,8 @@ export class MqttSink implements EventSink {
     const url = this.cfg.url;
     if (!url) throw new InspectdError(ErrorCodes.MQTT, 'mqtt.url is not set: start the embedded broker and pass its url');
     assertTopicSegment('device id', this.deviceId);
-    if (/[+#\u0000]/.test(this.cfg.baseTopic) || this.cfg.baseTopic.length === 0) {
-      throw new InspectdError(ErrorCodes.CONFIG_INVALID, `mqtt.baseTopic "${this.cfg.baseTopic}" is not a valid topic prefix: no + or # characters`);
-    }
+    const topicProblem = baseTopicProblem(this.cfg.baseTopic);
+    if (topicProblem) throw new InspectdError(ErrorCodes.CONFIG_INVALID, `mqtt.baseTopic "${this.cfg.baseTopic}" is not a valid topic prefix: it ${topicProblem}`);
     const options: IClientOptions = {
       clientId: this.cfg.clientId ?? `inspectd-${this.deviceId}`,
       clean: true,

@@ -45,8 +45,8 @@ export class FolderSource implements FrameSource {
     private readonly deps: { logger?: Logger } = {},
   ) {
     this.dir = path.resolve(cfg.path);
-    this.doneDir = path.resolve(cfg.doneDir ?? path.join(this.dir, 'done'));
-    this.quarantineDir = path.resolve(cfg.quarantineDir ?? path.join(this.dir, 'quarantine'));
+    this.doneDir = path.resolve(cfg.doneDir);
+    this.quarantineDir = path.resolve(cfg.quarantineDir);
   }
 
   async start(handlers: SourceHandlers): Promise<void> {

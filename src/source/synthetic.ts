@@ -8,6 +8,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
+import { MAX_FPS, SEED_MAX, SYNTHETIC_MAX_SIZE, SYNTHETIC_MIN_SIZE } from '../config/schema.js';
 import type { SyntheticSourceConfig } from '../config/types.js';
 import { renderScene, type Scene } from '../synth/scene.js';
 import type { Frame } from '../contracts/frame.js';
@@ -38,12 +39,18 @@ export class SyntheticSource implements FrameSource {
   async start(handlers: SourceHandlers): Promise<void> {
     if (this.running) throw new InspectdError(ErrorCodes.LIFECYCLE, `synthetic source for camera ${this.cameraId} is already running; stop() it first`);
     const { fps, width, height, defectRate, seed } = this.config;
-    if (!(fps > 0 && fps <= 1000)) throw new InspectdError(ErrorCodes.CONFIG_INVALID, `synthetic source ${this.cameraId}: fps must be in (0, 1000], got ${fps}`);
-    if (!Number.isInteger(width) || !Number.isInteger(height) || width < 32 || height < 32 || width > 8192 || height > 8192) {
-      throw new InspectdError(ErrorCodes.CONFIG_INVALID, `synthetic source ${this.cameraId}: width/height must be integers in [32, 8192], got ${width}x${height}`);
+    if (!(fps > 0 && fps <= MAX_FPS)) throw new InspectdError(ErrorCodes.CONFIG_INVALID, `synthetic source ${this.cameraId}: fps must be in (0, ${MAX_FPS}], got ${fps}`);
+    const inRange = (n: number): boolean => Number.isInteger(n) && n >= SYNTHETIC_MIN_SIZE && n <= SYNTHETIC_MAX_SIZE;
+    if (!inRange(width) || !inRange(height)) {
+      throw new InspectdError(
+        ErrorCodes.CONFIG_INVALID,
+        `synthetic source ${this.cameraId}: width/height must be integers in [${SYNTHETIC_MIN_SIZE}, ${SYNTHETIC_MAX_SIZE}], got ${width}x${height}`,
+      );
     }
     if (!(defectRate >= 0 && defectRate <= 1)) throw new InspectdError(ErrorCodes.CONFIG_INVALID, `synthetic source ${this.cameraId}: defectRate must be in [0, 1], got ${defectRate}`);
-    if (!Number.isInteger(seed)) throw new InspectdError(ErrorCodes.CONFIG_INVALID, `synthetic source ${this.cameraId}: seed must be an integer, got ${seed}`);
+    if (!Number.isInteger(seed) || seed < 0 || seed > SEED_MAX) {
+      throw new InspectdError(ErrorCodes.CONFIG_INVALID, `synthetic source ${this.cameraId}: seed must be an integer in [0, ${SEED_MAX}], got ${seed}`);
+    }
     this.handlers = handlers;
     this.running = true;
     this.ready = null;

@@ -31,7 +31,7 @@ function png(w: number, h: number, rgb: [number, number, number], alpha = false)
 function setup(t: { after: (fn: () => unknown) => void }, over: Partial<FolderSourceConfig> = {}) {
   const root = mkdtempSync(path.join(os.tmpdir(), 'inspectd-folder-'));
   const dir = path.join(root, 'incoming'); // does not exist yet: the source must create it
-  const cfg: FolderSourceConfig = { type: 'folder', path: dir, pollMs: 20, settleMs: 60, ...over };
+  const cfg: FolderSourceConfig = { type: 'folder', path: dir, doneDir: path.join(dir, 'done'), quarantineDir: path.join(dir, 'quarantine'), pollMs: 20, settleMs: 60, ...over };
   const src = new FolderSource('bench', cfg, { logger: silentLogger() });
   const frames: Frame[] = [];
   t.after(async () => {

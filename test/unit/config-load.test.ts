@@ -8,7 +8,11 @@ import { parse as parseYaml } from 'yaml';
 import { ErrorCodes } from '../../src/errors.js';
 import { DEMO_REJECT_CLASSES, embeddedDefaults } from '../../src/config/defaults.js';
 import { ConfigInvalidError, loadConfigFile, parseConfigText } from '../../src/config/load.js';
+import { baseTopicProblem } from '../../src/config/schema.js';
 import { editorSchemaText } from '../../src/config/write-schema.js';
+import { silentLogger } from '../../src/ops/log.js';
+import { MqttSink } from '../../src/sink/mqtt-sink.js';
+import { Outbox } from '../../src/sink/outbox.js';
 import { repoPath } from '../helpers/fixtures.js';
 
 const MIN = `model:
@@ -233,4 +237,45 @@ test('the editor schema (draft-07) accepts the example and rejects an unknown so
   assert.equal(validate(example), true, JSON.stringify(validate.errors));
   example.cameras[0].source.inputFormatt = 'v4l2';
   assert.equal(validate(example), false);
+});
+
+test('mqtt.baseTopic: one check for the loader (with file:line) and the MQTT sink (configs built in code)', { timeout: 5000 }, async () => {
+  for (const bad of ['a/+/b', 'a/#', 'a//b', '/a', 'a/', 'a\u0000b']) {
+    assert.match(baseTopicProblem(bad) ?? '', /must not contain MQTT wildcards/, JSON.stringify(bad));
+  }
+  assert.equal(baseTopicProblem('plant2/line-1'), undefined);
+  assert.deepEqual(problemsOf(MIN + 'mqtt:\n  baseTopic: plant//x\n', 'c.yaml'), [
+    'c.yaml:7:14 mqtt.baseTopic: must not contain MQTT wildcards (+ #), NUL, empty levels or leading/trailing /',
+  ]);
+  const { config } = parseConfigText(MIN, 'c.yaml', '/x');
+  const outbox = new Outbox({ config: config.outbox, logger: silentLogger() });
+  const sink = new MqttSink({
+    mqtt: { ...config.mqtt, url: 'mqtt://127.0.0.1:1', baseTopic: 'plant//x' },
+    outbox,
+    deviceId: 'dev1',
+    logger: silentLogger(),
+    version: '0.0.0-test',
+  });
+  await assert.rejects(sink.start(new AbortController().signal), {
+    code: ErrorCodes.CONFIG_INVALID,
+    message: 'mqtt.baseTopic "plant//x" is not a valid topic prefix: it must not contain MQTT wildcards (+ #), NUL, empty levels or leading/trailing /',
+  });
+});
+
+test('mqtt.url must be a URL the client can connect to: parseable, a broker scheme, a host', { timeout: 5000 }, () => {
+  const USE = 'use mqtt://host:1883, mqtts://host:8883, ws:// or wss://';
+  const cases: [string, string][] = [
+    ['mqtt://u:p@[bad', `is not a valid URL: ${USE}`],
+    ['mqtt://broker:99999', `is not a valid URL: ${USE}`],
+    ['mqtt://', `has no host: ${USE}`],
+    ['mqtts:///x', `has no host: ${USE}`],
+    ['http://broker:1883', `unsupported broker URL scheme 'http': ${USE}`],
+    ['broker:1883', `unsupported broker URL scheme: ${USE}`],
+  ];
+  for (const [url, message] of cases) {
+    assert.deepEqual(problemsOf(MIN + `mqtt:\n  url: "${url}"\n`, 'c.yaml'), [`c.yaml:7:8 mqtt.url: ${message}`], url);
+  }
+  for (const url of ['mqtt://u:p@broker:1883', 'mqtts://broker.local', 'ws://[::1]:9001/mqtt', 'wss://b/mqtt', 'tcp://10.0.0.2', 'ssl://b:8883', 'tls://b:8883']) {
+    assert.equal(parseConfigText(MIN + `mqtt:\n  url: "${url}"\n`, 'c.yaml', '/x').config.mqtt.url, url);
+  }
 });
