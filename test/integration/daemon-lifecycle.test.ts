@@ -5,13 +5,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import sharp from 'sharp';
 import path from 'node:path';
 import { Daemon } from '../../src/app/daemon.js';
 import type { DaemonParts } from '../../src/app/parts.js';
 import type { EventSink } from '../../src/contracts/sink.js';
 import type { Service } from '../../src/contracts/service.js';
 import { Outbox } from '../../src/sink/outbox.js';
+import { SnapshotWriter } from '../../src/sink/snapshots.js';
 import { loadConfigFile } from '../../src/config/load.js';
 import { Metrics } from '../../src/ops/metrics.js';
 import { silentLogger } from '../../src/ops/log.js';
@@ -359,4 +361,51 @@ test('a signal while waiting for a usable model ends start-up promptly', { timeo
   assert.ok(performance.now() - t0 < 1500, 'the wait ends within a second of the signal');
   await daemon.stop();
   assert.deepEqual(log.filter((l) => l.startsWith('stop')), ['stop mqtt', 'stop outbox']);
+});
+
+/** A real snapshot writer that logs when it is stopped and how many writes it still had in flight. */
+class LoggedSnapshots extends SnapshotWriter {
+  private pending = 0;
+  constructor(
+    private readonly log: string[],
+    private readonly n: number,
+    opts: ConstructorParameters<typeof SnapshotWriter>[0],
+  ) {
+    super(opts);
+  }
+  override saveReject(...args: Parameters<SnapshotWriter['saveReject']>): Promise<string | null> {
+    this.pending++;
+    return super.saveReject(...args).finally(() => this.pending--);
+  }
+  override async stop(): Promise<void> {
+    await super.stop();
+    this.log.push(`snapshots ${this.n} stopped, ${this.pending} in flight`);
+  }
+}
+
+test('snapshot writes are drained on stop and when a reload replaces the writer', { timeout: 15_000 }, async (t) => {
+  const { cfgFile, cfg, tmp } = await setup(t);
+  const dir = path.join(tmp.dir, 'snaps');
+  writeYaml(cfgFile, { ...cfg, snapshots: { enabled: true, dir, maxFiles: 1000 } });
+  const log: string[] = [];
+  let made = 0;
+  const parts = fakeParts(log, { createSnapshots: async (config, logger) => new LoggedSnapshots(log, ++made, { config, logger }) });
+  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), configPath: cfgFile, logger: silentLogger(), parts });
+  t.after(() => daemon.stop().catch(() => undefined));
+  await daemon.start();
+  const waitFor = async (pred: () => boolean, what: string) => {
+    for (let i = 0; i < 200 && !pred(); i++) await new Promise((r) => setTimeout(r, 25));
+    assert.ok(pred(), what);
+  };
+  const jpegs = () => (existsSync(dir) ? readdirSync(dir) : []).filter((n) => n.endsWith('.jpg'));
+  await waitFor(() => made === 1 && jpegs().length >= 2, 'rejects leave snapshots');
+
+  writeYaml(cfgFile, { ...cfg, snapshots: { enabled: true, dir, maxFiles: 999 } });
+  await waitFor(() => made === 2, 'the edit makes a new writer');
+  await waitFor(() => log.includes('snapshots 1 stopped, 0 in flight'), 'the replaced writer is drained');
+
+  await daemon.stop();
+  assert.ok(log.includes('snapshots 2 stopped, 0 in flight'), 'stop drains the writer in service');
+  assert.deepEqual(readdirSync(dir).filter((n) => n.endsWith('.tmp')), [], 'no half-written file is left');
+  for (const name of jpegs()) assert.equal((await sharp(path.join(dir, name)).metadata()).format, 'jpeg', `${name} is a whole JPEG`);
 });
