@@ -11,6 +11,7 @@
  * Parts are created through `DaemonParts` factories (parts.ts) so tests inject fakes through the constructor.
  */
 import type { LoadedConfig } from '../config/load.js';
+import { assertRulesMatchModel } from '../config/model-classes.js';
 import type { Config } from '../config/types.js';
 import { NOOP_NOTIFIER, type HealthInfo, type Notifier } from '../contracts/ops.js';
 import type { EventSink } from '../contracts/sink.js';
@@ -202,6 +203,7 @@ export class Daemon {
     const detector = await this.model.loadUsable(signal);
     stack.push('detector', () => this.model.stop());
     checkAbort(signal);
+    assertRulesMatchModel(this.reloader.current, detector.metadata.names);
     // The config may have been edited while waiting for a usable model: what had started takes it up too.
     await this.reloader.catchUp(cfg);
     const now = this.config;

@@ -5,6 +5,8 @@
  * applies camera changes.
  */
 import type { ConfigDiff } from '../config/diff.js';
+import type { LoadedConfig } from '../config/load.js';
+import { assertRulesMatchModel } from '../config/model-classes.js';
 import type { Config } from '../config/types.js';
 import type { FrameDetector } from '../contracts/detector.js';
 import type { RejectPayload } from '../contracts/messages.js';
@@ -75,10 +77,20 @@ export class Inspection implements Reconfigurable {
     }
   }
 
-  async prepare(next: Config, prev: Config, diff: ConfigDiff): Promise<void> {
-    if (!diff.model || !modelNeedsReload(prev.model, next.model)) return;
-    this.opts.logger.info({ model: next.model.path }, 'loading the new model; the current one keeps serving');
-    this.pending = await this.opts.model.loadWarm(next.model);
+  /** Loads a changed model (the current one keeps serving), and checks the rules' classes against the model that will serve. */
+  async prepare(next: LoadedConfig, prev: Config, diff: ConfigDiff): Promise<void> {
+    const model = next.config.model;
+    if (diff.model && modelNeedsReload(prev.model, model)) {
+      this.opts.logger.info({ model: model.path }, 'loading the new model; the current one keeps serving');
+      this.pending = await this.opts.model.loadWarm(model);
+    }
+    const serving = this.pending ?? this.opts.model.detector;
+    try {
+      if (serving) assertRulesMatchModel(next, serving.metadata.names);
+    } catch (err) {
+      await this.discard();
+      throw err;
+    }
   }
 
   async discard(): Promise<void> {

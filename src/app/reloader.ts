@@ -16,8 +16,8 @@ import type { DaemonBus } from './events.js';
 /** A part whose settings can change while it runs. */
 export interface Reconfigurable {
   readonly name: string;
-  /** May fail; nothing observable changes until every participant has prepared. */
-  prepare?(next: Config, prev: Config, diff: ConfigDiff): Promise<void>;
+  /** May fail (its own leftovers disposed); nothing observable changes until every participant has prepared. */
+  prepare?(next: LoadedConfig, prev: Config, diff: ConfigDiff): Promise<void>;
   /** Drops what prepare() made, when a later participant failed to prepare. */
   discard?(): Promise<void>;
   apply(next: Config, prev: Config, diff: ConfigDiff): Promise<void> | void;
@@ -138,7 +138,7 @@ export class ConfigReloader {
       try {
         for (const p of this.participants) {
           if (!p.prepare) continue;
-          await p.prepare(cfg, prev, diff);
+          await p.prepare(next, prev, diff);
           prepared.push(p);
         }
       } catch (err) {

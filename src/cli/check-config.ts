@@ -1,6 +1,10 @@
 /** `inspectd check-config FILE`: validates a config without running anything. Exit 0 valid, 1 invalid, 2 usage. */
+import { readFile } from 'node:fs/promises';
 import { errorMessage, isInspectdError } from '../errors.js';
 import { ConfigInvalidError, formatProblems, loadConfigFile } from '../config/load.js';
+import { assertRulesMatchModel } from '../config/model-classes.js';
+import { buildModelMetadata, loadLabelsFile } from '../vision/model-metadata.js';
+import { parseOnnxMetadata } from '../vision/onnx-metadata.js';
 import { EXIT_OK, EXIT_USAGE, commandErrorText, parseCommandArgs } from './args.js';
 
 const HELP = 'usage: inspectd check-config FILE...\n  validates each config file; exit 0 when all are valid\n';
@@ -23,7 +27,10 @@ export async function checkConfigCommand(argv: string[]): Promise<number> {
   for (const file of files) {
     try {
       const loaded = await loadConfigFile(file);
+      const classes = await modelClassNames(loaded.config.model.path, loaded.config.model.labels);
+      if (classes) assertRulesMatchModel(loaded, classes);
       process.stdout.write(`${file}: ok (hash ${loaded.hash})\n`);
+      if (!classes) process.stderr.write(`${file}: note: class names in rules not checked (model ${loaded.config.model.path} unreadable or without class names)\n`);
     } catch (err) {
       rc = 1;
       if (err instanceof ConfigInvalidError) {
@@ -35,4 +42,16 @@ export async function checkConfigCommand(argv: string[]): Promise<number> {
     }
   }
   return rc;
+}
+
+/** The model's class names from its ONNX metadata (or labels file), without loading an engine; null when unknown. */
+async function modelClassNames(modelPath: string, labelsPath: string | undefined): Promise<string[] | null> {
+  try {
+    const raw = parseOnnxMetadata(await readFile(modelPath));
+    const labels = labelsPath !== undefined ? await loadLabelsFile(labelsPath) : undefined;
+    const names = buildModelMetadata(raw, { labels }).names;
+    return names.length > 0 ? names : null;
+  } catch {
+    return null;
+  }
 }

@@ -94,7 +94,8 @@ export async function runCommand(argv: string[], hooks: RunHooks = {}): Promise<
       if (!startAbort.signal.aborted) {
         logger.fatal({ code: isInspectdError(err) ? err.code : undefined, err: errorMessage(err) }, 'inspectd could not start');
         process.stderr.write(`inspectd run: ${errorMessage(err)}\n`);
-        code = EXIT_FAILURE;
+        // A config the model contradicts (rules naming classes it lacks) is a config error: no restart into it.
+        code = isInspectdError(err, ErrorCodes.CONFIG_INVALID) ? EXIT_CONFIG : EXIT_FAILURE;
       }
     }
     try {

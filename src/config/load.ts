@@ -25,6 +25,8 @@ export interface LoadedConfig {
   hash: string;
   /** File path, or '<embedded defaults>'. */
   source: string;
+  /** File positions of key paths, for problems found after loading (rule classes checked against the model). */
+  locator: Locator;
 }
 
 export interface ConfigProblem {
@@ -85,7 +87,7 @@ export function formatProblem(p: ConfigProblem): string {
   return p.path ? `${where} ${p.path}: ${p.message}` : `${where} ${p.message}`;
 }
 
-type Seg = string | number;
+export type Seg = string | number;
 
 /** `cameras[0].source.fps` */
 export function formatPath(segs: readonly Seg[]): string {
@@ -112,7 +114,7 @@ function getValidator(): ValidateFunction<ValidatedConfig> {
 // ---------------------------------------------------------------------------------------------------------
 // Locating key paths in the YAML document
 
-interface Locator {
+export interface Locator {
   /** Position of the node at segs (or of its key when key=true); falls back to the deepest existing ancestor. */
   at(segs: readonly Seg[], key?: boolean): { line: number; col: number } | undefined;
 }
@@ -258,7 +260,7 @@ export function validateConfigObject(
   }
 
   const hash = configHash(validated);
-  return { config: deepFreeze(resolveMachineDefaults(validated)), hash, source: fileName };
+  return { config: deepFreeze(resolveMachineDefaults(validated)), hash, source: fileName, locator };
 }
 
 /** Schemes the MQTT client connects with. */

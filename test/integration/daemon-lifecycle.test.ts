@@ -409,3 +409,25 @@ test('snapshot writes are drained on stop and when a reload replaces the writer'
   assert.deepEqual(readdirSync(dir).filter((n) => n.endsWith('.tmp')), [], 'no half-written file is left');
   for (const name of jpegs()) assert.equal((await sharp(path.join(dir, name)).metadata()).format, 'jpeg', `${name} is a whole JPEG`);
 });
+
+test('rules naming a class the model lacks: refused at start (CONFIG_INVALID) and on a live edit (the running config stays)', { timeout: 15_000 }, async (t) => {
+  const { cfgFile, cfg } = await setup(t);
+  const log: string[] = [];
+  const typo = { ...cfg, cameras: [{ ...cfg.cameras[0], rules: { rejectClasses: ['scrach'] } }] };
+  writeYaml(cfgFile, typo);
+  const bad = new Daemon({ loaded: await loadConfigFile(cfgFile), logger: silentLogger(), parts: fakeParts(log) });
+  await assert.rejects(bad.start(), { code: 'INSPECTD_ERR_CONFIG_INVALID', message: /rejectClasses\[0\]: unknown class 'scrach'.*did you mean 'scratch'/ });
+  await bad.stop();
+
+  writeYaml(cfgFile, cfg);
+  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), configPath: cfgFile, logger: silentLogger(), parts: fakeParts(log) });
+  t.after(() => daemon.stop().catch(() => undefined));
+  await daemon.start();
+  const hash = daemon.statusInfo().configHash;
+  writeYaml(cfgFile, typo);
+  await daemon.reload();
+  const err = daemon.statusInfo().lastConfigError as { message: string } | null;
+  assert.match(err?.message ?? '', /unknown class 'scrach'/, 'reported as the last config error');
+  assert.equal(daemon.statusInfo().configHash, hash, 'the running config stays');
+  assert.deepEqual(daemon.config.cameras[0].rules.rejectClasses, ['scratch']);
+});

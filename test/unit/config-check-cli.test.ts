@@ -133,3 +133,34 @@ test('check-config on a file that is not a config: says so, lists at most 20 sho
     );
   }
 });
+
+test('check-config: a rule naming a class the model lacks is refused with file:line and a suggestion', { timeout: 10000 }, async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'inspectd-classes-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'config.yaml');
+  const model = repoPath('models', 'demo', 'inspectd-demo.onnx');
+  writeFileSync(
+    file,
+    [
+      `model: { path: ${JSON.stringify(model)} }`,
+      'cameras:',
+      '  - id: cam1',
+      '    source: { type: synthetic }',
+      '    rules:',
+      '      rejectClasses: [scrath, dent, "7"]',
+      '      classConf: { stian: 0.5 }',
+      '',
+    ].join('\n'),
+  );
+  const r = await run([file]);
+  assert.equal(r.rc, 1, r.out + r.err);
+  assert.match(r.err, /3 problems/);
+  assert.match(r.err, /config\.yaml:6:\d+ cameras\[0\]\.rules\.rejectClasses\[0\]: unknown class 'scrath'.*did you mean 'scratch'/);
+  assert.match(r.err, /config\.yaml:6:\d+ cameras\[0\]\.rules\.rejectClasses\[2\]: class id 7 is out of range: model inspectd-demo\.onnx has 4 classes/);
+  assert.match(r.err, /config\.yaml:7:\d+ cameras\[0\]\.rules\.classConf\.stian: unknown class 'stian'.*did you mean 'stain'/);
+
+  writeFileSync(file, [`model: { path: ${JSON.stringify(model)} }`, 'cameras:', '  - id: cam1', '    source: { type: synthetic }', '    rules: { rejectClasses: [scratch, "1"] }', ''].join('\n'));
+  const ok = await run([file]);
+  assert.equal(ok.rc, 0, ok.err);
+  assert.doesNotMatch(ok.err, /not checked/);
+});
