@@ -1,54 +1,99 @@
 /**
- * MQTT commands (<base>/<device>/cmd/<name>): parsed into a typed command, then carried out.
- * cmd/reload (no payload); cmd/pause and cmd/resume (optional JSON {"camera": id}; all cameras when
- * absent); cmd/trigger (JSON {"camera": id, "partId": "..."} or a plain-text part id with one camera).
+ * MQTT commands (<base>/<device>/cmd/<name>): validated into a typed command, then carried out. A payload
+ * that does not validate is refused (logged at warn, counted, shown on the status topic), never widened.
+ *   cmd/reload   any payload
+ *   cmd/pause, cmd/resume   empty, {} or {"camera": "*"}: every camera; {"camera": "<id>"}: that camera
+ *   cmd/trigger  {"camera": "<id>", "partId": "<id>"} (camera optional with one camera), or a plain-text part id
  */
 import type { Logger } from '../ops/log.js';
+import type { Metrics } from '../ops/metrics.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
+import type { CameraRegistry } from './cameras.js';
 import type { DaemonBus } from './events.js';
 
 export type Command =
   | { kind: 'reload' }
-  | { kind: 'pause' | 'resume'; camera?: string }
+  | { kind: 'pause' | 'resume'; camera: string | '*' }
   | { kind: 'trigger'; camera?: string; partId: string };
 
 export type ParsedCommand = { ok: true; command: Command } | { ok: false; reason: string };
 
 const MAX_PART_ID = 200;
+const ALL = '*';
+
+function parseJsonObject(text: string): Record<string, unknown> | string {
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return 'payload is not valid JSON';
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return 'payload must be a JSON object';
+  return body as Record<string, unknown>;
+}
+
+function unknownKeys(body: Record<string, unknown>, allowed: readonly string[]): string | undefined {
+  const extra = Object.keys(body).filter((k) => !allowed.includes(k));
+  return extra.length > 0 ? `unknown field${extra.length > 1 ? 's' : ''} ${extra.map((k) => JSON.stringify(k)).join(', ')} (allowed: ${allowed.join(', ')})` : undefined;
+}
 
 export function parseCommand(name: string, payload: Buffer): ParsedCommand {
   const text = payload.toString('utf8').trim();
-  let body: Record<string, unknown> = {};
-  if (text.startsWith('{')) {
-    try {
-      body = JSON.parse(text) as Record<string, unknown>;
-    } catch {
-      return { ok: false, reason: 'command payload is not valid JSON; ignored' };
-    }
-  }
-  const camera = typeof body.camera === 'string' ? body.camera : undefined;
+  const refuse = (reason: string): ParsedCommand => ({ ok: false, reason });
   switch (name) {
     case 'reload':
       return { ok: true, command: { kind: 'reload' } };
     case 'pause':
-    case 'resume':
-      return { ok: true, command: camera === undefined ? { kind: name } : { kind: name, camera } };
+    case 'resume': {
+      const usage = `expected no payload, {} or {"camera": "*"} for every camera, or {"camera": "<id>"}`;
+      if (text === '') return { ok: true, command: { kind: name, camera: ALL } };
+      const body = parseJsonObject(text);
+      if (typeof body === 'string') return refuse(`${body}; ${usage}`);
+      const extra = unknownKeys(body, ['camera']);
+      if (extra) return refuse(`${extra}; ${usage}`);
+      if (body.camera === undefined) return { ok: true, command: { kind: name, camera: ALL } };
+      if (typeof body.camera !== 'string' || body.camera === '') return refuse(`"camera" must be a non-empty string; ${usage}`);
+      return { ok: true, command: { kind: name, camera: body.camera } };
+    }
     case 'trigger': {
-      const raw = body.partId ?? body.triggerId ?? body.id ?? (text.startsWith('{') ? undefined : text);
-      const partId = typeof raw === 'number' ? String(raw) : raw;
-      if (typeof partId !== 'string' || partId === '' || partId.length > MAX_PART_ID) {
-        return { ok: false, reason: 'trigger needs {"camera": id, "partId": "..."} (camera optional with one camera); ignored' };
+      const usage = 'expected {"camera": "<id>", "partId": "<id>"} (camera optional with one camera) or a plain-text part id';
+      let camera: string | undefined;
+      let raw: unknown = text;
+      if (text.startsWith('{') || text.startsWith('[') || text === 'null') {
+        const body = parseJsonObject(text);
+        if (typeof body === 'string') return refuse(`${body}; ${usage}`);
+        const extra = unknownKeys(body, ['camera', 'partId', 'triggerId', 'id']);
+        if (extra) return refuse(`${extra}; ${usage}`);
+        if (body.camera !== undefined && (typeof body.camera !== 'string' || body.camera === '')) return refuse(`"camera" must be a non-empty string; ${usage}`);
+        camera = body.camera as string | undefined;
+        raw = body.partId ?? body.triggerId ?? body.id;
       }
+      const partId = typeof raw === 'number' && Number.isFinite(raw) ? String(raw) : raw;
+      if (typeof partId !== 'string' || partId === '' || partId.length > MAX_PART_ID) return refuse(`a part id of 1-${MAX_PART_ID} characters is needed; ${usage}`);
       return { ok: true, command: camera === undefined ? { kind: 'trigger', partId } : { kind: 'trigger', camera, partId } };
     }
     default:
-      return { ok: false, reason: 'unknown command; ignored' };
+      return refuse('unknown command');
   }
+}
+
+export interface CommandStats {
+  accepted: number;
+  refused: number;
+  lastRefused: { at: string; command: string; reason: string } | null;
 }
 
 /** Carries out commands from the bus; subscribes in start(), unsubscribes in stop(). */
 export class CommandHandler {
-  constructor(private readonly opts: { bus: DaemonBus; pipeline: Pipeline; reload: () => Promise<void>; logger: Logger }) {}
+  private readonly counts: CommandStats = { accepted: 0, refused: 0, lastRefused: null };
+
+  constructor(
+    private readonly opts: { bus: DaemonBus; pipeline: Pipeline; cameras: CameraRegistry; reload: () => Promise<void>; metrics: Metrics; logger: Logger },
+  ) {}
+
+  get stats(): Readonly<CommandStats> {
+    return this.counts;
+  }
 
   start(): void {
     this.opts.bus.on('command', this, ({ name, payload }) => this.handle(name, payload));
@@ -59,34 +104,50 @@ export class CommandHandler {
   }
 
   handle(name: string, payload: Buffer): void {
-    const { pipeline, logger, bus } = this.opts;
     const parsed = parseCommand(name, payload);
-    if (!parsed.ok) {
-      logger.warn({ command: name }, parsed.reason);
-      return;
-    }
+    if (!parsed.ok) return this.refuse(name, parsed.reason);
+    const { pipeline, cameras, logger, bus } = this.opts;
     const cmd = parsed.command;
     switch (cmd.kind) {
       case 'reload':
+        this.accept(name);
         void this.opts.reload();
         return;
       case 'pause':
       case 'resume': {
-        const ids = cmd.kind === 'pause' ? pipeline.pause(cmd.camera) : pipeline.resume(cmd.camera);
-        logger.info({ command: cmd.kind, cameras: ids }, ids.length ? `cameras ${cmd.kind}d` : 'unknown camera; ignored');
+        const camera = cmd.camera === ALL ? undefined : cmd.camera;
+        if (camera !== undefined && !cameras.config(camera)) return this.refuse(name, `unknown camera '${camera}' (cameras: ${pipeline.cameraIds().join(', ')})`);
+        const ids = cmd.kind === 'pause' ? pipeline.pause(camera) : pipeline.resume(camera);
+        this.accept(name);
+        logger.info({ command: cmd.kind, cameras: ids }, `cameras ${cmd.kind}d`);
         bus.emit('status.changed', {});
         return;
       }
       case 'trigger': {
         const ids = pipeline.cameraIds();
-        const cam = cmd.camera ?? (ids.length === 1 ? ids[0] : undefined);
-        if (!cam) {
-          logger.warn({ command: name, camera: cam }, 'trigger needs {"camera": id, "partId": "..."} (camera optional with one camera); ignored');
-          return;
-        }
-        if (!pipeline.trigger(cam, cmd.partId)) logger.warn({ camera: cam }, 'trigger for an unknown camera; ignored');
+        const camera = cmd.camera ?? (ids.length === 1 ? ids[0] : undefined);
+        if (camera === undefined) return this.refuse(name, `"camera" is needed with ${ids.length} cameras (${ids.join(', ')})`);
+        const cfg = cameras.config(camera);
+        if (!cfg) return this.refuse(name, `unknown camera '${camera}' (cameras: ${ids.join(', ')})`);
+        if (!cfg.trigger) return this.refuse(name, `camera '${camera}' is not in trigger mode (set trigger: true in its config); part ${cmd.partId} not judged`);
+        if (pipeline.isPaused(camera)) return this.refuse(name, `camera '${camera}' is paused; part ${cmd.partId} not judged (resume it first)`);
+        pipeline.trigger(camera, cmd.partId);
+        this.accept(name);
         return;
       }
     }
+  }
+
+  private accept(name: string): void {
+    this.counts.accepted++;
+    this.opts.metrics.commands.inc({ command: name, result: 'accepted' });
+  }
+
+  private refuse(name: string, reason: string): void {
+    this.counts.refused++;
+    this.counts.lastRefused = { at: new Date().toISOString(), command: name, reason };
+    this.opts.metrics.commands.inc({ command: name, result: 'refused' });
+    this.opts.logger.warn({ command: name, reason }, 'MQTT command refused');
+    this.opts.bus.emit('status.changed', {});
   }
 }

@@ -65,6 +65,7 @@ export class Daemon {
   private delivery: Delivery | null = null;
   private http: HttpService | null = null;
   private watchdog: InferenceWatchdog | null = null;
+  private commands: CommandHandler | null = null;
   private readyFlag = false;
   private startPromise: Promise<void> | null = null;
   private stopPromise: Promise<void> | null = null;
@@ -111,6 +112,7 @@ export class Daemon {
         sink: () => this.delivery?.current ?? null,
         outboxDepth: () => this.outbox?.depth ?? 0,
         httpError: () => this.http?.error ?? null,
+        commands: () => this.commands?.stats ?? null,
         notifier,
       },
       { bus: this.bus, logger: this.logger, version: packageVersion(), intervalMs: opts.statusIntervalMs ?? 10_000, isTTY: opts.isTTY ?? process.stderr.isTTY === true },
@@ -223,7 +225,7 @@ export class Daemon {
     this.reloader.participate(this.inspection);
     checkAbort(signal);
 
-    const commands = new CommandHandler({ bus, pipeline: this.inspection.pipeline!, reload: () => this.reload(), logger });
+    const commands = (this.commands = new CommandHandler({ bus, pipeline: this.inspection.pipeline!, cameras: this.inspection.cameras!, reload: () => this.reload(), metrics, logger }));
     commands.start();
     stack.push('commands', () => commands.stop());
 

@@ -12,6 +12,7 @@ import { ConsoleSummary, summaryEnabled, type SummarySnapshot } from '../ops/con
 import type { Logger } from '../ops/log.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import type { CameraRegistry } from './cameras.js';
+import type { CommandStats } from './commands.js';
 import type { DaemonBus } from './events.js';
 import type { ModelSupply } from './model-supply.js';
 
@@ -50,6 +51,7 @@ export interface StatusSources {
   sink: () => EventSink | null;
   outboxDepth: () => number;
   httpError: () => string | null;
+  commands: () => Readonly<CommandStats> | null;
   notifier: () => Notifier;
 }
 
@@ -139,6 +141,7 @@ export class StatusReporter {
       lastConfigError: this.src.lastConfigError(),
       modelError: this.src.model.error,
       httpError: this.src.httpError(),
+      commands: this.src.commands(),
     };
   }
 

@@ -27,6 +27,8 @@ export class Metrics {
   readonly sourceRestarts: Counter<'camera'>;
   readonly cameraUp: Gauge<'camera'>;
   readonly configReloads: Counter<'result'>;
+  /** MQTT commands by name and result (accepted | refused). */
+  readonly commands: Counter<'command' | 'result'>;
 
   constructor(opts: { defaultMetrics?: boolean; prefix?: string } = {}) {
     const p = opts.prefix ?? 'inspectd_';
@@ -66,6 +68,7 @@ export class Metrics {
     this.sourceRestarts = new Counter({ name: `${p}source_restarts_total`, help: 'Camera source restarts', labelNames: ['camera'], registers });
     this.cameraUp = new Gauge({ name: `${p}camera_up`, help: '1 while the camera delivers frames', labelNames: ['camera'], registers });
     this.configReloads = new Counter({ name: `${p}config_reloads_total`, help: 'Config reloads, by result', labelNames: ['result'], registers });
+    this.commands = new Counter({ name: `${p}commands_total`, help: 'MQTT commands, by command and result (accepted, refused)', labelNames: ['command', 'result'], registers });
   }
 
   /** Records one stage duration given in milliseconds. */

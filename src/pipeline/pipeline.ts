@@ -204,7 +204,10 @@ export class Pipeline {
     return true;
   }
 
-  /** Paused cameras drop live frames (counted 'paused'); lossless and tagged frames wait for resume. */
+  /**
+   * Paused cameras drop live frames (counted 'paused'); lossless frames wait for resume. Pending triggers are
+   * discarded: a part that passed while the camera was paused must not be judged on a later frame.
+   */
   pause(cameraId?: string): string[] {
     return this.setPaused(cameraId, true);
   }
@@ -220,7 +223,12 @@ export class Pipeline {
     for (const id of ids) {
       const lane = this.lanes.get(id)!;
       lane.paused = paused;
-      if (paused && lane.mailbox.clearLatest()) this.drop(lane, 'paused');
+      if (!paused) continue;
+      if (lane.mailbox.clearLatest()) this.drop(lane, 'paused');
+      if (lane.triggers.length > 0) {
+        this.opts.logger.warn({ camera: id, triggerIds: lane.triggers }, 'camera paused: pending triggers discarded; those parts get no reject decision');
+        lane.triggers = [];
+      }
     }
     return ids;
   }

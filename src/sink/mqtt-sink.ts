@@ -157,7 +157,7 @@ export class MqttSink implements EventSink {
       if (!this.disconnectLogged) this.logger.warn({ url: safeUrl, err: err.message }, 'MQTT connection error; retrying every mqtt.reconnectMs, events kept in the outbox');
       this.disconnectLogged = true;
     });
-    client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet.retain));
     this.unsubscribeAppend = this.outbox.onAppend(() => void this.pump());
 
     await new Promise<void>((resolve) => {
@@ -299,9 +299,14 @@ export class MqttSink implements EventSink {
     });
   }
 
-  private onMessage(topic: string, payload: Buffer): void {
+  private onMessage(topic: string, payload: Buffer, retained: boolean): void {
     const prefix = this.topic('cmd') + '/';
     if (!topic.startsWith(prefix)) return;
+    // A command left retained on the broker would be carried out again at every start and reconnect.
+    if (retained) {
+      this.logger.warn({ topic }, 'retained MQTT command ignored (commands act once; clear it with an empty retained message)');
+      return;
+    }
     const command = COMMANDS.find((c) => c === topic.slice(prefix.length));
     if (!command) {
       this.logger.warn({ topic, allowed: COMMANDS }, 'unknown MQTT command ignored');

@@ -34,8 +34,8 @@ export class MqttRecorder {
     await this.until(() => client.connected, 5000, 'recorder connect');
   }
 
-  publish(topic: string, payload: string): Promise<void> {
-    return new Promise((resolve, reject) => this.client!.publish(topic, payload, { qos: 1 }, (err) => (err ? reject(err) : resolve())));
+  publish(topic: string, payload: string, opts: { retain?: boolean } = {}): Promise<void> {
+    return new Promise((resolve, reject) => this.client!.publish(topic, payload, { qos: 1, retain: opts.retain ?? false }, (err) => (err ? reject(err) : resolve())));
   }
 
   on(suffix: string): Received[] {
