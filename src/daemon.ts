@@ -144,7 +144,7 @@ export const defaultParts: DaemonParts = {
     return new m.MqttSink({ ...opts, outbox: opts.outbox as never });
   },
   async loadDetector(model, logger, onEngineChange) {
-    const m = await importPart<typeof import('./vision/detector.js')>('./vision/detector.js');
+    const m = await importPart<typeof import('./inference/detector.js')>('./inference/detector.js');
     return m.Detector.load({
       modelPath: model.path,
       labelsPath: model.labels,

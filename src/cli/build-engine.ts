@@ -1,6 +1,6 @@
 /**
  * `inspectd build-engine --model M.onnx [--fp16|--int8] [--cache DIR]`: builds a TensorRT engine with
- * trtexec and stores it under the cache key src/engine/tensorrt.ts looks for.
+ * trtexec and stores it under the cache key src/inference/tensorrt.ts looks for.
  */
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
@@ -13,7 +13,7 @@ import {
   engineCachePath,
   resolveEngineCacheKey,
   type TrtPrecision,
-} from '../engine/tensorrt.js';
+} from '../inference/tensorrt.js';
 
 export interface BuildEngineDeps {
   /** Default: the production addon. */

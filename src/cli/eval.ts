@@ -13,7 +13,7 @@ import { InspectdError, ErrorCodes, errorMessage } from '../errors.js';
 import { evaluateDetections, parseYoloLabels, type EvalMetrics, type ImageResult } from '../eval/metrics.js';
 import type { Detection, StageTimings } from '../contracts/vision.js';
 
-/** The slice of src/vision/detector.ts's Detector that eval uses (kept thin on purpose). */
+/** The slice of src/inference/detector.ts's Detector that eval uses (kept thin on purpose). */
 export interface EvalDetector {
   readonly metadata: { names: string[] };
   detectImage(
@@ -37,7 +37,7 @@ export type DetectorLoader = (opts: DetectorLoadOptions) => Promise<EvalDetector
  * the typed assignment keeps this in step with Detector's real signature.
  */
 export const loadProjectDetector: DetectorLoader = async (opts) => {
-  const { Detector } = await import('../vision/detector.js');
+  const { Detector } = await import('../inference/detector.js');
   const det: EvalDetector = await Detector.load({
     modelPath: opts.modelPath,
     labelsPath: opts.labelsPath,
@@ -47,7 +47,7 @@ export const loadProjectDetector: DetectorLoader = async (opts) => {
   return det;
 };
 
-type DetectorEngine = NonNullable<Parameters<typeof import('../vision/detector.js').Detector.load>[0]['engine']>;
+type DetectorEngine = NonNullable<Parameters<typeof import('../inference/detector.js').Detector.load>[0]['engine']>;
 
 export interface EvalOptions {
   modelPath: string;

@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { Detector } from '../../src/vision/detector.js';
+import { Detector } from '../../src/inference/detector.js';
 import type { Frame } from '../../src/contracts/frame.js';
 import { ErrorCodes } from '../../src/errors.js';
 import { repoPath } from '../helpers/fixtures.js';
@@ -187,7 +187,7 @@ test('raw frames: native preprocessing is the default and detects the same as th
 test('without the native addon, raw frames fall back to the JS letterbox with one log line saying why', { timeout: 30_000 }, async () => {
   const { execFile } = await import('node:child_process');
   const { pathToFileURL } = await import('node:url');
-  const detectorUrl = pathToFileURL(repoPath('dist', 'src', 'vision', 'detector.js')).href;
+  const detectorUrl = pathToFileURL(repoPath('dist', 'src', 'inference', 'detector.js')).href;
   // A child process whose dlopen refuses the inspectd addon (as on a machine where it was never built).
   const script = `
     const real = process.dlopen;

@@ -45,7 +45,7 @@ export interface TrtUpgradeOptions extends TrtUpgradeSettings {
 const TAIL_LINES = 8;
 /** The build competes with inference for the CPU (ONNX parsing, tactic timing); serving wins. */
 const BUILD_NICE = 10;
-/** dist/src/main.js beside this file's dist/src/engine/. */
+/** dist/src/main.js beside this file's dist/src/inference/. */
 const CLI_ENTRY = fileURLToPath(new URL('../main.js', import.meta.url));
 
 /** Why a background build cannot work on this machine, or null when it can. */

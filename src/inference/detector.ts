@@ -12,18 +12,18 @@ import { performance } from 'node:perf_hooks';
 import { InspectdError, ErrorCodes, errorMessage } from '../errors.js';
 import { silentLogger, type Logger } from '../ops/log.js';
 import type { Engine, EngineKind, EnginePreference, EngineRefusal } from '../contracts/engine.js';
-import { createEngine } from '../engine/select.js';
-import { defaultEngineCacheDir } from '../engine/tensorrt.js';
-import { trtUpgradeBlocker, upgradeToTensorRt, type TrtUpgradeSettings } from '../engine/trt-upgrade.js';
+import { createEngine } from './select.js';
+import { defaultEngineCacheDir } from './tensorrt.js';
+import { trtUpgradeBlocker, upgradeToTensorRt, type TrtUpgradeSettings } from './trt-upgrade.js';
 import { loadNativePreprocessor } from '../native/preprocess.js';
 import { tryLoadNativeAddon } from '../native/loader.js';
 import type { Frame } from '../contracts/frame.js';
 import { DEFAULT_POSTPROCESS, type Detection, type LetterboxInfo, type ModelMetadata, type OutputLayout, type PostprocessOptions, type StageTimings } from '../contracts/vision.js';
-import { parseOnnxMetadata } from './onnx-metadata.js';
-import { buildModelMetadata, hasMetadataNames, loadLabelsFile } from './model-metadata.js';
-import { detectLayout, type LayoutHints, type LayoutInfo } from './layout.js';
-import { Postprocessor } from './postprocess.js';
-import { decodeImage, letterboxInto, preprocessRawSync } from './letterbox.js';
+import { parseOnnxMetadata } from '../vision/onnx-metadata.js';
+import { buildModelMetadata, hasMetadataNames, loadLabelsFile } from '../vision/model-metadata.js';
+import { detectLayout, type LayoutHints, type LayoutInfo } from '../vision/layout.js';
+import { Postprocessor } from '../vision/postprocess.js';
+import { decodeImage, letterboxInto, preprocessRawSync } from '../vision/letterbox.js';
 import type { DetectionResult, FrameDetector, PreparedFrame, RawPreprocessor } from '../contracts/detector.js';
 
 export interface DetectorLoadOptions {

@@ -64,7 +64,7 @@ export function cudaProviderMissing(): string | undefined {
  */
 export const NativeState = { IDLE: 0, NATIVE: 1, STOPPING: 2 } as const;
 
-/** The worker script, compiled beside this file (dist/src/engine/ort-worker.js). */
+/** The worker script, compiled beside this file (dist/src/inference/ort-worker.js). */
 const WORKER_URL = new URL('./ort-worker.js', import.meta.url);
 /** How long dispose waits for the worker to release its session, and exit for a native call to return. */
 const STOP_WAIT_MS = 5000;
