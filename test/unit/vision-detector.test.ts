@@ -222,7 +222,7 @@ test('an engine whose worker dies is replaced in the background; frames fail mea
   const d = await Detector.load({ modelPath, engine: 'cpu', threads: 1, tensorrtBuild: false, onEngineChange: (kind, reason) => changes.push(`${kind}: ${reason}`) });
   const frame: Frame = { cameraId: 'c', seq: 1, captureMono: 0, captureWall: 0, width: 64, height: 48, format: 'rgb24', data: Buffer.alloc(64 * 48 * 3, 90) };
   const before = await d.detectFrame(frame);
-  const failed = (d as unknown as { engine: { handle: { worker: import('node:worker_threads').Worker }; failure?: string } }).engine;
+  const failed = (d as unknown as { slot: { current: { handle: { worker: import('node:worker_threads').Worker }; failure?: string } } }).slot.current;
   // An uncaught exception in the worker, the way a bug in it would kill it.
   failed.handle.worker.postMessage({ type: 'not-a-request' });
   await assert.rejects(d.detectFrame(frame), { code: ErrorCodes.ENGINE_RUN });
