@@ -26,7 +26,7 @@ import { MqttSink } from '../src/sink/mqtt-sink.js';
 import { Outbox } from '../src/sink/outbox.js';
 import type { Frame } from '../src/contracts/frame.js';
 import { renderScene } from '../src/synth/scene.js';
-import { Detector } from '../src/vision/detector.js';
+import { Detector } from '../src/inference/detector.js';
 import { preprocessRawSync } from '../src/vision/letterbox.js';
 import { bareSessionLoop, formatStats as fmt, median, quantile } from '../src/cli/bench.js';
 import { REPO_ROOT, SHARED_FIXTURES } from '../test/helpers/fixtures.js';

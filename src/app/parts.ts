@@ -19,7 +19,7 @@ import { Outbox } from '../sink/outbox.js';
 import type { SnapshotWriter } from '../sink/snapshots.js';
 import { createSource } from '../source/factory.js';
 import { SourceSupervisor } from '../source/supervisor.js';
-import { Detector } from '../vision/detector.js';
+import { Detector } from '../inference/detector.js';
 
 export interface SinkOptions {
   mqtt: MqttConfig;

@@ -11,7 +11,7 @@ import * as ort from 'onnxruntime-node';
 import type { EnginePreference } from '../contracts/engine.js';
 import type { Frame } from '../contracts/frame.js';
 import { createNativePreprocessor } from '../native/preprocess.js';
-import { Detector } from '../vision/detector.js';
+import { Detector } from '../inference/detector.js';
 import { decodeImage, preprocessRawSync } from '../vision/letterbox.js';
 import { EXIT_OK, parseEngine, parseInteger, parseCommandArgs, usageError } from './args.js';
 

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
 import { createLogger } from '../ops/log.js';
-import { Detector } from '../vision/detector.js';
+import { Detector } from '../inference/detector.js';
 import type { Detection, PostprocessOptions } from '../contracts/vision.js';
 import { EXIT_FAILURE, EXIT_OK, parseEngine, parseInteger, parseNumber, parseCommandArgs, usageError } from './args.js';
 

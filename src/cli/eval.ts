@@ -14,7 +14,7 @@ import type { Detection, StageTimings } from '../contracts/vision.js';
 import type { EnginePreference } from '../contracts/engine.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, commandErrorText, parseCommandArgs, parseEngine, parseInteger, parseNumber, usageError } from './args.js';
 
-/** The slice of src/vision/detector.ts's Detector that eval uses (kept thin on purpose). */
+/** The slice of src/inference/detector.ts's Detector that eval uses (kept thin on purpose). */
 export interface EvalDetector {
   readonly metadata: { names: string[] };
   detectImage(
@@ -38,7 +38,7 @@ export type DetectorLoader = (opts: DetectorLoadOptions) => Promise<EvalDetector
  * the typed assignment keeps this in step with Detector's real signature.
  */
 export const loadProjectDetector: DetectorLoader = async (opts) => {
-  const { Detector } = await import('../vision/detector.js');
+  const { Detector } = await import('../inference/detector.js');
   const det: EvalDetector = await Detector.load({
     modelPath: opts.modelPath,
     labelsPath: opts.labelsPath,

@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { errorMessage } from '../errors.js';
 import { createLogger } from '../ops/log.js';
-import { Detector } from '../vision/detector.js';
+import { Detector } from '../inference/detector.js';
 import { EXIT_FAILURE, EXIT_OK, parseEngine, parseInteger, parseCommandArgs, usageError } from './args.js';
 
 /** The text output lists this many classes unless --all (80 COCO names do not fit a line). */

@@ -1,6 +1,6 @@
 /**
  * The detector contract: one loaded model that turns frames into detections. The real one is
- * src/vision/detector.ts; the pipeline, the app and test fakes all use this one copy.
+ * src/inference/detector.ts; the pipeline, the app and test fakes all use this one copy.
  */
 import type { EngineKind, EngineRefusal } from './engine.js';
 import type { Frame } from './frame.js';

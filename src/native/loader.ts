@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
 import { packageRoot } from '../util/package.js';
+import type { OutputTensor, TensorSpec } from '../contracts/engine.js';
 
 export type AddonName = 'inspectd_native' | 'inspectd_trt_standin';
 
@@ -19,11 +20,8 @@ export interface NativeLetterbox {
   newHeight: number;
 }
 
-export interface NativeTensorInfo {
-  name: string;
-  /** -1 where dynamic. */
-  shape: number[];
-  type: 'float32' | 'float16';
+/** What the addon says of an engine tensor: the contract's TensorSpec (-1 where dynamic), and profile bounds. */
+export interface NativeTensorInfo extends TensorSpec {
   /** Inputs only: optimisation profile 0 bounds. */
   minShape?: number[];
   maxShape?: number[];
@@ -32,7 +30,7 @@ export interface NativeTensorInfo {
 export interface NativeTrtEngine {
   load(engine: Uint8Array): Promise<void>;
   describe(): { inputs: NativeTensorInfo[]; outputs: NativeTensorInfo[] };
-  run(input: Float32Array, dims: number[]): Promise<Array<{ name: string; dims: number[]; data: Float32Array }>>;
+  run(input: Float32Array, dims: number[]): Promise<OutputTensor[]>;
   /** Throws INSPECTD_ERR_ENGINE_BUSY while load/run is in flight; idempotent otherwise. */
   dispose(): void;
   readonly inFlight: number;

@@ -17,7 +17,7 @@ import { mosquittoSkip, startMosquitto } from '../helpers/mosquitto.js';
 import { REPO_ROOT, repoPath } from '../helpers/fixtures.js';
 import { DEMO_REJECT_CLASSES, DEMO_MODEL_RELPATH } from '../../src/config/defaults.js';
 import { renderScene } from '../../src/synth/scene.js';
-import { Detector } from '../../src/vision/detector.js';
+import { Detector } from '../../src/inference/detector.js';
 import { MqttRecorder, tempDir, writeYaml } from '../helpers/daemon-harness.js';
 
 const hasFfmpeg = spawnSync('ffmpeg', ['-version']).status === 0;

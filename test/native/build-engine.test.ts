@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { buildEngineCommand } from '../../src/cli/build-engine.js';
-import { createTensorRtEngine } from '../../src/engine/tensorrt.js';
+import { createTensorRtEngine } from '../../src/inference/tensorrt.js';
 import { loadNativeAddon } from '../../src/native/loader.js';
 import { FN_AFFINE, standinEngine } from './standin-engine.js';
 

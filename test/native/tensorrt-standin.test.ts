@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { loadNativeAddon, type NativeTrtEngine } from '../../src/native/loader.js';
-import { createTensorRtEngine, engineCacheFileName, sha256File } from '../../src/engine/tensorrt.js';
+import { createTensorRtEngine, engineCacheFileName, sha256File } from '../../src/inference/tensorrt.js';
 import { halfToFloat } from './letterbox-reference.js';
 import { FN_AFFINE, FN_CHANNEL_SUM, standinEngine } from './standin-engine.js';
 

@@ -16,11 +16,11 @@ import { test } from 'node:test';
 import { pino, type Logger } from 'pino';
 import { ErrorCodes } from '../../src/errors.js';
 import type { Engine, OutputTensor, TensorSpec } from '../../src/contracts/engine.js';
-import { createTensorRtEngine, engineCacheFileName, sha256File } from '../../src/engine/tensorrt.js';
+import { createTensorRtEngine, engineCacheFileName, sha256File } from '../../src/inference/tensorrt.js';
 import { loadNativeAddon, type NativeTrtEngine } from '../../src/native/loader.js';
 import { packageRoot } from '../../src/util/package.js';
 import type { Frame } from '../../src/contracts/frame.js';
-import { Detector } from '../../src/vision/detector.js';
+import { Detector } from '../../src/inference/detector.js';
 import { repoPath } from '../helpers/fixtures.js';
 import { FN_CHANNEL_SUM, standinEngine } from './standin-engine.js';
 

@@ -6,8 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Worker } from 'node:worker_threads';
-import { createOrtEngine, type OrtEngine } from '../../src/engine/ort.js';
-import { createEngine } from '../../src/engine/select.js';
+import { createOrtEngine, type OrtEngine } from '../../src/inference/ort.js';
+import { createEngine } from '../../src/inference/select.js';
 import { ErrorCodes } from '../../src/errors.js';
 import { silentLogger } from '../../src/ops/log.js';
 import { repoPath } from '../helpers/fixtures.js';
@@ -202,7 +202,7 @@ async function runScript(script: string): Promise<{ code: number | null; signal:
 }
 
 test('the worker thread keeps no process alive and a process exiting mid-run exits cleanly', { timeout: 90000 }, async () => {
-  const ort = JSON.stringify(pathToFileURL(repoPath('dist', 'src', 'engine', 'ort.js')).href);
+  const ort = JSON.stringify(pathToFileURL(repoPath('dist', 'src', 'inference', 'ort.js')).href);
   const load = `const { createOrtEngine } = await import(${ort});
     const e = await createOrtEngine({ model: ${JSON.stringify(DEMO)}, provider: 'cpu', threads: 1 });
     const dims = [1, 3, e.inputs[0].shape[2], e.inputs[0].shape[3]];

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { trtUpgradeBlocker, upgradeToTensorRt } from '../../src/engine/trt-upgrade.js';
+import { trtUpgradeBlocker, upgradeToTensorRt } from '../../src/inference/trt-upgrade.js';
 import type { NativeAddon } from '../../src/native/loader.js';
 import { ErrorCodes } from '../../src/errors.js';
 import { silentLogger } from '../../src/ops/log.js';

@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
-import { Detector } from '../../src/vision/detector.js';
+import { Detector } from '../../src/inference/detector.js';
 import type { Frame } from '../../src/contracts/frame.js';
 import { ErrorCodes } from '../../src/errors.js';
 import { repoPath } from '../helpers/fixtures.js';
@@ -187,7 +187,7 @@ test('raw frames: native preprocessing is the default and detects the same as th
 test('without the native addon, raw frames fall back to the JS letterbox with one log line saying why', { timeout: 30_000 }, async () => {
   const { execFile } = await import('node:child_process');
   const { pathToFileURL } = await import('node:url');
-  const detectorUrl = pathToFileURL(repoPath('dist', 'src', 'vision', 'detector.js')).href;
+  const detectorUrl = pathToFileURL(repoPath('dist', 'src', 'inference', 'detector.js')).href;
   // A child process whose dlopen refuses the inspectd addon (as on a machine where it was never built).
   const script = `
     const real = process.dlopen;
@@ -222,7 +222,7 @@ test('an engine whose worker dies is replaced in the background; frames fail mea
   const d = await Detector.load({ modelPath, engine: 'cpu', threads: 1, tensorrtBuild: false, onEngineChange: (kind, reason) => changes.push(`${kind}: ${reason}`) });
   const frame: Frame = { cameraId: 'c', seq: 1, captureMono: 0, captureWall: 0, width: 64, height: 48, format: 'rgb24', data: Buffer.alloc(64 * 48 * 3, 90) };
   const before = await d.detectFrame(frame);
-  const failed = (d as unknown as { engine: { handle: { worker: import('node:worker_threads').Worker }; failure?: string } }).engine;
+  const failed = (d as unknown as { slot: { current: { handle: { worker: import('node:worker_threads').Worker }; failure?: string } } }).slot.current;
   // An uncaught exception in the worker, the way a bug in it would kill it.
   failed.handle.worker.postMessage({ type: 'not-a-request' });
   await assert.rejects(d.detectFrame(frame), { code: ErrorCodes.ENGINE_RUN });

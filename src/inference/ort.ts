@@ -12,7 +12,7 @@ import type * as ort from 'onnxruntime-node';
 import { InspectdError, ErrorCodes, errorMessage } from '../errors.js';
 import type { Logger } from '../ops/log.js';
 import type { Engine, EngineKind, OutputTensor, TensorSpec } from '../contracts/engine.js';
-import type { OrtWorkerData, OrtWorkerReply, OrtWorkerRequest } from './ort-worker.js';
+import { NativeState, type OrtWorkerData, type OrtWorkerReply, type OrtWorkerRequest } from './ort-protocol.js';
 
 export interface OrtEngineOptions {
   /** Path or the model bytes (read once by the caller). */
@@ -55,16 +55,7 @@ export function cudaProviderMissing(): string | undefined {
   return undefined;
 }
 
-/**
- * Stopping an engine's worker thread while onnxruntime-node is inside a native call (process.exit(), an
- * uncaught exception on the main thread, worker.terminate()) aborts the whole process ("terminate called
- * after throwing an instance of 'Napi::Error'", seen with 1.30). So the worker brackets its native calls
- * with this state (one Int32 in a SharedArrayBuffer), and before its thread is stopped the engine waits
- * for IDLE and swaps in STOPPING, after which the worker starts no native call.
- */
-export const NativeState = { IDLE: 0, NATIVE: 1, STOPPING: 2 } as const;
-
-/** The worker script, compiled beside this file (dist/src/engine/ort-worker.js). */
+/** The worker script, compiled beside this file (dist/src/inference/ort-worker.js). */
 const WORKER_URL = new URL('./ort-worker.js', import.meta.url);
 /** How long dispose waits for the worker to release its session, and exit for a native call to return. */
 const STOP_WAIT_MS = 5000;

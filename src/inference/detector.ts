@@ -2,9 +2,9 @@
  * Detector: one model loaded on the best available engine, with its metadata and output layout checked
  * at load. The daemon, `inspectd detect`, `eval` and bench all go through this class.
  *
- * Engine swaps (the background TensorRT upgrade) are atomic between frames: each frame pins the engine it
- * starts on for its whole run, a swap only changes which engine the next frame gets, and a replaced engine
- * is disposed once its in-flight runs are done.
+ * The Detector owns the model (metadata, layout, postprocessing, letterbox and its tensor pool); which engine
+ * runs it, and swapping that engine between frames (the background TensorRT upgrade, replacing a dead
+ * engine), is its EngineSlot's (engine-slot.ts). The Detector only says whether an engine fits the model.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -12,18 +12,17 @@ import { performance } from 'node:perf_hooks';
 import { InspectdError, ErrorCodes, errorMessage } from '../errors.js';
 import { silentLogger, type Logger } from '../ops/log.js';
 import type { Engine, EngineKind, EnginePreference, EngineRefusal } from '../contracts/engine.js';
-import { createEngine } from '../engine/select.js';
-import { defaultEngineCacheDir } from '../engine/tensorrt.js';
-import { trtUpgradeBlocker, upgradeToTensorRt, type TrtUpgradeSettings } from '../engine/trt-upgrade.js';
+import { createEngine } from './select.js';
+import type { TrtUpgradeSettings } from './trt-upgrade.js';
+import { EngineSlot } from './engine-slot.js';
 import { loadNativePreprocessor } from '../native/preprocess.js';
-import { tryLoadNativeAddon } from '../native/loader.js';
 import type { Frame } from '../contracts/frame.js';
-import { DEFAULT_POSTPROCESS, type Detection, type LetterboxInfo, type ModelMetadata, type OutputLayout, type PostprocessOptions, type StageTimings } from '../contracts/vision.js';
-import { parseOnnxMetadata } from './onnx-metadata.js';
-import { buildModelMetadata, hasMetadataNames, loadLabelsFile } from './model-metadata.js';
-import { detectLayout, type LayoutHints, type LayoutInfo } from './layout.js';
-import { Postprocessor } from './postprocess.js';
-import { decodeImage, letterboxInto, preprocessRawSync } from './letterbox.js';
+import { DEFAULT_POSTPROCESS, type LetterboxInfo, type ModelMetadata, type OutputLayout, type PostprocessOptions, type StageTimings } from '../contracts/vision.js';
+import { parseOnnxMetadata } from '../vision/onnx-metadata.js';
+import { buildModelMetadata, hasMetadataNames, loadLabelsFile } from '../vision/model-metadata.js';
+import { detectLayout, type LayoutHints, type LayoutInfo } from '../vision/layout.js';
+import { Postprocessor } from '../vision/postprocess.js';
+import { decodeImage, letterboxInto, preprocessRawSync } from '../vision/letterbox.js';
 import type { DetectionResult, FrameDetector, PreparedFrame, RawPreprocessor } from '../contracts/detector.js';
 
 export interface DetectorLoadOptions {
@@ -71,21 +70,10 @@ interface DetectorParts {
   reloadEngine: () => Promise<Engine>;
 }
 
-/** Least time between two attempts to replace a failed engine: a model that kills its engine at once must not spin. */
-const ENGINE_RECOVERY_INTERVAL_MS = 5000;
-
 export class Detector implements FrameDetector {
   private disposed = false;
   private readonly pool: Float32Array[] = [];
-  private engine: Engine;
-  /** Runs in flight per engine; an engine replaced by a swap is disposed when its count reaches 0. */
-  private readonly inFlight = new Map<Engine, number>();
-  private readonly retired = new Set<Engine>();
-  private upgradeAbort: AbortController | undefined;
-  private upgrade: Promise<void> = Promise.resolve();
-  private readonly reloadEngine: () => Promise<Engine>;
-  private recovery: Promise<void> | undefined;
-  private lastRecoveryAt = -Infinity;
+  private readonly slot: EngineSlot;
   readonly metadata: ModelMetadata;
   readonly layoutInfo: LayoutInfo;
   readonly refusals: EngineRefusal[];
@@ -96,11 +84,8 @@ export class Detector implements FrameDetector {
   private readonly layoutHints: LayoutHints;
   private readonly post: Postprocessor;
   private readonly rawPreprocessor: RawPreprocessor | undefined;
-  private readonly logger: Logger;
-  private readonly onEngineChange: ((kind: EngineKind, reason: string) => void) | undefined;
 
   private constructor(p: DetectorParts) {
-    this.engine = p.engine;
     this.metadata = p.metadata;
     this.layoutInfo = p.layoutInfo;
     this.layoutHints = p.layoutHints;
@@ -110,9 +95,13 @@ export class Detector implements FrameDetector {
     this.post = p.post;
     this.rawPreprocessor = p.rawPreprocessor;
     this.preprocessKind = p.preprocessKind;
-    this.logger = p.logger;
-    this.onEngineChange = p.onEngineChange;
-    this.reloadEngine = p.reloadEngine;
+    this.slot = new EngineSlot({
+      engine: p.engine,
+      logger: p.logger,
+      checkFits: (engine) => this.checkFits(engine),
+      reload: p.reloadEngine,
+      onChange: p.onEngineChange,
+    });
   }
 
   get layout(): OutputLayout {
@@ -120,12 +109,17 @@ export class Detector implements FrameDetector {
   }
 
   get engineKind(): EngineKind {
-    return this.engine.kind;
+    return this.slot.kind;
   }
 
   /** Settles (never rejects) when no background engine upgrade is pending. */
   get engineUpgrade(): Promise<void> {
-    return this.upgrade;
+    return this.slot.upgrade;
+  }
+
+  /** Settles (never rejects) when no engine recovery is pending (tests). */
+  get engineRecovery(): Promise<void> {
+    return this.slot.recovery;
   }
 
   /** Errors carry their code, and their message names the model file. */
@@ -175,12 +169,7 @@ export class Detector implements FrameDetector {
         logger.warn({ labels: opts.labelsPath }, 'model metadata has class names; the labels file is ignored');
       }
       const [h, w] = metadata.imgsz;
-      let shapes = engine.outputs.map((o) => o.shape);
-      if (shapes.some((s) => s.some((d) => d < 0))) {
-        // Dynamic output axes: one run on a blank input tells the real shapes.
-        const out = await engine.run(new Float32Array(3 * h * w), [1, 3, h, w]);
-        shapes = out.map((o) => o.dims);
-      }
+      const shapes = await outputShapes(engine, [1, 3, h, w]);
       const layoutHints: LayoutHints = {
         // Only the model's own names constrain the layout; a labels file's count is checked (warned) below.
         numClasses: namesFromMetadata ? metadata.names.length : undefined,
@@ -223,7 +212,7 @@ export class Detector implements FrameDetector {
       });
       const pref = opts.engine ?? 'auto';
       if (engine.kind !== 'tensorrt' && (pref === 'auto' || pref === 'tensorrt') && opts.tensorrtBuild !== false) {
-        detector.startTensorRtUpgrade(opts);
+        detector.slot.startTensorRtUpgrade({ onnxPath: opts.modelPath, cacheDir: opts.engineCacheDir, warmupDims: [1, 3, h, w], settings: opts.tensorrt });
       }
       return detector;
     } catch (err) {
@@ -245,70 +234,12 @@ export class Detector implements FrameDetector {
   }
 
   /**
-   * Serve on the start-up engine while a TensorRT engine is built in the background, then swap. Not
-   * possible here (no TensorRT, no GPU, no trtexec): one log line saying why, and nothing else.
-   */
-  private startTensorRtUpgrade(opts: DetectorLoadOptions): void {
-    const settings = opts.tensorrt ?? {};
-    const env = settings.env ?? process.env;
-    const blocker = trtUpgradeBlocker(settings.addon ?? tryLoadNativeAddon('inspectd_native'), env);
-    if (blocker) {
-      this.logger.info({ engine: this.engine.kind, reason: blocker }, `no TensorRT engine build in the background; serving on ${this.engine.kind}`);
-      return;
-    }
-    const ac = new AbortController();
-    this.upgradeAbort = ac;
-    const { width, height } = this.inputSize;
-    const from = this.engine.kind;
-    this.logger.info({ engine: from, model: opts.modelPath }, `no usable TensorRT engine: serving on ${from} while one is built in the background`);
-    const t0 = performance.now();
-    this.upgrade = (async () => {
-      try {
-        const next = await upgradeToTensorRt({
-          ...settings,
-          env,
-          onnxPath: opts.modelPath,
-          cacheDir: opts.engineCacheDir ?? defaultEngineCacheDir(env),
-          logger: this.logger,
-          warmupDims: [1, 3, height, width],
-          signal: ac.signal,
-        });
-        await this.adoptEngine(next, `TensorRT engine built in the background in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-      } catch (err) {
-        if (ac.signal.aborted || this.disposed) {
-          this.logger.info({ reason: errorMessage(err) }, 'background TensorRT build stopped: the model was unloaded');
-        } else {
-          this.logger.warn({ err: errorMessage(err), engine: this.engine.kind }, `background TensorRT build failed; staying on ${this.engine.kind}`);
-        }
-      } finally {
-        if (this.upgradeAbort === ac) this.upgradeAbort = undefined;
-      }
-    })();
-  }
-
-  /**
    * Swaps to `next` for every frame that starts from now on, after checking it fits this model (input size,
    * output layout); frames already running finish on their engine, which is disposed after its last run.
    * A refused or late (detector disposed) engine is disposed here; refusal throws ENGINE_UNAVAILABLE.
    */
-  async adoptEngine(next: Engine, reason: string): Promise<void> {
-    try {
-      this.checkOpen();
-      await this.checkFits(next);
-      this.checkOpen();
-    } catch (err) {
-      await next.dispose().catch(() => undefined);
-      throw err;
-    }
-    const old = this.engine;
-    this.engine = next;
-    this.retire(old);
-    this.logger.info({ from: old.kind, to: next.kind, reason }, `engine swapped to ${next.kind}`);
-    try {
-      this.onEngineChange?.(next.kind, reason);
-    } catch (err) {
-      this.logger.warn({ err: errorMessage(err) }, 'onEngineChange callback threw');
-    }
+  adoptEngine(next: Engine, reason: string): Promise<void> {
+    return this.slot.adopt(next, reason);
   }
 
   private async checkFits(next: Engine): Promise<void> {
@@ -320,11 +251,7 @@ export class Detector implements FrameDetector {
     if (next.inputs.length !== 1 || input.shape.length !== 4 || input.shape.some((d, i) => d > 0 && d !== want[i])) {
       throw misfit(`input ${next.inputs.map((i) => `[${i.shape.join(', ')}]`).join(', ')}, model input [${want.join(', ')}]`);
     }
-    let shapes: number[][] = next.outputs.map((o) => [...o.shape]);
-    if (shapes.some((s) => s.some((d) => d < 0))) {
-      const out = await next.run(new Float32Array(3 * height * width), want);
-      shapes = out.map((o) => o.dims);
-    }
+    const shapes = await outputShapes(next, want);
     let layout: LayoutInfo;
     try {
       layout = detectLayout(shapes, this.layoutHints);
@@ -337,66 +264,9 @@ export class Detector implements FrameDetector {
     }
   }
 
-  /**
-   * Replaces an engine that can never run again (its worker died) with a fresh one from the same fallback
-   * chain, in the background: the frames meanwhile fail (the pipeline counts them), the daemon keeps running,
-   * and attempts are spaced so a model that kills every engine does not spin.
-   */
-  private recoverEngine(failed: Engine): void {
-    if (this.disposed || failed !== this.engine || this.recovery) return;
-    if (performance.now() - this.lastRecoveryAt < ENGINE_RECOVERY_INTERVAL_MS) return;
-    this.lastRecoveryAt = performance.now();
-    this.logger.error({ engine: failed.kind, reason: failed.failure }, 'inference engine failed; loading a fresh one');
-    this.recovery = (async () => {
-      try {
-        const next = await this.reloadEngine();
-        await this.adoptEngine(next, `replaces the ${failed.kind} engine that failed: ${failed.failure}`);
-      } catch (err) {
-        this.logger.error({ err: errorMessage(err) }, `could not replace the failed engine; retrying on a later frame (at most every ${ENGINE_RECOVERY_INTERVAL_MS / 1000} s)`);
-      } finally {
-        this.recovery = undefined;
-      }
-    })();
-  }
-
-  /** Settles (never rejects) when no engine recovery is pending (tests). */
-  get engineRecovery(): Promise<void> {
-    return this.recovery ?? Promise.resolve();
-  }
-
-  /** Disposes a replaced engine now, or after its last in-flight run. */
-  private retire(engine: Engine): void {
-    if ((this.inFlight.get(engine) ?? 0) > 0) {
-      this.retired.add(engine);
-      return;
-    }
-    this.disposeRetired(engine);
-  }
-
-  private disposeRetired(engine: Engine): void {
-    this.retired.delete(engine);
-    engine.dispose().catch((err) => this.logger.warn({ err: errorMessage(err), engine: engine.kind }, 'replaced engine did not dispose cleanly'));
-  }
-
   private async infer(tensor: Float32Array, info: LetterboxInfo, post: PostprocessOptions, t0: number, t1: number) {
     const { width, height } = this.inputSize;
-    // Pinned for this run: a swap meanwhile changes only what the next frame gets.
-    const engine = this.engine;
-    this.inFlight.set(engine, (this.inFlight.get(engine) ?? 0) + 1);
-    let outputs;
-    try {
-      outputs = await engine.run(tensor, [1, 3, height, width]);
-    } catch (err) {
-      if (engine.failure !== undefined) this.recoverEngine(engine);
-      throw err;
-    } finally {
-      const n = (this.inFlight.get(engine) ?? 1) - 1;
-      if (n > 0) this.inFlight.set(engine, n);
-      else {
-        this.inFlight.delete(engine);
-        if (this.retired.has(engine)) this.disposeRetired(engine);
-      }
-    }
+    const outputs = await this.slot.run(tensor, [1, 3, height, width]);
     const t2 = performance.now();
     const detections = this.post.run(outputs[0].data, info, post);
     const t3 = performance.now();
@@ -408,7 +278,7 @@ export class Detector implements FrameDetector {
   async detectImage(
     input: Buffer | string,
     post?: Partial<PostprocessOptions>,
-  ): Promise<{ width: number; height: number; detections: Detection[]; timings: StageTimings }> {
+  ): Promise<DetectionResult & { width: number; height: number }> {
     this.checkOpen();
     const t0 = performance.now();
     const img = await decodeImage(input);
@@ -474,15 +344,12 @@ export class Detector implements FrameDetector {
    * TensorRT build (its child process) and waits for it to wind down.
    */
   async dispose(): Promise<void> {
-    const busy = this.inFlight.get(this.engine) ?? 0;
+    const busy = this.slot.busy;
     if (busy > 0) {
       throw new InspectdError(ErrorCodes.ENGINE_BUSY, `detector has ${busy} run(s) in flight; wait for them before disposing`);
     }
     this.disposed = true;
-    this.upgradeAbort?.abort();
-    await this.recovery;
-    await this.engine.dispose();
-    await this.upgrade;
+    await this.slot.dispose();
   }
 
   private checkOpen(): void {
@@ -498,6 +365,14 @@ function chooseRawPreprocessor(opts: DetectorLoadOptions, logger: Logger): { raw
   if (native.preprocessor) return { rawPreprocessor: native.preprocessor, preprocessKind: 'native' };
   logger.warn({ reason: native.reason }, 'native preprocessing unavailable; raw frames use the slower JS letterbox');
   return { rawPreprocessor: undefined, preprocessKind: 'js' };
+}
+
+/** The engine's output shapes; dynamic axes are learnt from one run on a blank input of `dims`. */
+async function outputShapes(engine: Engine, dims: number[]): Promise<number[][]> {
+  const shapes = engine.outputs.map((o) => [...o.shape]);
+  if (!shapes.some((s) => s.some((d) => d < 0))) return shapes;
+  const out = await engine.run(new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
+  return out.map((o) => o.dims);
 }
 
 function stripUndefined<T extends object>(o: T | undefined): Partial<T> {

@@ -6,41 +6,8 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import { NativeState } from './ort.js';
-
-export interface OrtWorkerData {
-  /** Path, or model bytes (our own copy, transferred). */
-  model: string | Uint8Array;
-  sessionOptions: ort.InferenceSession.SessionOptions;
-  /** One Int32 holding a NativeState (ort.ts), shared with the engine's process-exit guard. */
-  state: SharedArrayBuffer;
-}
-
-export type OrtWorkerRequest =
-  | {
-      type: 'run';
-      id: number;
-      name: string;
-      /** float32 values; returned in the reply so the engine can reuse it. */
-      input: ArrayBuffer;
-      dims: number[];
-      half: boolean;
-      outputs: string[];
-    }
-  | { type: 'release' };
-
-export interface OrtWorkerOutput {
-  name: string;
-  dims: number[];
-  data: Float32Array;
-}
-
-export type OrtWorkerReply =
-  | { type: 'ready'; inputs: ort.InferenceSession.ValueMetadata[]; outputs: ort.InferenceSession.ValueMetadata[] }
-  | { type: 'load-error'; message: string }
-  | { type: 'result'; id: number; outputs: OrtWorkerOutput[]; input: ArrayBuffer }
-  | { type: 'run-error'; id: number; message: string; input: ArrayBuffer }
-  | { type: 'released'; error?: string };
+import type { OutputTensor } from '../contracts/engine.js';
+import { NativeState, type OrtWorkerData, type OrtWorkerReply, type OrtWorkerRequest } from './ort-protocol.js';
 
 // IEEE half <-> single, for fp16 models (inputs converted on the way in, outputs on the way out).
 const f32 = new Float32Array(1);
@@ -103,7 +70,7 @@ async function main(port: NonNullable<typeof parentPort>): Promise<void> {
   let half: Uint16Array | undefined; // fp16 staging, reused: runs are serial
 
   const run = async (req: Extract<OrtWorkerRequest, { type: 'run' }>): Promise<void> => {
-    let outputs: OrtWorkerOutput[];
+    let outputs: OutputTensor[];
     try {
       const input = new Float32Array(req.input);
       let tensor: ort.Tensor;
