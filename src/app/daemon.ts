@@ -3,9 +3,9 @@
  * (stopped in reverse, every part even when one fails; the first failure is kept), and talks to systemd
  * (READY=1, STOPPING=1). Parts talk through the event bus (events.ts); the root relays nothing.
  *
- * Start order: metrics observer, outbox, MQTT delivery (embedded broker when mqtt.url is unset), config
- * status, reloader, watchdog, model (loaded and warmed; while none loads, start-up waits and says why),
- * snapshots, http, inspection (pipeline + cameras), commands, console summary; then READY=1. A signal during start-up aborts
+ * Start order: metrics observer, outbox, MQTT delivery (embedded broker when mqtt.url is unset), status,
+ * http, config reloader, watchdog, model (loaded and warmed; while none loads, start-up waits and says why),
+ * snapshots, inspection (pipeline + cameras), commands, console summary; then READY=1. A signal during start-up aborts
  * it (start(signal)); the caller then calls stop(), which undoes whatever had started.
  *
  * Parts are created through `DaemonParts` factories (parts.ts) so tests inject fakes through the constructor.
@@ -196,8 +196,12 @@ export class Daemon {
     this.reloader.participate({ name: 'mqtt', apply: (next, _p, diff) => (diff.mqtt ? delivery.reconfigure(next) : undefined) });
     checkAbort(signal);
 
-    // Watching the config file and feeding the watchdog start before the model: while no usable model
-    // loads, an edit is how it gets fixed, and waiting for one is not a hang.
+    // Health/metrics, watching the config file and feeding the watchdog start before the model: while no
+    // usable model loads, /healthz says why (503), an edit is how it gets fixed, and waiting is not a hang.
+    const http = (this.http = new HttpService({ create: parts.createHttp, metrics, health: () => this.health(), logger }));
+    await http.start(cfg.http);
+    stack.push('http', () => http.stop());
+    this.reloader.participate({ name: 'http', apply: (next, _p, diff) => (diff.http ? http.reconfigure(next.http) : undefined) });
     await this.reloader.start();
     stack.push('config-watcher', () => this.reloader.stop());
     await this.startWatchdog();
@@ -215,11 +219,6 @@ export class Daemon {
     stack.push('snapshots', () => snapshots.stop());
     this.reloader.participate({ name: 'snapshots', apply: (next, _p, diff) => (diff.snapshots ? snapshots.reconfigure(next.snapshots) : undefined) });
 
-    const http = (this.http = new HttpService({ create: parts.createHttp, metrics, health: () => this.health(), logger }));
-    await http.start(now.http);
-    stack.push('http', () => http.stop());
-    this.reloader.participate({ name: 'http', apply: (next, _p, diff) => (diff.http ? http.reconfigure(next.http) : undefined) });
-    checkAbort(signal);
 
     await this.inspection.start(now, detector, stack, signal);
     this.reloader.participate(this.inspection);

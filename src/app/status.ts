@@ -156,8 +156,18 @@ export class StatusReporter {
   health(): HealthInfo {
     const cameras = this.src.cameras()?.list() ?? [];
     const ready = this.src.ready();
+    const modelError = this.src.model.error;
+    const faults = cameras.filter((c) => c.state === 'fault');
+    const reason = !ready
+      ? modelError
+        ? `no usable model: ${modelError.message}`
+        : 'starting'
+      : faults.length > 0
+        ? `camera${faults.length > 1 ? 's' : ''} in fault: ${faults.map((c) => `${c.id}${c.reason ? ` (${c.reason})` : ''}`).join(', ')}`
+        : undefined;
     return {
-      ok: ready && cameras.every((c) => c.state !== 'fault'),
+      ok: reason === undefined,
+      ...(reason !== undefined ? { reason } : {}),
       ready,
       mqttConnected: this.src.sink()?.connected ?? false,
       cameras,

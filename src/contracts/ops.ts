@@ -15,6 +15,8 @@ export const NOOP_NOTIFIER: Notifier = { enabled: false, ready() {}, watchdog() 
 /** GET /healthz's body: 200 when ok, else 503. */
 export interface HealthInfo {
   ok: boolean;
+  /** Why not ok, in words (absent when ok). */
+  reason?: string;
   ready: boolean;
   mqttConnected: boolean;
   cameras: { id: string; state: string; reason?: string }[];

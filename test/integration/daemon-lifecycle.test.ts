@@ -9,7 +9,8 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import sharp from 'sharp';
 import path from 'node:path';
 import { Daemon } from '../../src/app/daemon.js';
-import type { DaemonParts } from '../../src/app/parts.js';
+import { defaultParts, type DaemonParts } from '../../src/app/parts.js';
+import { freePort } from '../helpers/mosquitto.js';
 import type { EventSink } from '../../src/contracts/sink.js';
 import type { Service } from '../../src/contracts/service.js';
 import { Outbox } from '../../src/sink/outbox.js';
@@ -430,4 +431,35 @@ test('rules naming a class the model lacks: refused at start (CONFIG_INVALID) an
   assert.match(err?.message ?? '', /unknown class 'scrach'/, 'reported as the last config error');
   assert.equal(daemon.statusInfo().configHash, hash, 'the running config stays');
   assert.deepEqual(daemon.config.cameras[0].rules.rejectClasses, ['scratch']);
+});
+
+test('while no usable model loads, /healthz answers 503 with the reason and /metrics answers', { timeout: 15_000 }, async (t) => {
+  const { cfgFile, cfg, tmp } = await setup(t);
+  const port = await freePort();
+  writeYaml(cfgFile, { ...cfg, model: { path: path.join(tmp.dir, 'broken.onnx') }, http: { enabled: true, host: '127.0.0.1', port } });
+  const log: string[] = [];
+  const parts = fakeParts(log, {
+    createHttp: defaultParts.createHttp,
+    loadDetector: async (model) => {
+      throw new InspectdError(ErrorCodes.MODEL_INVALID, `${model.path} is not an ONNX model`);
+    },
+  });
+  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), configPath: cfgFile, logger: silentLogger(), parts });
+  const ac = new AbortController();
+  const start = daemon.start(ac.signal);
+  t.after(async () => {
+    ac.abort();
+    await start.catch(() => undefined);
+    await daemon.stop().catch(() => undefined);
+  });
+  for (let i = 0; i < 100 && !log.some((l) => l.startsWith('model error')); i++) await new Promise((r) => setTimeout(r, 20));
+  const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+  assert.equal(res.status, 503);
+  const body = (await res.json()) as { ok: boolean; ready: boolean; reason?: string };
+  assert.equal(body.ok, false);
+  assert.equal(body.ready, false);
+  assert.match(body.reason ?? '', /no usable model: .*broken\.onnx is not an ONNX model/);
+  const metrics = await fetch(`http://127.0.0.1:${port}/metrics`);
+  assert.equal(metrics.status, 200);
+  assert.match(await metrics.text(), /inspectd_frames_captured_total/);
 });
