@@ -89,7 +89,7 @@ export async function detectCommand(argv: string[]): Promise<number> {
   let detector: Detector;
   try {
     // One-shot command: no background TensorRT build (it would be killed on exit).
-    detector = await Detector.load({ modelPath: v.model, labelsPath: v.labels, engine, threads, logger, tensorrtBuild: false });
+    detector = await Detector.load({ modelPath: v.model, labelsPath: v.labels, engine, strictEngine: engine !== undefined, threads, logger, tensorrtBuild: false });
   } catch (err) {
     process.stderr.write(`inspectd detect: ${errorMessage(err)}\n`);
     return EXIT_FAILURE;

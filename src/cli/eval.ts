@@ -43,6 +43,7 @@ export const loadProjectDetector: DetectorLoader = async (opts) => {
     modelPath: opts.modelPath,
     labelsPath: opts.labelsPath,
     engine: opts.engine,
+    strictEngine: opts.engine !== undefined,
     threads: opts.threads,
   });
   return det;

@@ -40,6 +40,7 @@ export async function infoCommand(argv: string[]): Promise<number> {
       modelPath: v.model,
       labelsPath: v.labels,
       engine: parseEngine(v.engine),
+      strictEngine: v.engine !== undefined,
       threads: parseInteger('threads', v.threads, 0, 1024),
       logger,
       tensorrtBuild: false, // one-shot command: a background build would be killed on exit

@@ -29,6 +29,8 @@ export interface DetectorLoadOptions {
   modelPath: string;
   labelsPath?: string;
   engine?: EnginePreference;
+  /** The engine preference is a demand (CLI --engine): no fallback, an error when it cannot be met. */
+  strictEngine?: boolean;
   /** onnxruntime intra-op threads; 0 (default) = all cores. */
   threads?: number;
   logger?: Logger;
@@ -160,6 +162,7 @@ export class Detector implements FrameDetector {
       logger,
       warmupSize: prelim.imgsz,
       trtAddon: opts.tensorrt?.addon,
+      strict: opts.strictEngine,
     };
     const { engine, refusals } = await createEngine(engineOptions);
     try {

@@ -1,7 +1,8 @@
 /**
  * The engine fallback chain (DESIGN.md "Engines"): auto = TensorRT -> onnxruntime CUDA -> onnxruntime CPU.
- * An explicit preference that cannot be met still falls back (logged as a warning): an edge box keeps
- * serving on CPU rather than crash-looping. Only a model that even the CPU engine cannot load is fatal.
+ * In the daemon an explicit preference that cannot be met still falls back (logged as a warning, listed
+ * in the refusals): an edge box keeps serving on CPU rather than stopping. With `strict` (the CLI's
+ * explicit --engine) the preference is a demand: only that engine, or an error saying why not.
  */
 import { readFile } from 'node:fs/promises';
 import { InspectdError, ErrorCodes, errorMessage, isInspectdError } from '../errors.js';
@@ -23,6 +24,8 @@ export interface CreateEngineOptions {
   warmupSize?: [number, number];
   /** Addon for the TensorRT engine; default the production addon (tests pass the stand-in). */
   trtAddon?: NativeAddon;
+  /** Only the preferred engine (no fallback); ignored for 'auto'. */
+  strict?: boolean;
 }
 
 const CHAIN: Record<EnginePreference, EngineKind[]> = {
@@ -50,7 +53,8 @@ export async function createEngine(opts: CreateEngineOptions): Promise<{ engine:
     }
   }
   const refusals: EngineRefusal[] = [];
-  for (const kind of CHAIN[opts.preference]) {
+  const demanded = opts.strict ? PREFERRED[opts.preference] : undefined;
+  for (const kind of demanded ? [demanded] : CHAIN[opts.preference]) {
     try {
       let engine: Engine;
       switch (kind) {
@@ -77,6 +81,13 @@ export async function createEngine(opts: CreateEngineOptions): Promise<{ engine:
       }
       return { engine, refusals };
     } catch (err) {
+      if (demanded !== undefined && kind !== 'ort-cpu' && !isInspectdError(err, ErrorCodes.MODEL_LAYOUT)) {
+        throw new InspectdError(
+          ErrorCodes.ENGINE_UNAVAILABLE,
+          `engine '${opts.preference}' is not available here: ${errorMessage(err)} (use --engine auto to fall back to what is)`,
+          { cause: err },
+        );
+      }
       // The CPU engine is the last resort: its failure means the model itself is unusable.
       if (kind === 'ort-cpu') {
         if (isInspectdError(err)) throw err;

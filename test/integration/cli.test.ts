@@ -29,6 +29,18 @@ test('inspectd CLI', { timeout: 120000 }, async (t) => {
   const corrupt = path.join(dir, 'corrupt.jpg');
   await writeFile(corrupt, Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]));
 
+  await t.test('detect --engine tensorrt|cuda: an explicit engine is a demand; without it here, exit 1 with the reason (auto falls back)', async () => {
+    for (const engine of ['tensorrt', 'cuda']) {
+      const r = await cli(['detect', '--json', '--engine', engine, '--model', TINY, good]);
+      assert.equal(r.code, 1, `${engine}: ${r.stdout}`);
+      assert.equal(r.stdout, '', 'nothing detected on another engine');
+      assert.match(r.stderr, new RegExp(`engine '${engine}' is not available here: .+; .*|engine '${engine}' is not available here: .+ \\(use --engine auto`));
+    }
+    const auto = await cli(['detect', '--json', '--engine', 'auto', '--model', TINY, good]);
+    assert.equal(auto.code, 0, auto.stderr);
+    assert.equal(JSON.parse(auto.stdout.trim()).image, 'good.png');
+  });
+
   await t.test('detect --json: a corrupt image among good ones -> exit 1, the good ones still printed', async () => {
     const r = await cli(['detect', '--json', '--engine', 'cpu', '--model', TINY, corrupt, good]);
     assert.equal(r.code, 1);
