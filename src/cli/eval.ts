@@ -8,6 +8,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { parse as parseYaml } from 'yaml';
 import { InspectdError, ErrorCodes, errorMessage } from '../errors.js';
 import { evaluateDetections, parseYoloLabels, type EvalMetrics, type ImageResult } from '../eval/metrics.js';
 import type { Detection, StageTimings } from '../contracts/vision.js';
@@ -109,6 +110,47 @@ export async function listLabelledImages(dataDir: string, split: string): Promis
   }));
 }
 
+/**
+ * The dataset's own class list (Ultralytics data.yaml `names:`, else classes.txt), when it has one: it must
+ * be the model's, in the same order, or every per-class figure would be about the wrong class.
+ */
+export async function datasetClassNames(dataDir: string): Promise<{ file: string; names: string[] } | null> {
+  const root = path.resolve(dataDir);
+  const yamlFile = path.join(root, 'data.yaml');
+  const text = await readFile(yamlFile, 'utf8').catch(() => null);
+  if (text !== null) {
+    let doc: unknown;
+    try {
+      doc = parseYaml(text);
+    } catch (err) {
+      throw new InspectdError(ErrorCodes.DATASET, `${yamlFile} is not valid YAML: ${errorMessage(err)}`);
+    }
+    const names = (doc as { names?: unknown } | null)?.names;
+    if (Array.isArray(names)) return { file: yamlFile, names: names.map(String) };
+    if (names && typeof names === 'object') {
+      const byId = Object.entries(names as Record<string, unknown>).sort(([a], [b]) => Number(a) - Number(b));
+      return { file: yamlFile, names: byId.map(([, v]) => String(v)) };
+    }
+  }
+  const classesFile = path.join(root, 'classes.txt');
+  const list = await readFile(classesFile, 'utf8').catch(() => null);
+  if (list !== null) return { file: classesFile, names: list.split(/\r?\n/).map((l) => l.trim()).filter(Boolean) };
+  return null;
+}
+
+async function checkDatasetClasses(dataDir: string, modelNames: readonly string[], modelPath: string): Promise<void> {
+  const ds = await datasetClassNames(dataDir);
+  if (!ds) return;
+  const same = ds.names.length === modelNames.length && ds.names.every((n, i) => n === modelNames[i]);
+  if (same) return;
+  const show = (names: readonly string[]) => (names.length > 8 ? `${names.slice(0, 8).join(', ')}, … (${names.length})` : names.join(', '));
+  throw new InspectdError(
+    ErrorCodes.DATASET,
+    `the dataset's classes (${ds.file}: ${show(ds.names)}) are not the model's (${path.basename(modelPath)}: ${show(modelNames)}): ` +
+      'evaluate the model trained on this dataset, or pass --labels with the dataset\'s names if the model lacks them',
+  );
+}
+
 function median(xs: number[]): number {
   if (!xs.length) return 0;
   const s = [...xs].sort((a, b) => a - b);
@@ -124,6 +166,13 @@ export async function runEval(opts: EvalOptions, loader: DetectorLoader = loadPr
     engine: opts.engine,
     threads: opts.threads,
   });
+  try {
+    await checkDatasetClasses(opts.dataDir, detector.metadata.names, opts.modelPath);
+  } catch (err) {
+    await detector.dispose();
+    throw err;
+  }
+  const numClasses = detector.metadata.names.length;
   const results: ImageResult[] = [];
   const badLabels: string[] = [];
   const pre: number[] = [];
@@ -140,7 +189,7 @@ export async function runEval(opts: EvalOptions, loader: DetectorLoader = loadPr
       }
       let groundTruth;
       try {
-        groundTruth = parseYoloLabels(text, res.width, res.height);
+        groundTruth = parseYoloLabels(text, res.width, res.height, numClasses);
       } catch (err) {
         badLabels.push(`${it.label}: ${errorMessage(err)}`);
         continue;

@@ -189,8 +189,12 @@ export function evaluateDetections(images: readonly ImageResult[], names: readon
   };
 }
 
-/** Parses a YOLO label file body ("class cx cy w h" normalised per line) into pixel boxes. */
-export function parseYoloLabels(text: string, width: number, height: number): GroundTruth[] {
+/**
+ * Parses a YOLO label file body ("class cx cy w h" normalised per line) into pixel boxes. With numClasses,
+ * a class id outside the model's range is an error, as is any coordinate outside 0..1 (pixels, not
+ * normalised) or a box with no area: such a file is reported, not counted.
+ */
+export function parseYoloLabels(text: string, width: number, height: number, numClasses?: number): GroundTruth[] {
   const out: GroundTruth[] = [];
   const lines = text.split(/\r?\n/);
   lines.forEach((line, i) => {
@@ -201,6 +205,9 @@ export function parseYoloLabels(text: string, width: number, height: number): Gr
       throw new Error(`line ${i + 1}: expected "class cx cy w h", got "${t}"`);
     }
     const [c, cx, cy, w, h] = p;
+    if (numClasses !== undefined && c >= numClasses) throw new Error(`line ${i + 1}: class ${c} is out of range: the model has ${numClasses} classes (0-${numClasses - 1})`);
+    if ([cx, cy, w, h].some((v) => v < 0 || v > 1)) throw new Error(`line ${i + 1}: coordinates must be normalised to 0..1, got "${t}"`);
+    if (w === 0 || h === 0) throw new Error(`line ${i + 1}: box has no area, got "${t}"`);
     out.push({
       classId: c,
       box: { x1: (cx - w / 2) * width, y1: (cy - h / 2) * height, x2: (cx + w / 2) * width, y2: (cy + h / 2) * height },

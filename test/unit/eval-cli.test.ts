@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, readFile, rm, writeFile, copyFile } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, readFile, rm, writeFile, copyFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
@@ -169,4 +169,43 @@ test('eval on a hand-labelled folder reports the worked-out precision, recall an
   }
   assert.equal(code, 0);
   close((JSON.parse(out.join('')) as { mAP50: number }).mAP50, 0.5, 'mAP50 at --conf 0.65');
+});
+
+test('eval refuses a dataset whose data.yaml or classes.txt names other classes than the model', { timeout: 20_000 }, async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'inspectd-eval-names-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await writeDataset({ out: dir, train: 0, val: 2, seed: 3, width: 96, height: 64, defectRate: 1 });
+  const opts = { modelPath: 'coco.onnx', dataDir: dir, split: 'val', conf: 0.001, iou: 0.7, maxDetections: 300 };
+  const coco: DetectorLoader = async () => {
+    const det = await oracleLoader()(opts);
+    return { ...det, metadata: { names: ['person', 'bicycle', 'car', 'motorcycle'] }, detectImage: det.detectImage, dispose: det.dispose };
+  };
+  await assert.rejects(runEval(opts, coco), { code: 'INSPECTD_ERR_DATASET', message: /data\.yaml: scratch, dent, stain, missing_hole\) are not the model's \(coco\.onnx: person, bicycle, car, motorcycle\)/ });
+  assert.equal((await runEval(opts, oracleLoader())).mAP50, 1, 'matching names: evaluated');
+
+  await rm(path.join(dir, 'data.yaml'));
+  await writeFile(path.join(dir, 'classes.txt'), 'scratch\ndent\n');
+  await assert.rejects(runEval(opts, oracleLoader()), { code: 'INSPECTD_ERR_DATASET', message: /classes\.txt: scratch, dent\)/ });
+});
+
+test('eval reports label files with out-of-range classes or unnormalised boxes in badLabels instead of counting them', { timeout: 20_000 }, async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'inspectd-eval-bad-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  await writeDataset({ out: dir, train: 0, val: 3, seed: 4, width: 96, height: 64, defectRate: 1 });
+  const labels = path.join(dir, 'labels', 'val');
+  const files = (await readdir(labels)).sort();
+  await writeFile(path.join(labels, files[0]!), '9 0.5 0.5 0.2 0.2\n');
+  await writeFile(path.join(labels, files[1]!), '1 0.5 0.5 2 0.2\n');
+  const blind: DetectorLoader = async () => ({
+    metadata: { names: ['scratch', 'dent', 'stain', 'missing_hole'] },
+    async detectImage() {
+      return { width: 96, height: 64, detections: [], timings: { preprocessMs: 1, inferenceMs: 2, postprocessMs: 3 } };
+    },
+    dispose() {},
+  });
+  const r = await runEval({ modelPath: 'm.onnx', dataDir: dir, split: 'val', conf: 0.001, iou: 0.7, maxDetections: 300 }, blind);
+  assert.equal(r.badLabels.length, 2);
+  assert.match(r.badLabels[0]!, /line 1: class 9 is out of range: the model has 4 classes \(0-3\)/);
+  assert.match(r.badLabels[1]!, /line 1: coordinates must be normalised to 0\.\.1/);
+  assert.equal(r.images, 1, 'only the good file is counted');
 });
