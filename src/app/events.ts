@@ -4,6 +4,7 @@
  */
 import type { LoadedConfig } from '../config/load.js';
 import type { SourceState } from '../contracts/camera.js';
+import type { EngineRefusal } from '../contracts/engine.js';
 import type { Frame } from '../contracts/frame.js';
 import type { DetectionsPayload, RejectPayload } from '../contracts/messages.js';
 import type { Detection, StageTimings } from '../contracts/vision.js';
@@ -25,7 +26,7 @@ export interface DaemonEvents {
   /** The serving engine changed after the model was loaded (background TensorRT build, recovery). */
   'engine.changed': { kind: string; reason: string; modelPath: string };
   /** A model was put in service (start-up or a reload). */
-  'model.loaded': { engine: string; modelPath: string };
+  'model.loaded': { engine: string; modelPath: string; refusals: readonly EngineRefusal[] };
   'config.applied': { loaded: LoadedConfig };
   'config.rejected': { message: string };
   /** A message on <base>/<device>/cmd/<name>. */

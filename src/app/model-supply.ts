@@ -104,7 +104,7 @@ export class ModelSupply {
   /** Puts a loaded detector in service (the pipeline is switched by its owner). */
   adopt(detector: FrameDetector): void {
     this.current = detector;
-    this.opts.bus.emit('model.loaded', { engine: detector.engineKind, modelPath: this.opts.model().path });
+    this.opts.bus.emit('model.loaded', { engine: detector.engineKind, modelPath: this.opts.model().path, refusals: detector.refusals });
   }
 
   /** Loads a detector and runs one frame through it; engine changes after the load go on the bus. */

@@ -46,7 +46,7 @@ export class MetricsObserver {
     });
     bus.on('camera.state', this, ({ camera, state }) => m.cameraUp.set({ camera }, state === 'ok' ? 1 : 0));
     bus.on('camera.restart', this, ({ camera }) => m.sourceRestarts.inc({ camera }));
-    bus.on('model.loaded', this, ({ engine, modelPath }) => m.setEngine(engine, path.basename(modelPath)));
+    bus.on('model.loaded', this, ({ engine, modelPath, refusals }) => m.setEngine(engine, path.basename(modelPath), refusals));
     bus.on('engine.changed', this, ({ kind, modelPath }) => m.setEngine(kind, path.basename(modelPath)));
     bus.on('config.applied', this, () => m.configReloads.inc({ result: 'applied' }));
     bus.on('config.rejected', this, () => m.configReloads.inc({ result: 'invalid' }));

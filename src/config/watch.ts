@@ -95,7 +95,8 @@ export class ConfigWatcher {
       return;
     }
     if (loaded.hash === this.hash) {
-      this.opts.logger.debug({ file: this.file, why }, 'config unchanged');
+      // A reload someone asked for (SIGHUP, cmd/reload) is confirmed; a file event that changed nothing is not news.
+      this.opts.logger[why === 'reload' ? 'info' : 'debug']({ file: this.file, hash: loaded.hash, why }, 'config unchanged; nothing to apply');
       return;
     }
     try {

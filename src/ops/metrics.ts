@@ -24,6 +24,8 @@ export class Metrics {
   readonly mqttDropped: Counter<'kind'>;
   readonly snapshotsDropped: Counter<'reason'>;
   readonly engineInfo: Gauge<'engine' | 'model'>;
+  /** Why each engine earlier in the fallback chain was not used (value 1 per refusal). */
+  readonly engineRefusals: Gauge<'engine' | 'reason'>;
   readonly sourceRestarts: Counter<'camera'>;
   readonly cameraUp: Gauge<'camera'>;
   readonly configReloads: Counter<'result'>;
@@ -65,6 +67,12 @@ export class Metrics {
     this.mqttDropped = new Counter({ name: `${p}mqtt_dropped_total`, help: 'Live MQTT messages not sent (disconnected or invalid)', labelNames: ['kind'], registers });
     this.snapshotsDropped = new Counter({ name: `${p}snapshots_dropped_total`, help: 'Reject snapshots not written', labelNames: ['reason'], registers });
     this.engineInfo = new Gauge({ name: `${p}engine_info`, help: 'Engine serving the model (value 1)', labelNames: ['engine', 'model'], registers });
+    this.engineRefusals = new Gauge({
+      name: `${p}engine_refusal_info`,
+      help: 'An engine earlier in the fallback chain that was not used, with why (value 1)',
+      labelNames: ['engine', 'reason'],
+      registers,
+    });
     this.sourceRestarts = new Counter({ name: `${p}source_restarts_total`, help: 'Camera source restarts', labelNames: ['camera'], registers });
     this.cameraUp = new Gauge({ name: `${p}camera_up`, help: '1 while the camera delivers frames', labelNames: ['camera'], registers });
     this.configReloads = new Counter({ name: `${p}config_reloads_total`, help: 'Config reloads, by result', labelNames: ['result'], registers });
@@ -77,9 +85,12 @@ export class Metrics {
   }
 
   /** Marks the serving engine; clears the previous one so exactly one series reads 1. */
-  setEngine(engine: string, model: string): void {
+  setEngine(engine: string, model: string, refusals?: readonly { kind: string; reason: string }[]): void {
     this.engineInfo.reset();
     this.engineInfo.set({ engine, model }, 1);
+    if (refusals === undefined) return;
+    this.engineRefusals.reset();
+    for (const r of refusals) this.engineRefusals.set({ engine: r.kind, reason: r.reason.slice(0, 200) }, 1);
   }
 
   contentType(): string {

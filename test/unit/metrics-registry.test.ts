@@ -33,3 +33,18 @@ test('metrics: stage histogram in seconds, engine info keeps a single series', {
   assert.match(text, /inspectd_frames_dropped_total\{camera="cam1",reason="busy"\} 1/);
   assert.match(text, /inspectd_config_reloads_total\{result="ok"\} 1/);
 });
+
+test('metrics: engine refusals are on /metrics, one series each, replaced when a model is loaded again', { timeout: 5_000 }, async () => {
+  const m = new Metrics();
+  m.setEngine('ort-cpu', 'a.onnx', [
+    { kind: 'tensorrt', reason: 'TensorRT unavailable: the native addon was built without TensorRT' },
+    { kind: 'ort-cuda', reason: 'onnxruntime-node has no CUDA provider libraries' },
+  ]);
+  let text = await m.text();
+  assert.match(text, /inspectd_engine_refusal_info\{engine="tensorrt",reason="TensorRT unavailable: the native addon was built without TensorRT"\} 1/);
+  assert.match(text, /inspectd_engine_refusal_info\{engine="ort-cuda",reason="onnxruntime-node has no CUDA provider libraries"\} 1/);
+  m.setEngine('ort-cuda', 'b.onnx', [{ kind: 'tensorrt', reason: 'no engine' }]);
+  text = await m.text();
+  assert.doesNotMatch(text, /engine="ort-cuda",reason=/);
+  assert.match(text, /inspectd_engine_refusal_info\{engine="tensorrt",reason="no engine"\} 1/);
+});
