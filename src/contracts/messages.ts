@@ -1,5 +1,5 @@
 /**
- * The MQTT message contract for per-frame results (DESIGN.md "MQTT contract"): what the pipeline produces
+ * The MQTT message contract for per-frame results (README.md "MQTT contract"): what the pipeline produces
  * and the sinks publish, field for field.
  */
 export interface LatencyBreakdown {

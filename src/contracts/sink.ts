@@ -1,5 +1,5 @@
 /**
- * The event sink contract: what the app hands to the outside world (DESIGN.md "MQTT contract").
+ * The event sink contract: what the app hands to the outside world (README.md "MQTT contract").
  * The real one is src/sink/mqtt-sink.ts; test fakes implement the same interface.
  */
 import type { SourceState } from './camera.js';

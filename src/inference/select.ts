@@ -1,5 +1,5 @@
 /**
- * The engine fallback chain (DESIGN.md "Engines"): auto = TensorRT -> onnxruntime CUDA -> onnxruntime CPU.
+ * The engine fallback chain (README.md "GPU: onnxruntime CUDA and TensorRT"): auto = TensorRT -> onnxruntime CUDA -> onnxruntime CPU.
  * In the daemon an explicit preference that cannot be met still falls back (logged as a warning, listed
  * in the refusals): an edge box keeps serving on CPU rather than stopping. With `strict` (the CLI's
  * explicit --engine) the preference is a demand: only that engine, or an error saying why not.

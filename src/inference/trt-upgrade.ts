@@ -1,5 +1,5 @@
 /**
- * Start-up TensorRT upgrade (DESIGN.md "Engines", issue 3): with no valid cached engine the daemon serves on
+ * Start-up TensorRT upgrade (README.md "GPU: onnxruntime CUDA and TensorRT"): with no valid cached engine the daemon serves on
  * onnxruntime while the engine is built in a child process (trt-build.ts: trtexec does the work, off the JS
  * thread and at a lower CPU priority); the built engine is then loaded and warmed here, and the engine slot
  * swaps to it between frames. Every failure is an error with the reason; none of them stops the daemon.

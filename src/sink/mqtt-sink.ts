@@ -1,5 +1,5 @@
 /**
- * MQTT publisher for the contract in docs/DESIGN.md.
+ * MQTT publisher for the contract in README.md "MQTT contract".
  *
  * - Live stream (detections): QoS mqtt.detectionsQos, dropped and counted while disconnected.
  * - Events (reject, state): written to the durable Outbox first, then sent IN ORDER one at a time

@@ -1,5 +1,5 @@
 /**
- * Which Ultralytics head a model has, from its output shapes and metadata (DESIGN.md "Model formats").
+ * Which Ultralytics head a model has, from its output shapes and metadata (README.md "Bring your own model and camera").
  * Anything we cannot decode with certainty is refused with INSPECTD_ERR_MODEL_LAYOUT naming the shapes.
  */
 import { InspectdError, ErrorCodes } from '../errors.js';

@@ -1,4 +1,4 @@
-/** The CLI contract (DESIGN.md): exit codes, JSON lines on stdout, messages on stderr. Uses our own tiny model. */
+/** The CLI contract (README.md "Command line"): exit codes, JSON lines on stdout, messages on stderr. Uses our own tiny model. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';

@@ -2,7 +2,7 @@
  * What `npm start` runs: `inspectd run` with no config = the embedded defaults (demo model on the synthetic
  * line, embedded broker). A real MQTT subscriber on the embedded broker must see rejects of every demo
  * reject class, each on a frame whose ground truth (the synthetic line is deterministic: frame seq n shows
- * scene n) really has that defect, with the payload DESIGN.md specifies; annotated snapshots land in ./var.
+ * scene n) really has that defect, with the payload README.md "MQTT contract" specifies; annotated snapshots land in ./var.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

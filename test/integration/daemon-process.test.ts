@@ -1,7 +1,7 @@
 /**
  * `node dist/src/main.js run --config X` as a child process with real parts: ffmpeg (a looped still image),
  * the YOLOv8n fixture on onnxruntime CPU, mosquitto. Acceptance (a) documented payloads on every topic,
- * retained where DESIGN.md says; (c) a killed camera process: fault, then ok, same daemon; (d) SIGHUP
+ * retained where README.md "MQTT contract" says; (c) a killed camera process: fault, then ok, same daemon; (d) SIGHUP
  * reload, an invalid edit kept out and reported, a valid threshold edit applied without a restart;
  * (e) SIGTERM: exit 0, offline, nothing left in flight (final counters balance, every reject decided was
  * delivered, outbox empty, ffmpeg gone). sd_notify is in daemon-sdnotify.test.ts.
