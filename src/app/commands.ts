@@ -1,10 +1,12 @@
 /**
- * MQTT commands (<base>/<device>/cmd/<name>): validated into a typed command, then carried out. A payload
+ * MQTT commands (<base>/<device>/cmd/<name>), each off unless config `commands` enables it: validated into a
+ * typed command, then carried out. A payload
  * that does not validate is refused (logged at warn, counted, shown on the status topic), never widened.
  *   cmd/reload   any payload
  *   cmd/pause, cmd/resume   empty, {} or {"camera": "*"}: every camera; {"camera": "<id>"}: that camera
  *   cmd/trigger  {"camera": "<id>", "partId": "<id>"} (camera optional with one camera), or a plain-text part id
  */
+import type { CommandsConfig } from '../config/types.js';
 import type { Logger } from '../ops/log.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
@@ -80,15 +82,27 @@ export function parseCommand(name: string, payload: Buffer): ParsedCommand {
 export interface CommandStats {
   accepted: number;
   refused: number;
+  /** Ignored because config `commands` has them off. */
+  disabled: number;
   lastRefused: { at: string; command: string; reason: string } | null;
 }
 
 /** Carries out commands from the bus; subscribes in start(), unsubscribes in stop(). */
 export class CommandHandler {
-  private readonly counts: CommandStats = { accepted: 0, refused: 0, lastRefused: null };
+  private readonly counts: CommandStats = { accepted: 0, refused: 0, disabled: 0, lastRefused: null };
+  private readonly warnedDisabled = new Set<string>();
 
   constructor(
-    private readonly opts: { bus: DaemonBus; pipeline: Pipeline; cameras: CameraRegistry; reload: () => Promise<void>; metrics: Metrics; logger: Logger },
+    private readonly opts: {
+      bus: DaemonBus;
+      pipeline: Pipeline;
+      cameras: CameraRegistry;
+      /** The config's `commands` section now (a reload can change it). */
+      enabled: () => Readonly<CommandsConfig>;
+      reload: () => Promise<void>;
+      metrics: Metrics;
+      logger: Logger;
+    },
   ) {}
 
   get stats(): Readonly<CommandStats> {
@@ -104,6 +118,8 @@ export class CommandHandler {
   }
 
   handle(name: string, payload: Buffer): void {
+    const enabled = this.opts.enabled();
+    if (!(name in enabled) || !enabled[name as keyof CommandsConfig]) return this.ignoreDisabled(name);
     const parsed = parseCommand(name, payload);
     if (!parsed.ok) return this.refuse(name, parsed.reason);
     const { pipeline, cameras, logger, bus } = this.opts;
@@ -141,6 +157,15 @@ export class CommandHandler {
   private accept(name: string): void {
     this.counts.accepted++;
     this.opts.metrics.commands.inc({ command: name, result: 'accepted' });
+  }
+
+  /** Off in config: ignored and counted; said once per command so a chatty publisher does not flood the log. */
+  private ignoreDisabled(name: string): void {
+    this.counts.disabled++;
+    this.opts.metrics.commands.inc({ command: name, result: 'disabled' });
+    if (this.warnedDisabled.has(name)) return;
+    this.warnedDisabled.add(name);
+    this.opts.logger.warn({ command: name }, `MQTT command ignored: cmd/${name} is disabled (enable it with commands: { ${name}: true })`);
   }
 
   private refuse(name: string, reason: string): void {

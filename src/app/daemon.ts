@@ -224,7 +224,15 @@ export class Daemon {
     this.reloader.participate(this.inspection);
     checkAbort(signal);
 
-    const commands = (this.commands = new CommandHandler({ bus, pipeline: this.inspection.pipeline!, cameras: this.inspection.cameras!, reload: () => this.reload(), metrics, logger }));
+    const commands = (this.commands = new CommandHandler({
+      bus,
+      pipeline: this.inspection.pipeline!,
+      cameras: this.inspection.cameras!,
+      enabled: () => this.config.commands,
+      reload: () => this.reload(),
+      metrics,
+      logger,
+    }));
     commands.start();
     stack.push('commands', () => commands.stop());
 

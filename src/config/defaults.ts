@@ -23,6 +23,8 @@ export function embeddedDefaults(packageRoot: string): LoadedConfig {
         rules: { rejectClasses: [...DEMO_REJECT_CLASSES] },
       },
     ],
+    // The embedded broker listens on loopback only: local users may pause, resume and reload the demo.
+    commands: { reload: true, pause: true, resume: true },
   };
   return validateConfigObject(raw, EMBEDDED_SOURCE, packageRoot);
 }

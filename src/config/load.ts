@@ -239,6 +239,13 @@ export function validateConfigObject(
     else seenIds.set(cam.id, i);
   });
 
+  const commands = isObject(root.commands) ? root.commands : {};
+  cameras.forEach((cam: unknown, i: number) => {
+    if (isObject(cam) && cam.trigger === true && commands.trigger !== true) {
+      add(['cameras', i, 'trigger'], 'a trigger-mode camera needs cmd/trigger: set commands: { trigger: true } (MQTT commands are off unless enabled)');
+    }
+  });
+
   const mqtt = isObject(root.mqtt) ? root.mqtt : {};
   const urlProblem = typeof mqtt.url === 'string' ? brokerUrlProblem(mqtt.url) : undefined;
   if (urlProblem) add(['mqtt', 'url'], urlProblem);

@@ -340,6 +340,19 @@ export const ConsoleSchema = Section(
   ),
 );
 
+/** MQTT commands are off unless enabled one by one: anyone who can publish on the broker can send them. */
+export const CommandsSchema = Section(
+  Type.Object(
+    {
+      reload: Default(Type.Boolean({ description: 'cmd/reload: re-read the config file.' }), false),
+      pause: Default(Type.Boolean({ description: 'cmd/pause: stop judging a camera (or all).' }), false),
+      resume: Default(Type.Boolean({ description: 'cmd/resume.' }), false),
+      trigger: Default(Type.Boolean({ description: 'cmd/trigger: tag the next frame of a trigger-mode camera with a part id. Needed by cameras with trigger: true.' }), false),
+    },
+    { ...closed, description: 'Which MQTT commands are carried out; a disabled one is ignored (logged, counted in inspectd_commands_total).' },
+  ),
+);
+
 function rootSchema<S extends TSchema>(source: S) {
   return Type.Object(
     {
@@ -353,6 +366,7 @@ function rootSchema<S extends TSchema>(source: S) {
       snapshots: SnapshotSchema,
       http: HttpSchema,
       console: ConsoleSchema,
+      commands: CommandsSchema,
     },
     closed,
   );

@@ -38,6 +38,7 @@ export type SnapshotConfig = Resolved<Static<typeof S.SnapshotSchema>, 'dir'>;
 export type HttpConfig = Static<typeof S.HttpSchema>;
 /** Where the status line goes when run from a terminal (npm start): 'auto' prints it only on a TTY. */
 export type ConsoleConfig = Static<typeof S.ConsoleSchema>;
+export type CommandsConfig = Static<typeof S.CommandsSchema>;
 
 /** The config with every default filled in, machine-dependent ones included. */
 export type Config = Omit<ValidatedConfig, 'device' | 'model' | 'cameras' | 'outbox' | 'snapshots'> & {

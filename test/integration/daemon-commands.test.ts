@@ -1,7 +1,8 @@
 /**
  * MQTT commands against the daemon on a real mosquitto: a retained command is not replayed at start, a
  * payload that does not validate pauses nothing (refused and counted), triggers go only to trigger-mode
- * cameras that are not paused, and pausing every camera takes an explicit form.
+ * cameras that are not paused, pausing every camera takes an explicit form, and a command not enabled in
+ * config is ignored.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -39,12 +40,13 @@ test('MQTT commands: retained ignored, malformed refused (never widened), trigge
     snapshots: { enabled: false },
     http: { enabled: false },
     console: { summary: 'off' },
+    commands: { pause: true, resume: true, trigger: true },
   });
   const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), logger: silentLogger(), parts: { loadDetector: async () => new ScriptedDetector(), watchdogIntervalMs: async () => null } });
   t.after(() => daemon.stop().catch(() => undefined));
   await daemon.start();
   const p = daemon.pipelineStats!;
-  const stats = () => daemon.statusInfo().commands as { accepted: number; refused: number; lastRefused: { reason: string } | null };
+  const stats = () => daemon.statusInfo().commands as { accepted: number; refused: number; disabled: number; lastRefused: { reason: string } | null };
   await rec.until(() => rec.on('cam1/detections').length >= 2, 10_000, 'cam1 streams');
   assert.equal(p.isPaused('cam1'), false, 'a retained cmd/pause is not replayed at start');
 
@@ -74,4 +76,10 @@ test('MQTT commands: retained ignored, malformed refused (never widened), trigge
   assert.equal(stats().refused, malformed.length + 3);
   const text = await daemon.metricsRegistry!.text();
   assert.match(text, /inspectd_commands_total\{command="pause",result="refused"\} 8/);
+
+  // reload is not enabled in this config: ignored and counted, never carried out.
+  await rec.publish('inspectd/cmds/cmd/reload', '');
+  await rec.publish('inspectd/cmds/cmd/reload', '');
+  await rec.until(() => stats().disabled === 2, 5000, 'disabled command counted');
+  assert.match(await daemon.metricsRegistry!.text(), /inspectd_commands_total\{command="reload",result="disabled"\} 2/);
 });

@@ -60,6 +60,7 @@ test('daemon composition: detections, rejects, state, status, commands, hot relo
     snapshots: { enabled: false, dir: path.join(tmp.dir, 'snaps') },
     http: { enabled: false },
     console: { summary: 'off' },
+    commands: { reload: true, pause: true, resume: true, trigger: true },
   };
   writeYaml(cfgFile, base);
   const detector = new ScriptedDetector();

@@ -279,3 +279,10 @@ test('mqtt.url must be a URL the client can connect to: parseable, a broker sche
     assert.equal(parseConfigText(MIN + `mqtt:\n  url: "${url}"\n`, 'c.yaml', '/x').config.mqtt.url, url);
   }
 });
+
+test('a trigger-mode camera needs commands.trigger: refused with file:line until it is enabled', () => {
+  const text = ['model: { path: m.onnx }', 'cameras:', '  - id: t1', '    source: { type: synthetic }', '    trigger: true', ''].join('\n');
+  assert.throws(() => parseConfigText(text, 'c.yaml', '/tmp'), { code: 'INSPECTD_ERR_CONFIG_INVALID', message: /c\.yaml:5:\d+ cameras\[0\]\.trigger: a trigger-mode camera needs cmd\/trigger: set commands: \{ trigger: true \}/ });
+  const ok = parseConfigText(text + 'commands: { trigger: true }\n', 'c.yaml', '/tmp');
+  assert.deepEqual(ok.config.commands, { reload: false, pause: false, resume: false, trigger: true });
+});
