@@ -120,7 +120,10 @@ export const FfmpegSourceSchema = Type.Object(
     height: size('Output frame height; ffmpeg scales to it.'),
     fps: Type.Optional(fps("Output frame rate; omitted = the input's.")),
     realtime: Default(Type.Boolean({ description: 'Files: read at the native rate (-re).' }), false),
-    loop: Default(Type.Boolean({ description: 'Files: loop forever (-stream_loop -1).' }), false),
+    loop: Default(
+      Type.Boolean({ description: "Files: loop forever (-stream_loop -1). false: the file is played once and the camera's state becomes 'ended'." }),
+      false,
+    ),
     rtspTransport: Default(Enum(['tcp', 'udp'], { description: 'RTSP transport (rtsp:// inputs only).' }), 'tcp'),
     inputArgs: Default(Type.Array(Type.String(), { maxItems: MAX_INPUT_ARGS, description: 'Extra ffmpeg arguments inserted before -i.' }), []),
   },
