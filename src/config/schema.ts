@@ -51,6 +51,8 @@ export const MAX_CAMERAS = 64;
 /** Class names in rejectClasses or classConf (LVIS-size models have ~1200 classes). */
 export const MAX_CLASSES = 10_000;
 export const MAX_INPUT_ARGS = 256;
+/** Largest image a hot folder may be allowed to decode: sharp's own default limit (0x3FFF squared), px. */
+export const MAX_FOLDER_PIXELS = 0x3fff * 0x3fff;
 
 export const SOURCE_TYPES = ['synthetic', 'ffmpeg', 'gstreamer', 'folder'] as const;
 export type SourceType = (typeof SOURCE_TYPES)[number];
@@ -148,6 +150,20 @@ export const FolderSourceSchema = Type.Object(
     quarantineDir: Type.Optional(Type.String({ minLength: 1, description: 'Unreadable files go here with a .reason.txt. Default: <path>/quarantine.' })),
     pollMs: Default(ms(10, 'How often the folder is listed, ms.'), 500),
     settleMs: Default(ms(0, 'A file is read only once its size and mtime stayed unchanged this long, ms.'), 1000),
+    maxPixels: Default(
+      Type.Integer({
+        minimum: 1,
+        maximum: MAX_FOLDER_PIXELS,
+        description:
+          'Largest image decoded, width x height px (a 50 MP image needs about 150 MB while it is judged); a larger one is quarantined unread. ' +
+          'Images are judged at their own size (zones and boxes are in source pixels), so this bounds the memory a file can take.',
+      }),
+      50_000_000,
+    ),
+    followSymlinks: Default(
+      Type.Boolean({ description: 'Judge symbolic links (to wherever they point). false: a link is quarantined with the reason, never read.' }),
+      false,
+    ),
   },
   { ...closed, description: 'Hot folder: image files dropped here are judged one by one, then moved to doneDir (or quarantineDir).' },
 );
