@@ -116,7 +116,13 @@ export const SyntheticSourceSchema = Type.Object(
 export const FfmpegSourceSchema = Type.Object(
   {
     type: Type.Literal('ffmpeg'),
-    input: Type.String({ minLength: 1, description: 'Device path (/dev/video0), URL (rtsp://...) or file path (relative to the config file).' }),
+    input: Type.String({
+      minLength: 1,
+      description:
+        'Device path (/dev/video0), URL (rtsp://...) or file path (relative to the config file). Credentials in a URL (rtsp://user:pass@...) ' +
+        "are redacted from inspectd's logs and status, but ffmpeg accepts them only in the URL, so they are visible in ffmpeg's command line " +
+        '(ps) to local users unless /proc is mounted with hidepid.',
+    }),
     inputFormat: Type.Optional(Type.String({ minLength: 1, description: 'ffmpeg -f for the input (v4l2, lavfi, ...); omitted = probe.' })),
     width: size('Output frame width; ffmpeg scales to it.'),
     height: size('Output frame height; ffmpeg scales to it.'),
@@ -135,7 +141,13 @@ export const FfmpegSourceSchema = Type.Object(
 export const GstreamerSourceSchema = Type.Object(
   {
     type: Type.Literal('gstreamer'),
-    pipeline: Type.String({ minLength: 1, description: 'Pipeline description ending in raw video, e.g. "v4l2src device=/dev/video0".' }),
+    pipeline: Type.String({
+      minLength: 1,
+      description:
+        'Pipeline description ending in raw video, e.g. "v4l2src device=/dev/video0". Credentials (rtspsrc location=rtsp://user:pass@..., ' +
+        "user-id, user-pw) are redacted from inspectd's logs and status, but gst-launch-1.0 takes the pipeline only as arguments, so they are " +
+        'visible in its command line (ps) to local users unless /proc is mounted with hidepid.',
+    }),
     width: size('Output frame width.'),
     height: size('Output frame height.'),
   },

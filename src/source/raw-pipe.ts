@@ -9,7 +9,7 @@ import { ErrorCodes, InspectdError } from '../errors.js';
 import type { Logger } from '../ops/log.js';
 import type { Frame } from '../contracts/frame.js';
 import type { FrameSource, SourceHandlers } from './source.js';
-import { redactCredentials } from '../util/redact.js';
+import { redactArgs, redactCredentials } from '../util/redact.js';
 
 /** Cuts a byte stream into fixed-size frames. */
 export class RawFrameReader {
@@ -95,7 +95,7 @@ export class PipeProcessSource implements FrameSource {
     if (this.child) return Promise.resolve();
     const { command, args, width, height } = this.opts;
     const origin = redactCredentials(this.opts.origin);
-    this.opts.logger?.debug({ command, args: args.map(redactCredentials) }, 'starting source process');
+    this.opts.logger?.debug({ command, args: redactArgs(args) }, 'starting source process');
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     const reader = new RawFrameReader(width * height * 3, (data) => {

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { pino } from 'pino';
 import type { CameraConfig, FfmpegSourceConfig } from '../../src/config/types.js';
 import { ErrorCodes } from '../../src/errors.js';
 import { silentLogger } from '../../src/ops/log.js';
@@ -71,6 +72,20 @@ test('ffmpeg failure: ended(err) with exit code and stderr tail, credentials str
   assert.match(ended.message, /exited with code \d+/);
   assert.match(ended.message, /rtsp:\/\/\*\*\*@127\.0\.0\.1:1/);
   assert.doesNotMatch(ended.message, /hunter2/);
+});
+
+test('ffmpeg credentials (URL, Authorization header) never reach our logs', { timeout: 10000, skip }, async (t) => {
+  const lines: string[] = [];
+  const logger = pino({ level: 'debug' }, { write: (l: string) => lines.push(l) }).child({ camera: 'cam1' });
+  const input = 'http://admin:hunter2@127.0.0.1:1/video.mjpg';
+  const src = new FfmpegSource('cam1', pattern({ input, inputFormat: undefined, inputArgs: ['-headers', 'Authorization: Basic c2VjcmV0dG9rZW4=\r\n'] }), { logger });
+  t.after(() => src.stop());
+  let ended: Error | null | undefined;
+  await src.start({ frame: () => undefined, ended: (e) => (ended = e) });
+  await until(() => ended !== undefined, 8000, 'ffmpeg to fail');
+  const all = [String(ended), ...lines].join('\n');
+  assert.match(all, /starting source process/);
+  for (const secret of ['hunter2', 'admin', 'c2VjcmV0dG9rZW4']) assert.ok(!all.includes(secret), `${secret} leaked: ${all}`);
 });
 
 test('a missing ffmpeg binary is an actionable error, not a crash', { timeout: 5000 }, async () => {
