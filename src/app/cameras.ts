@@ -87,12 +87,13 @@ export class CameraRegistry {
    * would not bring a camera back and would take the healthy cameras down with it. So a stalled source
    * withholds the pings from the moment frames stop until its supervisor declares the stall
    * (camera.stallTimeoutMs), and an engine that stops making progress on queued frames withholds them for good.
+   * A camera whose finite input has ended is idle for good (until a config edit restarts it).
    */
   expectingFrames(): boolean {
     const p = this.opts.pipeline;
     if (p.busy) return true;
     for (const [id, cam] of this.cameras) {
-      if (p.isPaused(id) || cam.state === 'fault') continue;
+      if (p.isPaused(id) || cam.state === 'fault' || cam.state === 'ended') continue;
       if (cam.config.source.type !== 'folder') return true;
     }
     return false;
@@ -112,7 +113,7 @@ export class CameraRegistry {
         if (rt.state === s.state && rt.reason === s.reason) return;
         rt.state = s.state;
         rt.reason = s.reason;
-        logger[s.state === 'ok' ? 'info' : 'warn']({ state: s.state, reason: s.reason }, 'camera state');
+        logger[s.state === 'fault' ? 'warn' : 'info']({ state: s.state, reason: s.reason }, 'camera state');
         bus.emit('camera.state', { camera: camera.id, ...s });
       },
       onRestart: (reason) => {

@@ -51,6 +51,8 @@ export const MAX_CAMERAS = 64;
 /** Class names in rejectClasses or classConf (LVIS-size models have ~1200 classes). */
 export const MAX_CLASSES = 10_000;
 export const MAX_INPUT_ARGS = 256;
+/** Largest image a hot folder may be allowed to decode: sharp's own default limit (0x3FFF squared), px. */
+export const MAX_FOLDER_PIXELS = 0x3fff * 0x3fff;
 
 export const SOURCE_TYPES = ['synthetic', 'ffmpeg', 'gstreamer', 'folder'] as const;
 export type SourceType = (typeof SOURCE_TYPES)[number];
@@ -114,13 +116,22 @@ export const SyntheticSourceSchema = Type.Object(
 export const FfmpegSourceSchema = Type.Object(
   {
     type: Type.Literal('ffmpeg'),
-    input: Type.String({ minLength: 1, description: 'Device path (/dev/video0), URL (rtsp://...) or file path (relative to the config file).' }),
+    input: Type.String({
+      minLength: 1,
+      description:
+        'Device path (/dev/video0), URL (rtsp://...) or file path (relative to the config file). Credentials in a URL (rtsp://user:pass@...) ' +
+        "are redacted from inspectd's logs and status, but ffmpeg accepts them only in the URL, so they are visible in ffmpeg's command line " +
+        '(ps) to local users unless /proc is mounted with hidepid.',
+    }),
     inputFormat: Type.Optional(Type.String({ minLength: 1, description: 'ffmpeg -f for the input (v4l2, lavfi, ...); omitted = probe.' })),
     width: size('Output frame width; ffmpeg scales to it.'),
     height: size('Output frame height; ffmpeg scales to it.'),
     fps: Type.Optional(fps("Output frame rate; omitted = the input's.")),
     realtime: Default(Type.Boolean({ description: 'Files: read at the native rate (-re).' }), false),
-    loop: Default(Type.Boolean({ description: 'Files: loop forever (-stream_loop -1).' }), false),
+    loop: Default(
+      Type.Boolean({ description: "Files: loop forever (-stream_loop -1). false: the file is played once and the camera's state becomes 'ended'." }),
+      false,
+    ),
     rtspTransport: Default(Enum(['tcp', 'udp'], { description: 'RTSP transport (rtsp:// inputs only).' }), 'tcp'),
     inputArgs: Default(Type.Array(Type.String(), { maxItems: MAX_INPUT_ARGS, description: 'Extra ffmpeg arguments inserted before -i.' }), []),
   },
@@ -130,7 +141,13 @@ export const FfmpegSourceSchema = Type.Object(
 export const GstreamerSourceSchema = Type.Object(
   {
     type: Type.Literal('gstreamer'),
-    pipeline: Type.String({ minLength: 1, description: 'Pipeline description ending in raw video, e.g. "v4l2src device=/dev/video0".' }),
+    pipeline: Type.String({
+      minLength: 1,
+      description:
+        'Pipeline description ending in raw video, e.g. "v4l2src device=/dev/video0". Credentials (rtspsrc location=rtsp://user:pass@..., ' +
+        "user-id, user-pw) are redacted from inspectd's logs and status, but gst-launch-1.0 takes the pipeline only as arguments, so they are " +
+        'visible in its command line (ps) to local users unless /proc is mounted with hidepid.',
+    }),
     width: size('Output frame width.'),
     height: size('Output frame height.'),
   },
@@ -145,6 +162,20 @@ export const FolderSourceSchema = Type.Object(
     quarantineDir: Type.Optional(Type.String({ minLength: 1, description: 'Unreadable files go here with a .reason.txt. Default: <path>/quarantine.' })),
     pollMs: Default(ms(10, 'How often the folder is listed, ms.'), 500),
     settleMs: Default(ms(0, 'A file is read only once its size and mtime stayed unchanged this long, ms.'), 1000),
+    maxPixels: Default(
+      Type.Integer({
+        minimum: 1,
+        maximum: MAX_FOLDER_PIXELS,
+        description:
+          'Largest image decoded, width x height px (a 50 MP image needs about 150 MB while it is judged); a larger one is quarantined unread. ' +
+          'Images are judged at their own size (zones and boxes are in source pixels), so this bounds the memory a file can take.',
+      }),
+      50_000_000,
+    ),
+    followSymlinks: Default(
+      Type.Boolean({ description: 'Judge symbolic links (to wherever they point). false: a link is quarantined with the reason, never read.' }),
+      false,
+    ),
   },
   { ...closed, description: 'Hot folder: image files dropped here are judged one by one, then moved to doneDir (or quarantineDir).' },
 );

@@ -1,7 +1,16 @@
-/** Any input ffmpeg reads (V4L2, RTSP, HTTP, files, lavfi), decoded and scaled to rgb24 on a pipe. */
+/**
+ * Any input ffmpeg reads (V4L2, RTSP, HTTP, files, lavfi), decoded and scaled to rgb24 on a pipe.
+ *
+ * Credentials: ffmpeg takes RTSP/HTTP credentials only inside the input URL (it has no option or file to
+ * read them from), so they are in ffmpeg's command line, which any local user can read (`ps`,
+ * /proc/<pid>/cmdline) unless /proc is mounted with hidepid. Our own logs, errors, frame origins and status
+ * carry the URL redacted (util/redact.ts). The README and the schema say so.
+ */
+import { stat } from 'node:fs/promises';
 import type { Logger } from '../ops/log.js';
 import type { FfmpegSourceConfig } from '../config/types.js';
 import { PipeProcessSource } from './raw-pipe.js';
+import type { SourceHandlers } from './source.js';
 
 export function ffmpegArgs(src: FfmpegSourceConfig): string[] {
   const args = ['-hide_banner', '-loglevel', 'error', '-nostdin'];
@@ -15,8 +24,26 @@ export function ffmpegArgs(src: FfmpegSourceConfig): string[] {
   return args;
 }
 
+/**
+ * Whether the input is a regular file ffmpeg plays once: not a URL (file: aside), not a device, FIFO or
+ * lavfi graph (those are not regular files). A file that ffmpeg cannot open fails anyway.
+ */
+export async function isFileInput(input: string): Promise<boolean> {
+  const p = input.startsWith('file:') ? input.slice('file:'.length) : input;
+  if (/^[a-z][a-z0-9+.-]*:/i.test(p)) return false;
+  try {
+    return (await stat(p)).isFile();
+  } catch {
+    return false;
+  }
+}
+
 export class FfmpegSource extends PipeProcessSource {
-  constructor(cameraId: string, src: FfmpegSourceConfig, deps: { logger?: Logger; command?: string; killTimeoutMs?: number } = {}) {
+  constructor(
+    cameraId: string,
+    private readonly src: FfmpegSourceConfig,
+    deps: { logger?: Logger; command?: string; killTimeoutMs?: number } = {},
+  ) {
     super({
       cameraId,
       kind: 'ffmpeg',
@@ -29,5 +56,11 @@ export class FfmpegSource extends PipeProcessSource {
       killTimeoutMs: deps.killTimeoutMs,
       installHint: 'install ffmpeg (apt-get install ffmpeg) or put it on PATH',
     });
+  }
+
+  /** A file with loop: false is finite: its clean end is the camera's end ('ended'), not a restart. */
+  override async start(handlers: SourceHandlers): Promise<void> {
+    this.finite = !this.src.loop && (await isFileInput(this.src.input));
+    return super.start(handlers);
   }
 }

@@ -9,7 +9,7 @@ import { ErrorCodes, InspectdError } from '../errors.js';
 import type { Logger } from '../ops/log.js';
 import type { Frame } from '../contracts/frame.js';
 import type { FrameSource, SourceHandlers } from './source.js';
-import { redactCredentials } from '../util/redact.js';
+import { redactArgs, redactCredentials } from '../util/redact.js';
 
 /** Cuts a byte stream into fixed-size frames. */
 export class RawFrameReader {
@@ -73,6 +73,8 @@ const STDERR_TAIL = 2048;
 export class PipeProcessSource implements FrameSource {
   readonly cameraId: string;
   readonly kind: string;
+  /** Whether a clean exit is the end of a finite input (subclasses decide in start()). */
+  finite = false;
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
   private stopping = false;
@@ -93,7 +95,7 @@ export class PipeProcessSource implements FrameSource {
     if (this.child) return Promise.resolve();
     const { command, args, width, height } = this.opts;
     const origin = redactCredentials(this.opts.origin);
-    this.opts.logger?.debug({ camera: this.cameraId, command, args: args.map(redactCredentials) }, 'starting source process');
+    this.opts.logger?.debug({ command, args: redactArgs(args) }, 'starting source process');
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     const reader = new RawFrameReader(width * height * 3, (data) => {
@@ -137,7 +139,7 @@ export class PipeProcessSource implements FrameSource {
         child.once('close', (code, signal) => {
           resolveExit();
           if (code === 0) {
-            if (reader.pending > 0) this.opts.logger?.warn({ camera: this.cameraId, bytes: reader.pending }, 'stream ended inside a frame');
+            if (reader.pending > 0) this.opts.logger?.warn({ bytes: reader.pending }, 'stream ended inside a frame');
             finish(null);
             return;
           }

@@ -2,7 +2,9 @@
  * Keeps one camera's source alive: renumbers Frame.seq per camera (monotonic across restarts), restarts an
  * ended or failed source with exponential backoff and jitter, detects stalls (no frame for stallTimeoutMs)
  * and frozen images (frozenFrames identical frames in a row, by a sampled hash), and reports the camera
- * state: 'ok' at the first good frame (after start and after every fault), 'fault' with a reason.
+ * state: 'ok' at the first good frame (after start and after every fault), 'fault' with a reason, 'ended'
+ * when a finite source (a file played once) reached its end: that one is not restarted. A fault the source
+ * reports while it keeps running (SourceHandlers.fault) holds the camera in fault until the source clears it.
  */
 import { performance } from 'node:perf_hooks';
 import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
@@ -10,7 +12,7 @@ import type { Logger } from '../ops/log.js';
 import type { CameraConfig } from '../config/types.js';
 import type { Frame } from '../contracts/frame.js';
 import type { FrameSource } from './source.js';
-import type { SourceState } from '../contracts/camera.js';
+import type { CameraStateName, SourceState } from '../contracts/camera.js';
 import { backoffDelay } from '../util/backoff.js';
 
 export interface SupervisorStats {
@@ -33,6 +35,7 @@ export interface BackoffOptions {
 export interface SourceSupervisorOptions {
   camera: CameraConfig;
   createSource: () => FrameSource;
+  /** Bound to the camera (logger.child({ camera })); the supervisor and its sources add no camera field. */
   logger: Logger;
   onFrame: (frame: Frame) => void;
   onState: (s: SourceState) => void;
@@ -55,7 +58,9 @@ export class SourceSupervisor {
   private attempt = 0;
   private started = false;
   private stopped = false;
-  private state: 'starting' | 'ok' | 'fault' = 'starting';
+  private state: CameraStateName = 'starting';
+  /** A lasting fault the running source reported (SourceHandlers.fault); cleared by it or by a restart. */
+  private sourceFault: string | undefined;
   private lastFrameAt = 0;
   private healthySince: number | undefined;
   private stallTimer: NodeJS.Timeout | undefined;
@@ -77,7 +82,7 @@ export class SourceSupervisor {
     return this.o.camera.id;
   }
 
-  get currentState(): 'starting' | 'ok' | 'fault' {
+  get currentState(): CameraStateName {
     return this.state;
   }
 
@@ -98,7 +103,7 @@ export class SourceSupervisor {
     await this.cycle.catch(() => undefined);
     const src = this.source;
     this.source = undefined;
-    await src?.stop().catch((err) => this.o.logger.warn({ camera: this.cameraId, err: errorMessage(err) }, 'source stop failed'));
+    await src?.stop().catch((err) => this.o.logger.warn({ err: errorMessage(err) }, 'source stop failed'));
   }
 
   private async launch(): Promise<void> {
@@ -107,6 +112,7 @@ export class SourceSupervisor {
     this.lastHash = undefined;
     this.sameCount = 0;
     this.healthySince = undefined;
+    this.sourceFault = undefined;
     this.lastFrameAt = this.now();
     let src: FrameSource;
     try {
@@ -121,6 +127,7 @@ export class SourceSupervisor {
       await src.start({
         frame: (f) => this.frame(gen, f),
         ended: (err) => this.ended(gen, err),
+        fault: (reason) => this.sourceFaulted(gen, reason),
       });
     } catch (err) {
       this.failed(gen, err);
@@ -144,8 +151,8 @@ export class SourceSupervisor {
     }
     if (this.healthySince === undefined) this.healthySince = now;
     else if (this.attempt > 0 && now - this.healthySince >= (this.o.backoff?.healthyMs ?? 10_000)) this.attempt = 0;
-    if (this.state !== 'ok') {
-      if (this.state === 'fault') this.o.logger.info({ camera: this.cameraId }, 'camera recovered');
+    if (this.state !== 'ok' && this.sourceFault === undefined) {
+      if (this.state === 'fault') this.o.logger.info('camera recovered');
       this.state = 'ok';
       this.o.onState({ state: 'ok' });
     }
@@ -157,12 +164,45 @@ export class SourceSupervisor {
 
   private ended(gen: number, err: Error | null): void {
     if (gen !== this.gen || this.stopped) return;
-    if (err === null) {
-      // A file that ends is not a fault: play it again (a looping demo just loops).
-      this.o.logger.info({ camera: this.cameraId, kind: this.source?.kind }, 'source ended; restarting it');
+    if (err === null && this.source?.finite) {
+      this.finished(gen);
+    } else if (err === null) {
+      // A live stream that ends cleanly (a server closing it, a test pattern with a duration) is not a fault.
+      this.o.logger.info({ kind: this.source?.kind }, 'source ended; restarting it');
       this.restart(gen, 'source ended');
     } else {
       this.fault(gen, errorMessage(err));
+    }
+  }
+
+  /** A finite input played to its end: the camera is 'ended' and stays so (no restart, no stall checks). */
+  private finished(gen: number): void {
+    this.gen++; // nothing from this source counts any more
+    if (this.stallTimer) clearTimeout(this.stallTimer);
+    this.stallTimer = undefined;
+    const reason = `end of input after ${this.stats.frames} frames`;
+    this.o.logger.info({ kind: this.source?.kind, frames: this.stats.frames }, 'finite input ended; not restarting it');
+    this.state = 'ended';
+    this.o.onState({ state: 'ended', reason });
+  }
+
+  private sourceFaulted(gen: number, reason: string | null): void {
+    if (gen !== this.gen || this.stopped) return;
+    if (reason !== null) {
+      if (this.sourceFault === reason && this.state === 'fault') return;
+      this.sourceFault = reason;
+      this.stats.faults++;
+      this.o.logger.warn({ reason }, 'camera fault reported by its source (not restarted: a new source would meet the same problem)');
+      this.state = 'fault';
+      this.o.onState({ state: 'fault', reason });
+      return;
+    }
+    if (this.sourceFault === undefined) return;
+    this.sourceFault = undefined;
+    if (this.state === 'fault') {
+      this.o.logger.info('camera recovered');
+      this.state = 'ok';
+      this.o.onState({ state: 'ok' });
     }
   }
 
@@ -174,7 +214,7 @@ export class SourceSupervisor {
   private fault(gen: number, reason: string): void {
     if (gen !== this.gen || this.stopped) return;
     this.stats.faults++;
-    this.o.logger.warn({ camera: this.cameraId, reason }, 'camera fault; restarting source');
+    this.o.logger.warn({ reason }, 'camera fault; restarting source');
     if (this.state !== 'fault') {
       this.state = 'fault';
       this.o.onState({ state: 'fault', reason });
@@ -195,7 +235,7 @@ export class SourceSupervisor {
     const old = this.source;
     this.source = undefined;
     this.cycle = (async () => {
-      await old?.stop().catch((err) => this.o.logger.warn({ camera: this.cameraId, err: errorMessage(err) }, 'source stop failed'));
+      await old?.stop().catch((err) => this.o.logger.warn({ err: errorMessage(err) }, 'source stop failed'));
       if (this.stopped) return;
       await new Promise<void>((resolve) => {
         this.wake = resolve;
@@ -204,7 +244,7 @@ export class SourceSupervisor {
       this.wake = undefined;
       this.restarting = false;
       if (this.stopped) return;
-      this.o.logger.info({ camera: this.cameraId, delayMs: delay, attempt: this.attempt }, 'restarting source');
+      this.o.logger.info({ delayMs: delay, attempt: this.attempt }, 'restarting source');
       await this.launch();
     })();
   }

@@ -22,6 +22,7 @@ import { REPO_ROOT } from '../helpers/fixtures.js';
 import { ErrorCodes, InspectdError } from '../../src/errors.js';
 import { ScriptedDetector, tempDir, writeYaml } from '../helpers/daemon-harness.js';
 import type { Frame } from '../../src/contracts/frame.js';
+import type { SourceState } from '../../src/contracts/camera.js';
 
 /** A real outbox (in the test's temp dir) that logs when it starts and stops. */
 class LoggedOutbox extends Outbox {
@@ -265,6 +266,34 @@ test('watchdog expectation: a streaming camera is expected, a paused or faulted 
   daemon.pipelineStats!.resume();
   assert.equal(daemon.expectingFrames(), true);
   assert.equal(daemon.health().cameras[0].state, 'ok');
+});
+
+test('a camera whose file ended is idle for the watchdog, healthy, and its state topic says ended', { timeout: 10_000 }, async (t) => {
+  const { cfgFile } = await setup(t);
+  const log: string[] = [];
+  const published: unknown[] = [];
+  let report: ((s: SourceState) => void) | undefined;
+  const base = fakeParts(log);
+  const parts = fakeParts(log, {
+    createSupervisor: async (o) => {
+      report = o.onState;
+      return base.createSupervisor!({ ...o, onFrame: () => undefined });
+    },
+    createSink: async (opts) => {
+      const sink = await base.createSink!(opts);
+      sink.publishState = async (camera, state) => void published.push({ camera, ...state });
+      return sink;
+    },
+  });
+  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), logger: silentLogger(), parts });
+  t.after(() => daemon.stop().catch(() => undefined));
+  await daemon.start();
+  assert.equal(daemon.expectingFrames(), true, 'camera ok: frames expected');
+  report!({ state: 'ended', reason: 'end of input after 10 frames' });
+  assert.equal(daemon.expectingFrames(), false, 'an ended file delivers no more frames: the watchdog must not be withheld');
+  assert.deepEqual(daemon.health().cameras[0], { id: 'c1', state: 'ended', reason: 'end of input after 10 frames' });
+  assert.equal(daemon.health().ok, true, 'a file played to its end is not a fault');
+  assert.deepEqual(published.at(-1), { camera: 'c1', state: 'ended', reason: 'end of input after 10 frames' });
 });
 
 test('a background engine swap (onEngineChange) is logged, marked in metrics and on the status topic', { timeout: 10_000 }, async (t) => {

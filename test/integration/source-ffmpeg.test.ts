@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
+import { pino } from 'pino';
 import type { CameraConfig, FfmpegSourceConfig } from '../../src/config/types.js';
 import { ErrorCodes } from '../../src/errors.js';
 import { silentLogger } from '../../src/ops/log.js';
@@ -70,6 +74,20 @@ test('ffmpeg failure: ended(err) with exit code and stderr tail, credentials str
   assert.doesNotMatch(ended.message, /hunter2/);
 });
 
+test('ffmpeg credentials (URL, Authorization header) never reach our logs', { timeout: 10000, skip }, async (t) => {
+  const lines: string[] = [];
+  const logger = pino({ level: 'debug' }, { write: (l: string) => lines.push(l) }).child({ camera: 'cam1' });
+  const input = 'http://admin:hunter2@127.0.0.1:1/video.mjpg';
+  const src = new FfmpegSource('cam1', pattern({ input, inputFormat: undefined, inputArgs: ['-headers', 'Authorization: Basic c2VjcmV0dG9rZW4=\r\n'] }), { logger });
+  t.after(() => src.stop());
+  let ended: Error | null | undefined;
+  await src.start({ frame: () => undefined, ended: (e) => (ended = e) });
+  await until(() => ended !== undefined, 8000, 'ffmpeg to fail');
+  const all = [String(ended), ...lines].join('\n');
+  assert.match(all, /starting source process/);
+  for (const secret of ['hunter2', 'admin', 'c2VjcmV0dG9rZW4']) assert.ok(!all.includes(secret), `${secret} leaked: ${all}`);
+});
+
 test('a missing ffmpeg binary is an actionable error, not a crash', { timeout: 5000 }, async () => {
   const src = new FfmpegSource('cam1', pattern(), { command: 'ffmpeg-does-not-exist-here' });
   await assert.rejects(src.start({ frame: () => undefined, ended: () => undefined }), { code: ErrorCodes.SOURCE_FAILED, message: /not found: install ffmpeg/ });
@@ -121,4 +139,69 @@ test('killing the ffmpeg process: supervisor reports fault, restarts, then ok', 
   const pid2 = sources[1].pid;
   assert.ok(pid2 && pid2 !== pid);
   assert.throws(() => process.kill(pid2, 0), { code: 'ESRCH' }, 'the restarted ffmpeg was stopped');
+});
+
+/** A 1 s, 10 fps video file written by ffmpeg itself. */
+function videoFile(t: { after: (fn: () => unknown) => void }): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'inspectd-video-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'clip.mkv');
+  const r = spawnSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=10:duration=1', '-c:v', 'mpeg4', file]);
+  assert.equal(r.status, 0, String(r.stderr));
+  return file;
+}
+
+function fileCamera(input: string, loop: boolean): CameraConfig {
+  return {
+    id: 'cam1',
+    source: pattern({ input, inputFormat: undefined, loop, width: 32, height: 24 }),
+    deadlineMs: 500,
+    stallTimeoutMs: 5000,
+    frozenFrames: 0,
+    rules: { rejectClasses: [], classConf: {}, minBoxArea: 0, zones: [] },
+    trigger: false,
+  };
+}
+
+function supervise(camera: CameraConfig) {
+  const states: SourceState[] = [];
+  const frames: Frame[] = [];
+  const restarts: string[] = [];
+  const sup = new SourceSupervisor({
+    camera,
+    createSource: () => new FfmpegSource(camera.id, camera.source as FfmpegSourceConfig),
+    logger: silentLogger(),
+    onFrame: (f) => frames.push(f),
+    onState: (s) => states.push(s),
+    onRestart: (r) => restarts.push(r),
+    backoff: { baseMs: 20, maxMs: 50, jitter: 0 },
+  });
+  return { sup, states, frames, restarts };
+}
+
+test('a video file with loop: false is played once: camera ended, no restart', { timeout: 20000, skip }, async (t) => {
+  const h = supervise(fileCamera(videoFile(t), false));
+  t.after(() => h.sup.stop());
+  await h.sup.start();
+  await until(() => h.states.some((s) => s.state === 'ended'), 10000, 'ended state');
+  await new Promise((r) => setTimeout(r, 500)); // several backoff delays: a restart would show by now
+  assert.deepEqual(h.states, [{ state: 'ok' }, { state: 'ended', reason: 'end of input after 10 frames' }]);
+  assert.equal(h.frames.length, 10, 'every frame once');
+  assert.deepEqual(h.restarts, []);
+});
+
+test('a video file with loop: true keeps playing; a lavfi pattern that ends is restarted (live sources keep restarting)', { timeout: 20000, skip }, async (t) => {
+  const looped = supervise(fileCamera(videoFile(t), true));
+  t.after(() => looped.sup.stop());
+  await looped.sup.start();
+  await until(() => looped.frames.length > 25, 10000, 'frames past the end of the file');
+  assert.ok(!looped.states.some((s) => s.state === 'ended'));
+  await looped.sup.stop();
+
+  const pat = supervise({ ...fileCamera('testsrc=size=64x48:rate=10:duration=0.3', false), source: pattern({ input: 'testsrc=size=64x48:rate=10:duration=0.3', width: 32, height: 24 }) });
+  t.after(() => pat.sup.stop());
+  await pat.sup.start();
+  await until(() => pat.restarts.length >= 2, 10000, 'restarts of the ended pattern');
+  assert.ok(!pat.states.some((s) => s.state === 'ended'));
+  assert.deepEqual(pat.restarts.slice(0, 2), ['source ended', 'source ended']);
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
+import { pino } from 'pino';
 import { ErrorCodes } from '../../src/errors.js';
 import type { Frame } from '../../src/contracts/frame.js';
 import { GstreamerSource } from '../../src/source/gstreamer.js';
@@ -41,4 +42,20 @@ test('gstreamer source: a bad pipeline ends with an error carrying gst-launch ou
   assert.ok(ended instanceof Error);
   assert.equal((ended as { code?: string }).code, ErrorCodes.SOURCE_FAILED);
   assert.match(ended.message, /gst-launch-1\.0 for camera cam1 .*exited with code \d+.*nosuchelement-xyz/);
+});
+
+test('gstreamer credentials (URL userinfo, user-id/user-pw) never reach our errors or logs', { timeout: 15000, skip }, async (t) => {
+  const lines: string[] = [];
+  const logger = pino({ level: 'debug' }, { write: (l: string) => lines.push(l) }).child({ camera: 'cam1' });
+  const pipeline = 'rtspsrc location=rtsp://cam:topsecret@127.0.0.1:1/x user-id=admin user-pw="hunter 2" protocols=tcp ! decodebin';
+  const src = new GstreamerSource('cam1', { type: 'gstreamer', pipeline, width: 64, height: 48 }, { logger });
+  t.after(() => src.stop());
+  let ended: Error | null | undefined;
+  await src.start({ frame: () => undefined, ended: (e) => (ended = e) });
+  await until(() => ended !== undefined, 10000, 'failure');
+  assert.ok(ended instanceof Error);
+  assert.match(ended.message, /rtsp:\/\/\*\*\*@127\.0\.0\.1:1\/x user-id=\*\*\* user-pw=\*\*\*/);
+  const all = [ended.message, ...lines].join('\n');
+  assert.match(all, /starting source process/, 'the command line was logged (redacted)');
+  for (const secret of ['topsecret', 'hunter', 'admin']) assert.ok(!all.includes(secret), `${secret} leaked: ${all}`);
 });

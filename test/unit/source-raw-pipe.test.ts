@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { ffmpegArgs } from '../../src/source/ffmpeg.js';
 import { gstreamerArgs, splitPipeline } from '../../src/source/gstreamer.js';
 import { RawFrameReader } from '../../src/source/raw-pipe.js';
-import { redactCredentials } from '../../src/util/redact.js';
+import { redactArgs, redactCredentials } from '../../src/util/redact.js';
 
 test('RawFrameReader cuts exact frames from arbitrary chunking', { timeout: 5000 }, () => {
   const frameBytes = 12;
@@ -31,6 +31,12 @@ test('credentials never survive redaction', { timeout: 5000 }, () => {
   assert.equal(redactCredentials('rtsp://admin:s3cret@10.0.0.5:554/stream'), 'rtsp://***@10.0.0.5:554/stream');
   assert.equal(redactCredentials('rtspsrc location=rtsp://u:p@h/x ! decodebin'), 'rtspsrc location=rtsp://***@h/x ! decodebin');
   assert.equal(redactCredentials('/dev/video0'), '/dev/video0');
+  // GStreamer element properties (rtspsrc, souphttpsrc), quoted or not, and as one argv token each.
+  assert.equal(redactCredentials('rtspsrc location=rtsp://h/x user-id=admin user-pw="s e c" ! d'), 'rtspsrc location=rtsp://h/x user-id=*** user-pw=*** ! d');
+  assert.equal(redactCredentials("souphttpsrc proxy-id=p proxy-pw='x y'"), 'souphttpsrc proxy-id=*** proxy-pw=***');
+  assert.deepEqual(redactArgs(['rtspsrc', 'user-pw=s e c', '!', 'x']), ['rtspsrc', 'user-pw=***', '!', 'x']);
+  // An HTTP Authorization header passed to ffmpeg with -headers.
+  assert.deepEqual(redactArgs(['-headers', 'Authorization: Basic dXNlcjpwYXNz\r\n', '-i', 'http://h/x']), ['-headers', 'Authorization: ***\r\n', '-i', 'http://h/x']);
 });
 
 test('ffmpeg argv: input options before -i, raw rgb24 out, rtsp over tcp', { timeout: 5000 }, () => {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { CameraConfig } from '../../src/config/types.js';
-import { silentLogger } from '../../src/ops/log.js';
+import { pino } from 'pino';
+import { silentLogger, type Logger } from '../../src/ops/log.js';
 import type { Frame } from '../../src/contracts/frame.js';
 import type { FrameSource, SourceHandlers } from '../../src/source/source.js';
 import { SourceSupervisor, sampleHash } from '../../src/source/supervisor.js';
@@ -10,6 +11,7 @@ import type { SourceState } from '../../src/contracts/camera.js';
 /** A source the test drives by hand. */
 class FakeSource implements FrameSource {
   readonly kind = 'fake';
+  finite = false;
   handlers: SourceHandlers | undefined;
   stopped = false;
   private seq = 0;
@@ -40,7 +42,7 @@ function camera(over: Partial<CameraConfig> = {}): CameraConfig {
   };
 }
 
-function harness(cam: CameraConfig) {
+function harness(cam: CameraConfig, opts: { finite?: boolean; logger?: Logger } = {}) {
   const sources: FakeSource[] = [];
   const frames: Frame[] = [];
   const states: SourceState[] = [];
@@ -50,11 +52,12 @@ function harness(cam: CameraConfig) {
     camera: cam,
     createSource: () => {
       const s = new FakeSource(cam.id);
+      s.finite = opts.finite ?? false;
       sources.push(s);
       queueMicrotask(() => onNewSource?.());
       return s;
     },
-    logger: silentLogger(),
+    logger: opts.logger ?? silentLogger(),
     onFrame: (f) => frames.push(f),
     onState: (s) => states.push(s),
     onRestart: (r) => restarts.push(r),
@@ -231,4 +234,69 @@ test('backoff resets after a healthy stretch of frames', { timeout: 5000 }, asyn
   clock += 1500; // frames for longer than healthyMs
   s3.emit();
   assert.equal((sup as unknown as { attempt: number }).attempt, 0, 'a healthy source resets the backoff');
+});
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+test('a finite source (a file played once) that ends cleanly: state ended, no restart, no stall fault after', { timeout: 5000 }, async (t) => {
+  const h = harness(camera({ stallTimeoutMs: 100 }), { finite: true });
+  t.after(() => h.sup.stop());
+  await h.sup.start();
+  const s1 = await h.nextSource(1);
+  s1.emit();
+  s1.emit();
+  s1.handlers!.ended(null); // end of file
+  await sleep(300); // three stall timeouts and many backoff delays
+  assert.equal(h.sources.length, 1, 'not restarted');
+  assert.deepEqual(h.states, [{ state: 'ok' }, { state: 'ended', reason: 'end of input after 2 frames' }]);
+  assert.deepEqual(h.restarts, []);
+  assert.equal(h.sup.currentState, 'ended');
+  assert.deepEqual([h.sup.stats.restarts, h.sup.stats.faults], [0, 0]);
+  s1.emit(); // a straggler after the end does not count
+  assert.equal(h.frames.length, 2);
+  await h.sup.stop();
+  assert.ok(s1.stopped);
+});
+
+test('a finite source that fails is still a fault and restarted', { timeout: 5000 }, async (t) => {
+  const h = harness(camera(), { finite: true });
+  t.after(() => h.sup.stop());
+  await h.sup.start();
+  const s1 = await h.nextSource(1);
+  s1.handlers!.ended(new Error('ffmpeg exited with code 1: moov atom not found'));
+  await h.nextSource(2);
+  assert.deepEqual(h.states, [{ state: 'fault', reason: 'ffmpeg exited with code 1: moov atom not found' }]);
+});
+
+test('a fault the running source reports holds the camera in fault without a restart until it clears', { timeout: 5000 }, async (t) => {
+  const h = harness(camera());
+  t.after(() => h.sup.stop());
+  await h.sup.start();
+  const s1 = await h.nextSource(1);
+  s1.emit();
+  s1.handlers!.fault!('cannot move judged files into doneDir /in/done: EACCES');
+  s1.handlers!.fault!('cannot move judged files into doneDir /in/done: EACCES'); // repeated: reported once
+  s1.emit(); // frames still flow, but the fault stands
+  await sleep(50);
+  assert.deepEqual(h.states, [{ state: 'ok' }, { state: 'fault', reason: 'cannot move judged files into doneDir /in/done: EACCES' }]);
+  assert.equal(h.sources.length, 1, 'not restarted');
+  assert.equal(h.frames.length, 2);
+  s1.handlers!.fault!(null);
+  assert.deepEqual(h.states.at(-1), { state: 'ok' });
+  assert.equal(h.sup.stats.faults, 1);
+});
+
+test('supervisor log lines carry the camera key once (the logger is bound to the camera)', { timeout: 5000 }, async (t) => {
+  const lines: string[] = [];
+  const logger = pino({ level: 'debug' }, { write: (l: string) => lines.push(l) }).child({ camera: 'cam1' });
+  const h = harness(camera({ stallTimeoutMs: 100 }), { logger });
+  t.after(() => h.sup.stop());
+  await h.sup.start();
+  const s1 = await h.nextSource(1);
+  s1.emit();
+  await h.nextSource(2); // stalled: fault, restarting
+  h.sources[1].emit(); // recovered
+  await h.sup.stop();
+  assert.ok(lines.length >= 3, `logged: ${lines.join('')}`);
+  for (const l of lines) assert.equal(l.match(/"camera":/g)?.length, 1, l);
 });
