@@ -255,6 +255,8 @@ export function validateConfigObject(
   resolvePaths(root, baseDir);
 
   // Files that must exist: checked after resolution so messages show the path actually tried.
+  const httpCfg = isObject(root.http) ? root.http : {};
+  if (typeof httpCfg.tokenFile === 'string' && !existsSync(httpCfg.tokenFile)) add(['http', 'tokenFile'], `file not found: ${httpCfg.tokenFile}`);
   if (isObject(mqtt.tls)) {
     for (const k of ['ca', 'cert', 'key'] as const) {
       const f = mqtt.tls[k];
@@ -426,6 +428,7 @@ function resolvePaths(root: Record<string, unknown>, baseDir: string): void {
   fix(root.model, 'engineCacheDir');
   fix(root.outbox, 'dir');
   fix(root.snapshots, 'dir');
+  fix(root.http, 'tokenFile');
   if (isObject(root.mqtt)) {
     fix(root.mqtt.tls, 'ca');
     fix(root.mqtt.tls, 'cert');

@@ -354,8 +354,14 @@ export const HttpSchema = Section(
   Type.Object(
     {
       enabled: Default(Type.Boolean({ description: 'Health (/healthz) and Prometheus metrics (/metrics).' }), true),
-      host: Default(Type.String({ minLength: 1 }), '127.0.0.1'),
+      host: Default(Type.String({ minLength: 1, description: 'Address to listen on; loopback unless you mean to expose it (then set tokenFile).' }), '127.0.0.1'),
       port: Default(Type.Integer({ minimum: 0, maximum: 65535 }), 9310),
+      tokenFile: Type.Optional(
+        Type.String({
+          minLength: 1,
+          description: 'File holding a bearer token (first line): every request must send `Authorization: Bearer <token>`. With systemd LoadCredential=, $CREDENTIALS_DIRECTORY/<name>.',
+        }),
+      ),
     },
     closed,
   ),

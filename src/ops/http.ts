@@ -1,4 +1,6 @@
 /** Health and metrics over HTTP: GET /healthz (200/503 JSON), GET /metrics (Prometheus text). */
+import { timingSafeEqual } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
 import type { HttpConfig } from '../config/types.js';
@@ -16,6 +18,8 @@ export class HttpServer {
   private readonly logger: Logger;
   private server: http.Server | null = null;
   private boundPort = 0;
+  /** Bearer token every request must carry (http.tokenFile); null: none asked. */
+  private token: Buffer | null = null;
   private stopped = false;
 
   constructor(opts: { config: HttpConfig; metrics: Metrics; health: HealthFn; logger: Logger }) {
@@ -32,6 +36,7 @@ export class HttpServer {
   async start(): Promise<void> {
     if (this.stopped) throw new InspectdError(ErrorCodes.LIFECYCLE, 'HTTP server was stopped and cannot be reopened');
     if (this.server) return;
+    this.token = this.config.tokenFile ? await readToken(this.config.tokenFile) : null;
     const server = http.createServer((req, res) => void this.handle(req, res));
     server.keepAliveTimeout = 5000;
     const host = this.config.host || '127.0.0.1';
@@ -65,7 +70,11 @@ export class HttpServer {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = (req.url ?? '/').split('?')[0];
     try {
-      if (req.method !== 'GET' && req.method !== 'HEAD') {
+      if (this.token && !bearerMatches(req.headers.authorization, this.token)) {
+        send(res, 401, 'application/json', JSON.stringify({ error: 'unauthorized: send Authorization: Bearer <token from http.tokenFile>' }), {
+          'www-authenticate': 'Bearer realm="inspectd"',
+        });
+      } else if (req.method !== 'GET' && req.method !== 'HEAD') {
         send(res, 405, 'application/json', JSON.stringify({ error: 'method not allowed' }), { allow: 'GET, HEAD' });
       } else if (url === '/healthz') {
         let body: HealthInfo | { ok: false; error: string };
@@ -91,4 +100,24 @@ export class HttpServer {
 function send(res: http.ServerResponse, status: number, type: string, body: string, extra: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', ...extra });
   res.end(res.req.method === 'HEAD' ? undefined : body);
+}
+
+async function readToken(file: string): Promise<Buffer> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new InspectdError(ErrorCodes.CONFIG_READ, `cannot read http.tokenFile ${file}: ${errorMessage(err)}; check the path and that the inspectd user may read it`, { cause: err });
+  }
+  const token = text.split(/\r?\n/)[0].trim();
+  if (token.length < 16) throw new InspectdError(ErrorCodes.CONFIG_INVALID, `http.tokenFile ${file}: the token (first line) must have at least 16 characters`);
+  return Buffer.from(token);
+}
+
+/** Constant-time comparison, so response timing says nothing about how much of a guess was right. */
+function bearerMatches(header: string | undefined, token: Buffer): boolean {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  if (!m) return false;
+  const given = Buffer.from(m[1]);
+  return given.length === token.length && timingSafeEqual(given, token);
 }

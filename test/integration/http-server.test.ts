@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'node:test';
 import { HttpServer } from '../../src/ops/http.js';
 import { Metrics } from '../../src/ops/metrics.js';
@@ -54,4 +57,39 @@ test('http: /healthz follows health(), /metrics serves prometheus text, others 4
   assert.ok(Date.now() - t0 < 3000);
   agent.destroy();
   await assert.rejects(fetch(`${base}/healthz`));
+});
+
+test('http.tokenFile: every route needs the bearer token (401 with WWW-Authenticate otherwise); a short token is refused at start', { timeout: 10_000 }, async (t) => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'inspectd-token-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const tokenFile = path.join(dir, 'token');
+  writeFileSync(tokenFile, 's3cret-token-0123456789\n');
+  const metrics = new Metrics();
+  const srv = new HttpServer({
+    config: { enabled: true, host: '127.0.0.1', port: 0, tokenFile },
+    metrics,
+    health: () => ({ ok: true, ready: true, mqttConnected: true, engine: 'ort-cpu', cameras: [] }),
+    logger: silentLogger(),
+  });
+  await srv.start();
+  t.after(() => srv.stop());
+  const base = `http://127.0.0.1:${srv.port}`;
+  for (const route of ['/healthz', '/metrics', '/nope']) {
+    for (const auth of [undefined, 'Bearer wrong', 'Bearer s3cret-token-012345678', 'Basic czNjcmV0']) {
+      const res = await fetch(base + route, auth ? { headers: { authorization: auth } } : {});
+      assert.equal(res.status, 401, `${route} with ${auth ?? 'no header'}`);
+      assert.equal(res.headers.get('www-authenticate'), 'Bearer realm="inspectd"');
+      await res.text();
+    }
+  }
+  const ok = await fetch(`${base}/healthz`, { headers: { authorization: 'Bearer s3cret-token-0123456789' } });
+  assert.equal(ok.status, 200);
+  assert.equal(((await ok.json()) as { ok: boolean }).ok, true);
+  const m = await fetch(`${base}/metrics`, { headers: { authorization: 'bearer s3cret-token-0123456789' } });
+  assert.equal(m.status, 200);
+  await m.text();
+
+  writeFileSync(tokenFile, 'short\n');
+  const weak = new HttpServer({ config: { enabled: true, host: '127.0.0.1', port: 0, tokenFile }, metrics, health: () => ({ ok: true, ready: true, mqttConnected: true, engine: null, cameras: [] }), logger: silentLogger() });
+  await assert.rejects(weak.start(), { code: 'INSPECTD_ERR_CONFIG_INVALID', message: /at least 16 characters/ });
 });
