@@ -28,6 +28,11 @@ export interface ModelMetadata {
   end2end?: boolean;
   /** Every metadata_props key/value read from the file. */
   raw: Record<string, string>;
+  /**
+   * Where the class names came from; 'placeholders' (class0, class1 …) means the model had no Ultralytics
+   * metadata and no labels file: its layout was inferred from the output shapes alone.
+   */
+  namesFrom?: 'metadata' | 'labels' | 'placeholders';
 }
 
 /** Geometry of one letterbox: source pixels -> model input pixels is (x * scale + padX). */

@@ -184,6 +184,14 @@ export class Detector implements FrameDetector {
       if (labels && !namesFromMetadata && labels.length !== layoutInfo.numClasses && layoutInfo.layout !== 'end2end') {
         logger.warn({ labels: labels.length, classes: layoutInfo.numClasses }, 'labels file count differs from the model');
       }
+      metadata.namesFrom = namesFromMetadata ? 'metadata' : labels ? 'labels' : 'placeholders';
+      if (metadata.namesFrom === 'placeholders') {
+        logger.warn(
+          { model: opts.modelPath, layout: layoutInfo.layout, classes: layoutInfo.numClasses, shapes },
+          `model has no Ultralytics metadata: its layout (${layoutInfo.layout}) was guessed from the output shapes and its class names are placeholders (class0 …); ` +
+            'check its detections with inspectd eval, and give model.labels (one class name per line) or export it with Ultralytics',
+        );
+      }
       const post = new Postprocessor(layoutInfo, metadata.names);
       const { rawPreprocessor, preprocessKind } = chooseRawPreprocessor(opts, logger);
       logger.info(

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { pino } from 'pino';
 import sharp from 'sharp';
 import { Detector } from '../../src/inference/detector.js';
 import type { Frame } from '../../src/contracts/frame.js';
@@ -233,4 +234,20 @@ test('an engine whose worker dies is replaced in the background; frames fail mea
   const after = await d.detectFrame(frame);
   assert.deepEqual(after.detections, before.detections, 'the fresh engine computes what the old one did');
   await d.dispose();
+});
+
+test('a model without Ultralytics metadata or labels: loads, but says loudly that its layout was guessed and its names are placeholders', { timeout: 20000 }, async () => {
+  const lines: string[] = [];
+  const logger = pino({ level: 'warn' }, { write: (l: string) => void lines.push(l) });
+  const d = await Detector.load({ modelPath: asset('tiny-v5-nonames.onnx'), engine: 'cpu', threads: 1, logger });
+  await d.dispose();
+  assert.equal(d.metadata.namesFrom, 'placeholders');
+  const warn = lines.map((l) => JSON.parse(l) as { level: number; msg: string; layout?: string }).find((l) => /guessed from the output shapes/.test(l.msg));
+  assert.ok(warn, lines.join('\n'));
+  assert.equal(warn.level, 40);
+  assert.equal(warn.layout, 'yolov5');
+  assert.match(warn.msg, /class names are placeholders/);
+  const named = await Detector.load({ modelPath: asset('tiny-v8.onnx'), engine: 'cpu', threads: 1 });
+  await named.dispose();
+  assert.equal(named.metadata.namesFrom, 'metadata');
 });
