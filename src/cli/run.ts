@@ -11,7 +11,8 @@ import path from 'node:path';
 import { Daemon, type DaemonOptions } from '../app/daemon.js';
 import { errorMessage, isInspectdError, ErrorCodes } from '../errors.js';
 import { createLogger } from '../ops/log.js';
-import type { LoadedConfig } from '../config/load.js';
+import { embeddedDefaults } from '../config/defaults.js';
+import { loadConfigFile, type LoadedConfig } from '../config/load.js';
 import { packageRoot } from '../util/package.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, commandErrorText, parseCommandArgs, usageError } from './args.js';
 
@@ -46,10 +47,9 @@ export async function runCommand(argv: string[], hooks: RunHooks = {}): Promise<
   if (!args) return EXIT_OK;
   const root = packageRoot();
   const configPath = args.config ?? (process.env.INSPECTD_CONFIG || undefined);
-  const cfgMod = await import('../config/index.js');
   let loaded: LoadedConfig;
   try {
-    loaded = configPath ? await cfgMod.loadConfigFile(path.resolve(configPath)) : cfgMod.embeddedDefaults(root);
+    loaded = configPath ? await loadConfigFile(path.resolve(configPath)) : embeddedDefaults(root);
   } catch (err) {
     process.stderr.write(`inspectd run: ${errorMessage(err)}\n`);
     return isInspectdError(err, ErrorCodes.CONFIG_INVALID) || isInspectdError(err, ErrorCodes.CONFIG_READ) ? EXIT_CONFIG : EXIT_FAILURE;
