@@ -52,4 +52,4 @@ export type Config = Omit<ValidatedConfig, 'device' | 'model' | 'cameras' | 'out
 // The schema's engine enum must name exactly the engine contract's preferences (compile error otherwise).
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
 type Assert<T extends true> = T;
-type EngineEnumMatchesContract = Assert<Same<ModelConfig['engine'], EnginePreference>>;
+export type EngineEnumMatchesContract = Assert<Same<ModelConfig['engine'], EnginePreference>>;

@@ -13,7 +13,6 @@ import type { Notifier } from '../../src/contracts/ops.js';
 import { loadConfigFile } from '../../src/config/load.js';
 import { silentLogger } from '../../src/ops/log.js';
 import { mosquittoSkip, startMosquitto } from '../helpers/mosquitto.js';
-import { REPO_ROOT } from '../helpers/fixtures.js';
 import { MqttRecorder, ScriptedDetector, tempDir, writeYaml } from '../helpers/daemon-harness.js';
 
 class RecordingNotifier implements Notifier {

@@ -18,7 +18,6 @@ import { SnapshotWriter } from '../../src/sink/snapshots.js';
 import { loadConfigFile } from '../../src/config/load.js';
 import { Metrics } from '../../src/ops/metrics.js';
 import { silentLogger } from '../../src/ops/log.js';
-import { REPO_ROOT } from '../helpers/fixtures.js';
 import { ErrorCodes, InspectdError } from '../../src/errors.js';
 import { ScriptedDetector, tempDir, writeYaml } from '../helpers/daemon-harness.js';
 import type { Frame } from '../../src/contracts/frame.js';

@@ -14,7 +14,7 @@ import { Daemon } from '../../src/app/daemon.js';
 import { loadConfigFile } from '../../src/config/load.js';
 import { silentLogger } from '../../src/ops/log.js';
 import { mosquittoSkip, startMosquitto } from '../helpers/mosquitto.js';
-import { REPO_ROOT, repoPath } from '../helpers/fixtures.js';
+import { repoPath } from '../helpers/fixtures.js';
 import { DEMO_REJECT_CLASSES, DEMO_MODEL_RELPATH } from '../../src/config/defaults.js';
 import { renderScene } from '../../src/synth/scene.js';
 import { Detector } from '../../src/inference/detector.js';
