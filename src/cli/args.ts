@@ -123,7 +123,7 @@ export function parseCommandArgs(
   allowPositionals = false,
 ): { values: Record<string, unknown>; positionals: string[] } | undefined {
   const all: ParseArgsOptions = { ...options, help: { type: 'boolean', short: 'h' } };
-  let parsed;
+  let parsed: ReturnType<typeof parseArgs>;
   try {
     if (checkArgs(argv, all, allowPositionals)) {
       process.stdout.write(help);

@@ -5,12 +5,12 @@ import { ConfigInvalidError, formatProblems, loadConfigFile } from '../config/lo
 import { assertRulesMatchModel } from '../config/model-classes.js';
 import { buildModelMetadata, loadLabelsFile } from '../vision/model-metadata.js';
 import { parseOnnxMetadata } from '../vision/onnx-metadata.js';
-import { EXIT_OK, EXIT_USAGE, commandErrorText, parseCommandArgs } from './args.js';
+import { EXIT_OK, EXIT_USAGE, commandErrorText, parseCommandArgs, type ParsedCommand } from './args.js';
 
 const HELP = 'usage: inspectd check-config FILE...\n  validates each config file; exit 0 when all are valid\n';
 
 export async function checkConfigCommand(argv: string[]): Promise<number> {
-  let parsed;
+  let parsed: ParsedCommand<Record<never, never>, true> | undefined;
   try {
     parsed = parseCommandArgs(argv, HELP, {}, true);
   } catch (err) {

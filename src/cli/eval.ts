@@ -10,7 +10,7 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { InspectdError, ErrorCodes, errorMessage } from '../errors.js';
-import { evaluateDetections, parseYoloLabels, type EvalMetrics, type ImageResult } from '../eval/metrics.js';
+import { evaluateDetections, parseYoloLabels, type EvalMetrics, type GroundTruth, type ImageResult } from '../eval/metrics.js';
 import type { Detection, StageTimings } from '../contracts/vision.js';
 import type { EnginePreference } from '../contracts/engine.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, commandErrorText, parseCommandArgs, parseEngine, parseInteger, parseNumber, usageError } from './args.js';
@@ -187,7 +187,7 @@ export async function runEval(opts: EvalOptions, loader: DetectorLoader = loadPr
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       }
-      let groundTruth;
+      let groundTruth: GroundTruth[];
       try {
         groundTruth = parseYoloLabels(text, res.width, res.height, numClasses);
       } catch (err) {
@@ -269,7 +269,7 @@ function parseEvalArgs(argv: string[]): { opts: EvalOptions; json: boolean } | u
 
 /** CLI entry; returns the exit code (0 ok, 1 failed, 2 usage). */
 export async function evalCommand(argv: string[], loader: DetectorLoader = loadProjectDetector): Promise<number> {
-  let args;
+  let args: ReturnType<typeof parseEvalArgs>;
   try {
     args = parseEvalArgs(argv);
   } catch (err) {

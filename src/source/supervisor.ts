@@ -165,7 +165,7 @@ export class SourceSupervisor {
   private ended(gen: number, err: Error | null): void {
     if (gen !== this.gen || this.stopped) return;
     if (err === null && this.source?.finite) {
-      this.finished(gen);
+      this.finished();
     } else if (err === null) {
       // A live stream that ends cleanly (a server closing it, a test pattern with a duration) is not a fault.
       this.o.logger.info({ kind: this.source?.kind }, 'source ended; restarting it');
@@ -176,7 +176,7 @@ export class SourceSupervisor {
   }
 
   /** A finite input played to its end: the camera is 'ended' and stays so (no restart, no stall checks). */
-  private finished(gen: number): void {
+  private finished(): void {
     this.gen++; // nothing from this source counts any more
     if (this.stallTimer) clearTimeout(this.stallTimer);
     this.stallTimer = undefined;

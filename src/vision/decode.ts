@@ -80,7 +80,7 @@ export function decodeYolov8(
     for (let i = 0; i < n; i++) {
       const s = data[base + i];
       // A NaN best is replaced by any real score, so a NaN never hides one.
-      if (s > best[i] || (best[i] !== best[i] && s === s)) {
+      if (s > best[i] || (Number.isNaN(best[i]) && !Number.isNaN(s))) {
         best[i] = s;
         arg[i] = c;
       }
@@ -111,7 +111,7 @@ export function decodeYolov5(data: Float32Array, numClasses: number, numAnchors:
     let best = data[o + 5];
     for (let c = 1; c < numClasses; c++) {
       const s = data[o + 5 + c];
-      if (s > best || (best !== best && s === s)) {
+      if (s > best || (Number.isNaN(best) && !Number.isNaN(s))) {
         best = s;
         bestC = c;
       }

@@ -84,7 +84,7 @@ export function topK(c: CandidateBuffer, maxDetections: number): number[] {
 }
 
 function clip(v: number, hi: number): number {
-  return v < 0 ? 0 : v > hi ? hi : v;
+  return Math.max(0, Math.min(v, hi));
 }
 
 /** Undo the letterbox (model-input pixels -> source pixels) and clip to the source image. */

@@ -162,7 +162,7 @@ test('inspectd CLI', { timeout: 120000 }, async (t) => {
     const help = await cli(['dataset', '--help']);
     assert.equal(help.code, 0);
     assert.match(help.stdout, /^usage: inspectd dataset --out DIR/);
-    assert.match((await cli(['--help'])).stdout, /^  dataset +write the synthetic line as a YOLO dataset/m);
+    assert.match((await cli(['--help'])).stdout, /^ {2}dataset +write the synthetic line as a YOLO dataset/m);
     assert.equal((await cli(['dataset'])).code, 2);
     const out = path.join(dir, 'ds');
     const r = await cli(['dataset', '--out', out, '--train', '2', '--val', '1', '--seed', '3', '--width', '96', '--height', '64', '--quiet']);

@@ -266,7 +266,10 @@ test('hot folder: a file that could not be moved and is then rewritten is judged
   const { dir, src, frames } = setup(t, { settleMs: 0, doneDir: path.join(root, 'blocker', 'done') }, { moveRetryMs: 60_000 });
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'a.png'), await png(4, 4, [1, 2, 3]));
-  await src.start({ frame: (f) => (frames.push(f), f.done!()), ended: () => undefined, fault: () => undefined });
+  await src.start({ frame: (f) => {
+      frames.push(f);
+      f.done!();
+    }, ended: () => undefined, fault: () => undefined });
   await until(() => frames.length === 1, 5000, 'first judgement');
   await sleep(150);
   assert.equal(frames.length, 1);

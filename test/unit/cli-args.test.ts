@@ -67,7 +67,10 @@ test('parseCommandArgs: valid arguments come back typed; an explicit value may s
 test('parseCommandArgs: --help prints the usage on stdout and wins over a typo next to it', (t) => {
   const out: string[] = [];
   const orig = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stdout.write;
+  process.stdout.write = ((s: string) => {
+    out.push(String(s));
+    return true;
+  }) as typeof process.stdout.write;
   t.after(() => {
     process.stdout.write = orig;
   });

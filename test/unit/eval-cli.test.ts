@@ -71,7 +71,10 @@ test('listLabelledImages handles the Ultralytics layout and flat folders; errors
 test('evalCommand: usage errors exit 2, a missing dataset exits 1', { timeout: 10_000 }, async (t) => {
   const err: string[] = [];
   const orig = process.stderr.write.bind(process.stderr);
-  process.stderr.write = ((s: string) => (err.push(String(s)), true)) as typeof process.stderr.write;
+  process.stderr.write = ((s: string) => {
+    err.push(String(s));
+    return true;
+  }) as typeof process.stderr.write;
   t.after(() => {
     process.stderr.write = orig;
   });
@@ -133,7 +136,10 @@ test('eval on a hand-labelled folder reports the worked-out precision, recall an
 
   const out: string[] = [];
   const orig = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stdout.write;
+  process.stdout.write = ((s: string) => {
+    out.push(String(s));
+    return true;
+  }) as typeof process.stdout.write;
   let code: number;
   try {
     code = await evalCommand(['--model', 'm.onnx', '--data', dir, '--json'], loader);
@@ -161,7 +167,10 @@ test('eval on a hand-labelled folder reports the worked-out precision, recall an
 
   // A stricter --conf drops the 0.6 TP and 0.3 FP before matching: scratch AP .5, dent AP .5.
   out.length = 0;
-  process.stdout.write = ((s: string) => (out.push(String(s)), true)) as typeof process.stdout.write;
+  process.stdout.write = ((s: string) => {
+    out.push(String(s));
+    return true;
+  }) as typeof process.stdout.write;
   try {
     code = await evalCommand(['--model', 'm.onnx', '--data', dir, '--json', '--conf', '0.65'], loader);
   } finally {
