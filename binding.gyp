@@ -3,10 +3,12 @@
   #   TENSORRT_ROOT, /usr/include/x86_64-linux-gnu, /usr/include/aarch64-linux-gnu, /usr/include).
   # with_trt_standin: 1 (default) also builds inspectd_trt_standin: the same backend sources compiled against the
   #   stand-in headers and implementation in native/trt_standin, so CI compiles and tests the backend with no GPU.
-  # Override: npx node-gyp rebuild -- -Dwith_tensorrt=0 -Dwith_trt_standin=0
+  # with_test_native: 1 (default) also builds inspectd_test_native: test-only helpers (the sd_notify datagram receiver).
+  # Override: npx node-gyp rebuild -- -Dwith_tensorrt=0 -Dwith_trt_standin=0 -Dwith_test_native=0
   "variables": {
     "with_tensorrt%": "<!(node native/find_tensorrt.cjs found)",
     "with_trt_standin%": "1",
+    "with_test_native%": "1",
     "tensorrt_include%": "<!(node native/find_tensorrt.cjs include)",
     "tensorrt_lib%": "<!(node native/find_tensorrt.cjs lib)",
     "cuda_include%": "<!(node native/find_tensorrt.cjs cuda_include)",
@@ -33,7 +35,6 @@
         "native/addon.cc",
         "native/preprocess.cc",
         "native/sd_notify.cc",
-        "native/dgram_receiver.cc",
         "native/trt_engine.cc"
       ],
       "conditions": [
@@ -66,6 +67,15 @@
     }
   ],
   "conditions": [
+    ["with_test_native==1", {
+      "targets": [
+        {
+          # Test-only helpers (the sd_notify datagram receiver), kept out of the production addon.
+          "target_name": "inspectd_test_native",
+          "sources": ["native/test_addon.cc", "native/dgram_receiver.cc", "native/sd_notify.cc"]
+        }
+      ]
+    }],
     ["with_trt_standin==1", {
       "targets": [
         {
@@ -74,7 +84,6 @@
             "native/addon.cc",
             "native/preprocess.cc",
             "native/sd_notify.cc",
-            "native/dgram_receiver.cc",
             "native/trt_engine.cc",
             "native/trt_backend.cc",
             "native/trt_standin/standin.cc",

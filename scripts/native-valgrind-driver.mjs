@@ -11,6 +11,7 @@ const require = createRequire(import.meta.url);
 const dir = process.env.INSPECTD_NATIVE_DIR ?? path.join(root, 'build', 'Release');
 const prod = require(path.join(dir, 'inspectd_native.node'));
 const standin = require(path.join(dir, 'inspectd_trt_standin.node'));
+const testAddon = require(path.join(dir, 'inspectd_test_native.node')); // the datagram receiver
 const ITER = Number(process.env.INSPECTD_VALGRIND_ITER ?? 3);
 
 function engineBlob(fn, tensors) {
@@ -46,12 +47,12 @@ async function preprocess() {
 function notify() {
   const sock = path.join(os.tmpdir(), `inspectd-vg-${process.pid}.sock`);
   for (const p of [sock, `@inspectd-vg-${process.pid}`]) {
-    const fd = prod.dgramBind(p);
+    const fd = testAddon.dgramBind(p);
     for (let i = 0; i < ITER; i++) {
       assert.equal(prod.sdNotify(p, 'WATCHDOG=1'), 0);
-      assert.equal(prod.dgramRecv(fd, 1000), 'WATCHDOG=1');
+      assert.equal(testAddon.dgramRecv(fd, 1000), 'WATCHDOG=1');
     }
-    prod.dgramClose(fd);
+    testAddon.dgramClose(fd);
   }
   assert.notEqual(prod.sdNotify(sock + '.missing', 'READY=1'), 0);
   import('node:fs').then((fs) => fs.rmSync(sock, { force: true }));

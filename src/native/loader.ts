@@ -9,7 +9,17 @@ import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
 import { packageRoot } from '../util/package.js';
 import type { OutputTensor, TensorSpec } from '../contracts/engine.js';
 
-export type AddonName = 'inspectd_native' | 'inspectd_trt_standin';
+/** What each build/Release/<name>.node holds (binding.gyp). */
+export interface AddonTypes {
+  /** The production addon. */
+  inspectd_native: NativeAddon;
+  /** Tests only: the same code against the TensorRT/CUDA stand-in (native/trt_standin). */
+  inspectd_trt_standin: NativeAddon;
+  /** Tests only: helpers the production addon must not ship. */
+  inspectd_test_native: NativeTestAddon;
+}
+
+export type AddonName = keyof AddonTypes;
 
 export interface NativeLetterbox {
   tensor: Float32Array | Uint16Array;
@@ -73,19 +83,25 @@ export interface NativeAddon {
   letterboxGeometry(srcW: number, srcH: number, dstW: number, dstH: number): Omit<NativeLetterbox, 'tensor'>;
   /** 0 on success, else an errno value. */
   sdNotify(socketPath: string, message: string): number;
-  /** Test-only unix datagram receiver. */
-  dgramBind(path: string): number;
-  dgramRecv(fd: number, timeoutMs: number): string | null;
-  dgramClose(fd: number): void;
   tensorrt: NativeTensorRt;
   /** Only in the stand-in build. */
   standinStats?: () => { deviceBytes: number; deviceAllocs: number; hostAllocs: number; liveObjects: number };
 }
 
+/** inspectd_test_native (native/test_addon.cc): a unix datagram receiver, as Node cannot bind AF_UNIX SOCK_DGRAM. */
+export interface NativeTestAddon {
+  /** Binds a path or @abstract socket; the fd. Throws INSPECTD_ERR_USAGE on failure. */
+  dgramBind(path: string): number;
+  /** One datagram, or null after timeoutMs (blocks the calling thread meanwhile). */
+  dgramRecv(fd: number, timeoutMs: number): string | null;
+  dgramClose(fd: number): void;
+}
 
-const cache = new Map<AddonName, NativeAddon>();
+const cache = new Map<AddonName, AddonTypes[AddonName]>();
 
-export function loadNativeAddon(name: AddonName = 'inspectd_native'): NativeAddon {
+export function loadNativeAddon(): NativeAddon;
+export function loadNativeAddon<N extends AddonName>(name: N): AddonTypes[N];
+export function loadNativeAddon(name: AddonName = 'inspectd_native'): AddonTypes[AddonName] {
   const hit = cache.get(name);
   if (hit) return hit;
   const root = packageRoot();
@@ -102,7 +118,7 @@ export function loadNativeAddon(name: AddonName = 'inspectd_native'): NativeAddo
       continue;
     }
     try {
-      const addon = require(file) as NativeAddon;
+      const addon = require(file) as AddonTypes[AddonName];
       cache.set(name, addon);
       return addon;
     } catch (err) {
@@ -117,7 +133,9 @@ export function loadNativeAddon(name: AddonName = 'inspectd_native'): NativeAddo
 }
 
 /** Like loadNativeAddon, but null instead of throwing (for optional fast paths). */
-export function tryLoadNativeAddon(name: AddonName = 'inspectd_native'): NativeAddon | null {
+export function tryLoadNativeAddon(): NativeAddon | null;
+export function tryLoadNativeAddon<N extends AddonName>(name: N): AddonTypes[N] | null;
+export function tryLoadNativeAddon(name: AddonName = 'inspectd_native'): AddonTypes[AddonName] | null {
   try {
     return loadNativeAddon(name);
   } catch {
