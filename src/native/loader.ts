@@ -17,6 +17,8 @@ export interface AddonTypes {
   inspectd_trt_standin: NativeAddon;
   /** Tests only: helpers the production addon must not ship. */
   inspectd_test_native: NativeTestAddon;
+  /** Tests and scripts/gpu-check.sh only, built where nvcc is: the CUDA letterbox kernel on its own. */
+  inspectd_cuda_check: NativeCudaCheckAddon;
 }
 
 export type AddonName = keyof AddonTypes;
@@ -95,6 +97,70 @@ export interface NativeTestAddon {
   /** One datagram, or null after timeoutMs (blocks the calling thread meanwhile). */
   dgramRecv(fd: number, timeoutMs: number): string | null;
   dgramClose(fd: number): void;
+}
+
+export interface CudaDeviceInfo {
+  available: boolean;
+  /** Why the kernel cannot run here (no driver, no device), when not available. */
+  reason?: string;
+  /** "13.0"; the CUDA runtime the addon was linked against. */
+  runtimeVersion: string;
+  /** "12.4", or "none" without a driver. */
+  driverVersion: string;
+  deviceCount: number;
+  name?: string;
+  computeCapability?: string;
+  memoryMiB?: number;
+}
+
+/** Mean milliseconds per frame of each step of the two ways an engine input can be made. */
+export interface CudaLetterboxBench {
+  iterations: number;
+  /** CPU path: the one-thread letterbox of the production addon, then the tensor's upload from pinned memory. */
+  cpuLetterboxMs: number;
+  cpuTensorUploadMs: number;
+  /** GPU path: the raw frame's upload from pageable memory, then the kernel. */
+  gpuFrameUploadMs: number;
+  gpuKernelMs: number;
+  tensorBytes: number;
+  frameBytes: number;
+}
+
+/** inspectd_cuda_check (native/cuda_check.cc): synchronous; throws INSPECTD_ERR_ENGINE_UNAVAILABLE without a GPU. */
+export interface NativeCudaCheckAddon {
+  device(): CudaDeviceInfo;
+  letterbox(
+    data: Uint8Array,
+    width: number,
+    height: number,
+    stride: number,
+    format: string,
+    dstW: number,
+    dstH: number,
+    fp16: boolean,
+  ): NativeLetterbox;
+  /** The same output from the kernel's per-pixel code run on the CPU: checks nvcc's arithmetic without a GPU. */
+  letterboxOnHost(
+    data: Uint8Array,
+    width: number,
+    height: number,
+    stride: number,
+    format: string,
+    dstW: number,
+    dstH: number,
+    fp16: boolean,
+  ): NativeLetterbox;
+  bench(
+    data: Uint8Array,
+    width: number,
+    height: number,
+    stride: number,
+    format: string,
+    dstW: number,
+    dstH: number,
+    fp16: boolean,
+    iterations: number,
+  ): CudaLetterboxBench;
 }
 
 const cache = new Map<AddonName, AddonTypes[AddonName]>();
