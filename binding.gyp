@@ -113,10 +113,13 @@
             "native/sd_notify.cc",
             "native/trt_engine.cc",
             "native/trt_backend.cc",
+            "native/cuda_letterbox.cc",
             "native/trt_standin/standin.cc",
-            "native/trt_standin/standin_js.cc"
+            "native/trt_standin/standin_js.cc",
+            "native/trt_standin/letterbox_kernel.cc"
           ],
-          "defines": ["INSPECTD_WITH_TENSORRT=1", "INSPECTD_TRT_STANDIN=1"],
+          # The CUDA letterbox path too, with letterbox_kernel.cc standing in for the kernel.
+          "defines": ["INSPECTD_WITH_TENSORRT=1", "INSPECTD_TRT_STANDIN=1", "INSPECTD_WITH_CUDA_PREPROCESS=1"],
           # Stand-in headers first so <NvInfer.h> / <cuda_runtime_api.h> resolve to them, never to a real install.
           "include_dirs": ["native/trt_standin"]
         }

@@ -88,6 +88,14 @@ async function engine() {
     assert.throws(() => d.dispose(), { code: 'INSPECTD_ERR_ENGINE_BUSY' });
     await p;
     delete process.env.INSPECTD_STANDIN_ENQUEUE_DELAY_MS;
+    // runFrame: the CUDA path (stand-in kernel), its frame buffer growing, then the CPU fallback.
+    const frame = Buffer.alloc(61 * (97 * 3 + 5), 9);
+    for (const s of [8, 32]) assert.equal((await d.runFrame(frame, 97, 61, 97 * 3 + 5, 'bgr24', [1, 3, s, s])).letterboxOn, 'cuda');
+    await d.runFrame(Buffer.alloc(200 * 150, 3), 200, 150, 0, 'gray8', [1, 3, 16, 16]);
+    process.env.INSPECTD_STANDIN_KERNEL_ERROR = '209';
+    assert.equal((await d.runFrame(frame, 97, 61, 97 * 3 + 5, 'bgr24', [1, 3, 16, 16])).letterboxOn, 'cpu');
+    delete process.env.INSPECTD_STANDIN_KERNEL_ERROR;
+    assert.throws(() => d.runFrame(frame.subarray(0, 10), 97, 61, 0, 'bgr24', [1, 3, 8, 8]), /needs/);
     d.dispose();
 
     const bad = new standin.tensorrt.Engine();

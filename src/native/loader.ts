@@ -39,10 +39,27 @@ export interface NativeTensorInfo extends TensorSpec {
   maxShape?: number[];
 }
 
+/** Where an engine's input is letterboxed: on the GPU by the CUDA kernel, or on the CPU then uploaded. */
+export type LetterboxDevice = 'cuda' | 'cpu';
+
+export interface NativeFrameRun {
+  outputs: OutputTensor[];
+  letterbox: Omit<NativeLetterbox, 'tensor'>;
+  /** Which letterbox made this run's input. */
+  letterboxOn: LetterboxDevice;
+}
+
 export interface NativeTrtEngine {
   load(engine: Uint8Array): Promise<void>;
   describe(): { inputs: NativeTensorInfo[]; outputs: NativeTensorInfo[] };
   run(input: Float32Array, dims: number[]): Promise<OutputTensor[]>;
+  /**
+   * Letterboxes a raw frame into the input binding (dims [1, 3, H, W]) and runs: on the GPU where the addon has
+   * the CUDA kernel and it launches (the tensor never exists on the host), else on the CPU.
+   */
+  runFrame(data: Uint8Array, width: number, height: number, stride: number, format: string, dims: number[]): Promise<NativeFrameRun>;
+  /** Which letterbox runFrame uses now and why; a failed kernel launch switches it to 'cpu' for good. */
+  readonly inputLetterbox: { on: LetterboxDevice; reason: string };
   /** Throws INSPECTD_ERR_ENGINE_BUSY while load/run is in flight; idempotent otherwise. */
   dispose(): void;
   readonly inFlight: number;
@@ -88,6 +105,8 @@ export interface NativeAddon {
   tensorrt: NativeTensorRt;
   /** Only in the stand-in build. */
   standinStats?: () => { deviceBytes: number; deviceAllocs: number; hostAllocs: number; liveObjects: number };
+  /** Only in the stand-in build: bytes copied each way and stand-in kernel launches, since load. */
+  standinTransfers?: () => { h2dBytes: number; d2hBytes: number; kernelLaunches: number };
 }
 
 /** inspectd_test_native (native/test_addon.cc): a unix datagram receiver, as Node cannot bind AF_UNIX SOCK_DGRAM. */
