@@ -127,7 +127,9 @@ test('runFrame on a dynamic engine: each size letterboxed as asked; a frame too 
     const want = cpu.preprocessSync(FRAME, W, H, STRIDE, 'bgr24', w, h, false).tensor;
     const plane = h * w;
     const sums = [0, 1, 2].map((c) => Array.from(want.subarray(c * plane, (c + 1) * plane)).reduce((a, b) => a + b, 0));
-    r.outputs[0].data.forEach((s, c) => assert.ok(Math.abs(s - sums[c]) <= 1e-3 * plane, `${h}x${w} channel ${c}: ${s} vs ${sums[c]}`));
+    r.outputs[0].data.forEach((s, c) => {
+      assert.ok(Math.abs(s - sums[c]) <= 1e-3 * plane, `${h}x${w} channel ${c}: ${s} vs ${sums[c]}`);
+    });
   }
   const big = randomBytes(1920 * 1080 * 3, 5);
   withEnv(t, 'INSPECTD_STANDIN_DEVICE_BYTES', String(4 * 1024 * 1024));
