@@ -1,7 +1,6 @@
 // Registers exports only; each concern lives in its own file.
 #include <napi.h>
 
-#include "dgram_receiver.h"
 #include "preprocess.h"
 #include "sd_notify.h"
 #include "trt_engine.h"
@@ -14,7 +13,6 @@ namespace inspectd {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitPreprocess(env, exports);
   InitSdNotify(env, exports);
-  InitDgramReceiver(env, exports);
   InitTensorRt(env, exports);
 #if INSPECTD_TRT_STANDIN
   InitStandin(env, exports);

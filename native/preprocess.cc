@@ -174,24 +174,11 @@ bool ParseArgs(const Napi::CallbackInfo& info, PreprocessBaton* b, Napi::Referen
   Napi::Uint8Array data = info[0].As<Napi::Uint8Array>();
   const int64_t w = info[1].As<Napi::Number>().Int64Value();
   const int64_t h = info[2].As<Napi::Number>().Int64Value();
-  int64_t stride = info[3].As<Napi::Number>().Int64Value();
+  const int64_t stride = info[3].As<Napi::Number>().Int64Value();
   const std::string fmt = info[4].As<Napi::String>().Utf8Value();
   const int64_t dw = info[5].As<Napi::Number>().Int64Value();
   const int64_t dh = info[6].As<Napi::Number>().Int64Value();
   b->fp16 = info[7].As<Napi::Boolean>().Value();
-  int cn = 3;
-  if (fmt == "rgb24") {
-    b->src.order = PixelOrder::kRgb;
-  } else if (fmt == "bgr24") {
-    b->src.order = PixelOrder::kBgr;
-  } else if (fmt == "gray8") {
-    b->src.order = PixelOrder::kGray;
-    cn = 1;
-  } else {
-    CodedError(env, "INSPECTD_ERR_USAGE", "unknown pixel format '" + fmt + "' (expected rgb24, bgr24 or gray8)")
-        .ThrowAsJavaScriptException();
-    return false;
-  }
   if (w <= 0 || h <= 0 || w > 65536 || h > 65536 || dw <= 0 || dh <= 0 || dw > 16384 || dh > 16384) {
     CodedError(env, "INSPECTD_ERR_IMAGE_UNREADABLE",
                "frame or tensor size out of range: " + std::to_string(w) + "x" + std::to_string(h) + " -> " +
@@ -199,27 +186,7 @@ bool ParseArgs(const Napi::CallbackInfo& info, PreprocessBaton* b, Napi::Referen
         .ThrowAsJavaScriptException();
     return false;
   }
-  if (stride == 0) stride = w * cn;
-  if (stride < w * cn) {
-    CodedError(env, "INSPECTD_ERR_IMAGE_UNREADABLE",
-               "row stride " + std::to_string(stride) + " is smaller than width * channels (" +
-                   std::to_string(w * cn) + ")")
-        .ThrowAsJavaScriptException();
-    return false;
-  }
-  const size_t needed = static_cast<size_t>(stride) * (h - 1) + static_cast<size_t>(w * cn);
-  if (data.ByteLength() < needed) {
-    CodedError(env, "INSPECTD_ERR_IMAGE_UNREADABLE",
-               "frame buffer holds " + std::to_string(data.ByteLength()) + " bytes, " + std::to_string(w) + "x" +
-                   std::to_string(h) + " " + fmt + " with stride " + std::to_string(stride) + " needs " +
-                   std::to_string(needed))
-        .ThrowAsJavaScriptException();
-    return false;
-  }
-  b->src.data = data.Data();
-  b->src.width = static_cast<int>(w);
-  b->src.height = static_cast<int>(h);
-  b->src.stride = static_cast<size_t>(stride);
+  if (!ParseFrame(env, data, w, h, stride, fmt, &b->src)) return false;
   b->dst_w = static_cast<int>(dw);
   b->dst_h = static_cast<int>(dh);
   b->geometry = ComputeLetterbox(b->src.width, b->src.height, b->dst_w, b->dst_h);
@@ -346,6 +313,50 @@ LetterboxGeometry ComputeLetterbox(int src_w, int src_h, int dst_w, int dst_h) {
   g.pad_x = static_cast<int>(std::nearbyint(dw - 0.1));
   g.pad_y = static_cast<int>(std::nearbyint(dh - 0.1));
   return g;
+}
+
+bool ParseFrame(Napi::Env env, const Napi::Uint8Array& data, int64_t w, int64_t h, int64_t stride,
+                const std::string& fmt, PreprocessSource* src) {
+  if (fmt == "rgb24") {
+    src->order = PixelOrder::kRgb;
+  } else if (fmt == "bgr24") {
+    src->order = PixelOrder::kBgr;
+  } else if (fmt == "gray8") {
+    src->order = PixelOrder::kGray;
+  } else {
+    CodedError(env, "INSPECTD_ERR_USAGE", "unknown pixel format '" + fmt + "' (expected rgb24, bgr24 or gray8)")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  const int cn = Channels(src->order);
+  if (w <= 0 || h <= 0 || w > 65536 || h > 65536) {
+    CodedError(env, "INSPECTD_ERR_IMAGE_UNREADABLE",
+               "frame size out of range: " + std::to_string(w) + "x" + std::to_string(h))
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  if (stride == 0) stride = w * cn;
+  if (stride < w * cn) {
+    CodedError(env, "INSPECTD_ERR_IMAGE_UNREADABLE",
+               "row stride " + std::to_string(stride) + " is smaller than width * channels (" +
+                   std::to_string(w * cn) + ")")
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  const size_t needed = static_cast<size_t>(stride) * (h - 1) + static_cast<size_t>(w * cn);
+  if (data.ByteLength() < needed) {
+    CodedError(env, "INSPECTD_ERR_IMAGE_UNREADABLE",
+               "frame buffer holds " + std::to_string(data.ByteLength()) + " bytes, " + std::to_string(w) + "x" +
+                   std::to_string(h) + " " + fmt + " with stride " + std::to_string(stride) + " needs " +
+                   std::to_string(needed))
+        .ThrowAsJavaScriptException();
+    return false;
+  }
+  src->data = data.Data();
+  src->width = static_cast<int>(w);
+  src->height = static_cast<int>(h);
+  src->stride = static_cast<size_t>(stride);
+  return true;
 }
 
 void LetterboxToChwF32(const PreprocessSource& src, int dst_w, int dst_h, const LetterboxGeometry& g, float* out) {

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace inspectd {
 
@@ -29,6 +30,13 @@ struct PreprocessSource {
 };
 
 LetterboxGeometry ComputeLetterbox(int src_w, int src_h, int dst_w, int dst_h);
+
+inline int Channels(PixelOrder order) { return order == PixelOrder::kGray ? 1 : 3; }
+
+// A frame handed over from JS (data, width, height, stride or 0 for packed, "rgb24" | "bgr24" | "gray8"):
+// checks it and fills *src (pointing into data). On a bad frame throws a coded JS error and returns false.
+bool ParseFrame(Napi::Env env, const Napi::Uint8Array& data, int64_t width, int64_t height, int64_t stride,
+                const std::string& format, PreprocessSource* src);
 
 // Writes 3 * dst_w * dst_h values (planes R, G, B). Pure C++: safe on any thread.
 void LetterboxToChwF32(const PreprocessSource& src, int dst_w, int dst_h, const LetterboxGeometry& g, float* out);

@@ -1,14 +1,18 @@
-// UNVERIFIED without a GPU: compiled with nvcc, never run. See preprocess_cuda.h.
+// CUDA letterbox kernel: the same geometry and INTER_LINEAR sampling as preprocess.cc, one thread per
+// output pixel, writing planar RGB float32/float16 straight into an engine's device input buffer.
+// The per-pixel code is __host__ __device__ so that cuda_check_host.cu can run exactly it on the CPU for tests.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+
+#include <cmath>
 
 #include "preprocess_cuda.h"
 
 namespace inspectd {
 namespace {
 
-__device__ __forceinline__ void Tap(int d, int src, int dst, int* i0, int* i1, float* a) {
-  // OpenCV INTER_LINEAR: half-pixel centres, clamped at the edges (as MakeTaps in preprocess.cc).
+__host__ __device__ __forceinline__ void Tap(int d, int src, int dst, int* i0, int* i1, float* a) {
+  // OpenCV INTER_LINEAR: half-pixel centres, clamped at the edges (as MakeTaps in preprocess.cc, in float).
   float f = (d + 0.5f) * (static_cast<float>(src) / dst) - 0.5f;
   int s = static_cast<int>(floorf(f));
   float frac = f - s;
@@ -21,27 +25,24 @@ __device__ __forceinline__ void Tap(int d, int src, int dst, int* i0, int* i1, f
     frac = 0.f;
   }
   *i0 = s;
-  *i1 = min(s + 1, src - 1);
+  *i1 = s + 1 < src - 1 ? s + 1 : src - 1;
   *a = frac;
 }
 
 template <typename T>
-__device__ __forceinline__ T Out(float v);
+__host__ __device__ __forceinline__ T Out(float v);
 template <>
-__device__ __forceinline__ float Out<float>(float v) {
+__host__ __device__ __forceinline__ float Out<float>(float v) {
   return v;
 }
 template <>
-__device__ __forceinline__ __half Out<__half>(float v) {
+__host__ __device__ __forceinline__ __half Out<__half>(float v) {
   return __float2half_rn(v);
 }
 
-// One thread per output pixel, all three planes.
+// Output pixel (x, y), all three planes.
 template <typename T>
-__global__ void LetterboxKernel(CudaLetterboxParams p) {
-  const int x = blockIdx.x * blockDim.x + threadIdx.x;
-  const int y = blockIdx.y * blockDim.y + threadIdx.y;
-  if (x >= p.dst_w || y >= p.dst_h) return;
+__host__ __device__ __forceinline__ void LetterboxPixel(const CudaLetterboxParams& p, int x, int y) {
   T* out = static_cast<T*>(p.dst);
   const size_t plane = static_cast<size_t>(p.dst_w) * p.dst_h;
   const size_t o = static_cast<size_t>(y) * p.dst_w + x;
@@ -69,6 +70,14 @@ __global__ void LetterboxKernel(CudaLetterboxParams p) {
     const float bot = a1 + ax * (b1 - a1);
     out[c * plane + o] = Out<T>((top + ay * (bot - top)) * (1.0f / 255.0f));
   }
+}
+
+template <typename T>
+__global__ void LetterboxKernel(CudaLetterboxParams p) {
+  const int x = blockIdx.x * blockDim.x + threadIdx.x;
+  const int y = blockIdx.y * blockDim.y + threadIdx.y;
+  if (x >= p.dst_w || y >= p.dst_h) return;
+  LetterboxPixel<T>(p, x, y);
 }
 
 }  // namespace

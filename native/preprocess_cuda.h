@@ -1,6 +1,7 @@
 // CUDA letterbox: the same math as preprocess.cc, writing straight into an engine's device input
-// buffer. Built only when TensorRT + CUDA (nvcc) are present. UNVERIFIED: no GPU was available when
-// it was written; it compiles with nvcc 13 but has not been run.
+// buffer. Built by nvcc where the CUDA toolkit is (binding.gyp with_cuda): into inspectd_cuda_check always,
+// into inspectd_native with TensorRT. Its per-pixel code is checked against the CPU letterbox on the host
+// (cuda_check_host.cu) wherever it is built; the kernel itself only on a GPU (test/native/cuda-letterbox.test.ts).
 #ifndef INSPECTD_PREPROCESS_CUDA_H_
 #define INSPECTD_PREPROCESS_CUDA_H_
 

@@ -1,8 +1,12 @@
 #include "trt_backend.h"
 
+#include <cstdlib>
 #include <cstring>
 
 #include "half.h"
+#if INSPECTD_WITH_CUDA_PREPROCESS
+#include "cuda_letterbox.h"
+#endif
 
 namespace inspectd {
 namespace {
@@ -117,7 +121,36 @@ std::unique_ptr<TrtBackend> TrtBackend::Load(const uint8_t* blob, size_t size, N
     b->Fail(err, kErrUnavailable, "cudaStreamCreate failed: " + CudaText(ce));
     return nullptr;
   }
+  const TrtTensorInfo& in = b->tensors_[b->input_index_];
+  const std::string where = "input '" + in.name + "' (" + (in.fp16 ? "float16" : "float32") + ")";
+#if INSPECTD_WITH_CUDA_PREPROCESS
+  const char* knob = std::getenv("INSPECTD_CUDA_LETTERBOX");
+  if (knob != nullptr && std::strcmp(knob, "0") == 0) {
+    b->SetLetterbox(false, "INSPECTD_CUDA_LETTERBOX=0: frames are letterboxed on the CPU into " + where);
+  } else {
+    b->SetLetterbox(true, "frames are letterboxed on the GPU (CUDA kernel) into " + where);
+  }
+#else
+  b->SetLetterbox(false, "this addon was built without the CUDA letterbox kernel (no nvcc at build time): frames are "
+                         "letterboxed on the CPU into " + where);
+#endif
   return b;
+}
+
+void TrtBackend::SetLetterbox(bool cuda, std::string reason) {
+  std::lock_guard<std::mutex> lock(letterbox_mu_);
+  cuda_letterbox_ = cuda;
+  letterbox_reason_ = std::move(reason);
+}
+
+bool TrtBackend::cuda_letterbox() const {
+  std::lock_guard<std::mutex> lock(letterbox_mu_);
+  return cuda_letterbox_;
+}
+
+std::string TrtBackend::letterbox_reason() const {
+  std::lock_guard<std::mutex> lock(letterbox_mu_);
+  return letterbox_reason_;
 }
 
 TrtBackend::~TrtBackend() {
@@ -126,6 +159,7 @@ TrtBackend::~TrtBackend() {
     if (buf.device != nullptr) cudaFree(buf.device);
     if (buf.host != nullptr) cudaFreeHost(buf.host);
   }
+  if (frame_device_ != nullptr) cudaFree(frame_device_);
   delete context_;  // TensorRT 10: plain delete, context before engine before runtime
   delete engine_;
   delete runtime_;
@@ -158,9 +192,8 @@ bool TrtBackend::Reserve(size_t index, size_t bytes, NativeFailure* err) {
   return true;
 }
 
-bool TrtBackend::Run(const float* input, size_t input_len, const std::vector<int64_t>& dims,
-                     std::vector<TrtOutput>* outs, NativeFailure* err) {
-  std::lock_guard<std::mutex> lock(run_mu_);
+bool TrtBackend::Prepare(const std::vector<int64_t>& dims, std::vector<std::vector<int64_t>>* out_dims,
+                         NativeFailure* err) {
   const TrtTensorInfo& in = tensors_[input_index_];
   bool dynamic = false;
   bool ok = dims.size() == in.shape.size();
@@ -181,11 +214,6 @@ bool TrtBackend::Run(const float* input, size_t input_len, const std::vector<int
     return Fail(err, kErrShape,
                 "input '" + in.name + "' expects " + DimsText(in.shape) + range + ", got " + DimsText(dims));
   }
-  if (static_cast<int64_t>(input_len) != Volume(dims)) {
-    return Fail(err, kErrShape,
-                "input data has " + std::to_string(input_len) + " values, dims " + DimsText(dims) + " need " +
-                    std::to_string(Volume(dims)));
-  }
   if (dynamic) {
     nvinfer1::Dims d{};
     d.nbDims = static_cast<int32_t>(dims.size());
@@ -197,37 +225,32 @@ bool TrtBackend::Run(const float* input, size_t input_len, const std::vector<int
     }
   }
 
-  const size_t in_bytes = input_len * (in.fp16 ? 2 : 4);
+  const size_t in_bytes = static_cast<size_t>(Volume(dims)) * (in.fp16 ? 2 : 4);
   if (!Reserve(input_index_, in_bytes, err)) return false;
-  std::vector<std::vector<int64_t>> out_dims(tensors_.size());
+  out_dims->assign(tensors_.size(), {});
   for (size_t i = 0; i < tensors_.size(); ++i) {
     if (i == input_index_) continue;
-    out_dims[i] = FromDims(context_->getTensorShape(tensors_[i].name.c_str()));
-    bool known = !out_dims[i].empty();
-    for (int64_t x : out_dims[i]) known = known && x >= 0;
+    (*out_dims)[i] = FromDims(context_->getTensorShape(tensors_[i].name.c_str()));
+    bool known = !(*out_dims)[i].empty();
+    for (int64_t x : (*out_dims)[i]) known = known && x >= 0;
     if (!known) {
       return Fail(err, kErrRun,
-                  "output '" + tensors_[i].name + "' has no concrete shape (" + DimsText(out_dims[i]) +
+                  "output '" + tensors_[i].name + "' has no concrete shape (" + DimsText((*out_dims)[i]) +
                       ") for input " + DimsText(dims) + "; data-dependent output shapes are not supported");
     }
-    const size_t bytes = static_cast<size_t>(Volume(out_dims[i])) * (tensors_[i].fp16 ? 2 : 4);
+    const size_t bytes = static_cast<size_t>(Volume((*out_dims)[i])) * (tensors_[i].fp16 ? 2 : 4);
     if (!Reserve(i, bytes == 0 ? 1 : bytes, err)) return false;
   }
+  return true;
+}
 
-  Buffer& ib = buffers_[input_index_];
-  if (in.fp16) {
-    uint16_t* h = static_cast<uint16_t*>(ib.host);
-    for (size_t i = 0; i < input_len; ++i) h[i] = FloatToHalf(input[i]);
-  } else {
-    std::memcpy(ib.host, input, in_bytes);
-  }
+bool TrtBackend::Execute(const std::vector<std::vector<int64_t>>& out_dims, std::vector<TrtOutput>* outs,
+                         NativeFailure* err) {
   for (size_t i = 0; i < tensors_.size(); ++i) {
     if (!context_->setTensorAddress(tensors_[i].name.c_str(), buffers_[i].device)) {
       return Fail(err, kErrRun, "setTensorAddress failed for '" + tensors_[i].name + "': " + logger_.TakeLastError());
     }
   }
-  cudaError_t ce = cudaMemcpyAsync(ib.device, ib.host, in_bytes, cudaMemcpyHostToDevice, stream_);
-  if (ce != cudaSuccess) return Fail(err, kErrRun, "copying the input to the GPU failed: " + CudaText(ce));
   if (!context_->enqueueV3(stream_)) {
     cudaStreamSynchronize(stream_);
     return Fail(err, kErrRun, "TensorRT enqueueV3 failed: " + logger_.TakeLastError());
@@ -236,13 +259,13 @@ bool TrtBackend::Run(const float* input, size_t input_len, const std::vector<int
     if (i == input_index_) continue;
     const size_t bytes = static_cast<size_t>(Volume(out_dims[i])) * (tensors_[i].fp16 ? 2 : 4);
     if (bytes == 0) continue;
-    ce = cudaMemcpyAsync(buffers_[i].host, buffers_[i].device, bytes, cudaMemcpyDeviceToHost, stream_);
+    cudaError_t ce = cudaMemcpyAsync(buffers_[i].host, buffers_[i].device, bytes, cudaMemcpyDeviceToHost, stream_);
     if (ce != cudaSuccess) {
       cudaStreamSynchronize(stream_);
       return Fail(err, kErrRun, "copying output '" + tensors_[i].name + "' from the GPU failed: " + CudaText(ce));
     }
   }
-  ce = cudaStreamSynchronize(stream_);
+  cudaError_t ce = cudaStreamSynchronize(stream_);
   if (ce != cudaSuccess) return Fail(err, kErrRun, "CUDA stream failed: " + CudaText(ce));
 
   outs->clear();
@@ -262,6 +285,93 @@ bool TrtBackend::Run(const float* input, size_t input_len, const std::vector<int
     outs->push_back(std::move(o));
   }
   return true;
+}
+
+bool TrtBackend::Run(const float* input, size_t input_len, const std::vector<int64_t>& dims,
+                     std::vector<TrtOutput>* outs, NativeFailure* err) {
+  std::lock_guard<std::mutex> lock(run_mu_);
+  std::vector<std::vector<int64_t>> out_dims;
+  if (!Prepare(dims, &out_dims, err)) return false;
+  const TrtTensorInfo& in = tensors_[input_index_];
+  if (static_cast<int64_t>(input_len) != Volume(dims)) {
+    return Fail(err, kErrShape,
+                "input data has " + std::to_string(input_len) + " values, dims " + DimsText(dims) + " need " +
+                    std::to_string(Volume(dims)));
+  }
+  const size_t in_bytes = input_len * (in.fp16 ? 2 : 4);
+  Buffer& ib = buffers_[input_index_];
+  if (in.fp16) {
+    uint16_t* h = static_cast<uint16_t*>(ib.host);
+    for (size_t i = 0; i < input_len; ++i) h[i] = FloatToHalf(input[i]);
+  } else {
+    std::memcpy(ib.host, input, in_bytes);
+  }
+  cudaError_t ce = cudaMemcpyAsync(ib.device, ib.host, in_bytes, cudaMemcpyHostToDevice, stream_);
+  if (ce != cudaSuccess) return Fail(err, kErrRun, "copying the input to the GPU failed: " + CudaText(ce));
+  return Execute(out_dims, outs, err);
+}
+
+bool TrtBackend::LetterboxInput(const PreprocessSource& frame, int dst_w, int dst_h, const LetterboxGeometry& g,
+                                bool* on_gpu, NativeFailure* err) {
+  const TrtTensorInfo& in = tensors_[input_index_];
+  Buffer& ib = buffers_[input_index_];
+#if INSPECTD_WITH_CUDA_PREPROCESS
+  if (cuda_letterbox()) {
+    // The frame goes up as bytes; the tensor is made where the engine reads it (no host round trip).
+    const size_t bytes = FrameBytes(frame);
+    cudaError_t ce = cudaSuccess;
+    if (frame_capacity_ < bytes) {
+      if (frame_device_ != nullptr) cudaFree(frame_device_);
+      frame_device_ = nullptr;
+      frame_capacity_ = 0;
+      ce = cudaMalloc(&frame_device_, bytes);
+      if (ce == cudaSuccess) {
+        frame_capacity_ = bytes;
+      } else {
+        frame_device_ = nullptr;
+        return Fail(err, kErrRun,
+                    "out of GPU memory: cudaMalloc of " + std::to_string(bytes) + " bytes for the raw frame failed: " +
+                        CudaText(ce) + " (use a smaller camera resolution or free the GPU)");
+      }
+    }
+    ce = EnqueueCudaLetterbox(frame, frame_device_, dst_w, dst_h, g, in.fp16, ib.device, stream_);
+    if (ce == cudaSuccess) {
+      *on_gpu = true;
+      return true;
+    }
+    // E.g. no kernel image for this GPU's arch: the CPU letterbox serves this frame and every later one.
+    SetLetterbox(false, "the CUDA letterbox kernel failed (" + CudaText(ce) + "): frames are letterboxed on the CPU "
+                        "into input '" + in.name + "' from now on");
+  }
+#endif
+  if (in.fp16) {
+    LetterboxToChwF16(frame, dst_w, dst_h, g, static_cast<uint16_t*>(ib.host));
+  } else {
+    LetterboxToChwF32(frame, dst_w, dst_h, g, static_cast<float*>(ib.host));
+  }
+  const size_t in_bytes = static_cast<size_t>(3) * dst_w * dst_h * (in.fp16 ? 2 : 4);
+  cudaError_t ce = cudaMemcpyAsync(ib.device, ib.host, in_bytes, cudaMemcpyHostToDevice, stream_);
+  if (ce != cudaSuccess) return Fail(err, kErrRun, "copying the input to the GPU failed: " + CudaText(ce));
+  *on_gpu = false;
+  return true;
+}
+
+bool TrtBackend::RunFrame(const PreprocessSource& frame, const std::vector<int64_t>& dims,
+                          std::vector<TrtOutput>* outs, LetterboxGeometry* geometry, bool* on_gpu,
+                          NativeFailure* err) {
+  std::lock_guard<std::mutex> lock(run_mu_);
+  if (dims.size() != 4 || dims[0] != 1 || dims[1] != 3 || dims[2] < 1 || dims[3] < 1 || dims[2] > 16384 ||
+      dims[3] > 16384) {
+    return Fail(err, kErrShape,
+                "runFrame letterboxes into one NCHW RGB image: dims must be [1, 3, H, W], got " + DimsText(dims));
+  }
+  std::vector<std::vector<int64_t>> out_dims;
+  if (!Prepare(dims, &out_dims, err)) return false;
+  const int dst_h = static_cast<int>(dims[2]);
+  const int dst_w = static_cast<int>(dims[3]);
+  *geometry = ComputeLetterbox(frame.width, frame.height, dst_w, dst_h);
+  if (!LetterboxInput(frame, dst_w, dst_h, *geometry, on_gpu, err)) return false;
+  return Execute(out_dims, outs, err);
 }
 
 std::string TrtVersion() {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "js_error.h"
+#include "preprocess.h"
 
 namespace inspectd {
 
@@ -57,6 +58,16 @@ class TrtBackend {
   bool Run(const float* input, size_t input_len, const std::vector<int64_t>& dims, std::vector<TrtOutput>* outs,
            NativeFailure* err);
 
+  // One inference on a raw frame, letterboxed to dims = [1, 3, H, W] straight into the input binding: on the
+  // GPU (preprocess_cuda.cu) when this build has the kernel and it launches, else on the CPU into the pinned
+  // staging buffer. *on_gpu says which one did; a failed launch switches this engine to the CPU for good.
+  bool RunFrame(const PreprocessSource& frame, const std::vector<int64_t>& dims, std::vector<TrtOutput>* outs,
+                LetterboxGeometry* geometry, bool* on_gpu, NativeFailure* err);
+
+  // Which letterbox RunFrame uses now, and why (for the log). Safe from any thread.
+  bool cuda_letterbox() const;
+  std::string letterbox_reason() const;
+
  private:
   struct Buffer {
     void* device = nullptr;
@@ -66,6 +77,13 @@ class TrtBackend {
   TrtBackend() = default;
   bool Reserve(size_t index, size_t bytes, NativeFailure* err);
   bool Fail(NativeFailure* err, const std::string& code, const std::string& message);
+  // Run's halves: check dims, set the input shape and size every buffer; then bind, enqueue, fetch outputs.
+  bool Prepare(const std::vector<int64_t>& dims, std::vector<std::vector<int64_t>>* out_dims, NativeFailure* err);
+  bool Execute(const std::vector<std::vector<int64_t>>& out_dims, std::vector<TrtOutput>* outs, NativeFailure* err);
+  // Fills the input binding from `frame`; false (with *err) only when neither letterbox could.
+  bool LetterboxInput(const PreprocessSource& frame, int dst_w, int dst_h, const LetterboxGeometry& g, bool* on_gpu,
+                      NativeFailure* err);
+  void SetLetterbox(bool cuda, std::string reason);
 
   TrtLogger logger_;
   nvinfer1::IRuntime* runtime_ = nullptr;
@@ -76,6 +94,11 @@ class TrtBackend {
   std::vector<Buffer> buffers_;  // parallel to tensors_
   size_t input_index_ = 0;
   std::mutex run_mu_;
+  void* frame_device_ = nullptr;  // the raw frame on the GPU (CUDA letterbox only)
+  size_t frame_capacity_ = 0;
+  mutable std::mutex letterbox_mu_;  // guards the two below: a run may change them while JS reads them
+  bool cuda_letterbox_ = false;
+  std::string letterbox_reason_;
 };
 
 // "10.3.0" from getInferLibVersion(); "8.7" from the current CUDA device, or "" with *why set.

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "preprocess.h"
 #include "trt_backend.h"
 
 namespace inspectd {
@@ -21,8 +22,10 @@ class TrtEngineWrap : public Napi::ObjectWrap<TrtEngineWrap> {
                        {InstanceMethod<&TrtEngineWrap::LoadJs>("load"),
                         InstanceMethod<&TrtEngineWrap::DescribeJs>("describe"),
                         InstanceMethod<&TrtEngineWrap::RunJs>("run"),
+                        InstanceMethod<&TrtEngineWrap::RunFrameJs>("runFrame"),
                         InstanceMethod<&TrtEngineWrap::DisposeJs>("dispose"),
-                        InstanceAccessor<&TrtEngineWrap::InFlightJs>("inFlight")});
+                        InstanceAccessor<&TrtEngineWrap::InFlightJs>("inFlight"),
+                        InstanceAccessor<&TrtEngineWrap::InputLetterboxJs>("inputLetterbox")});
   }
 
   // Constructor stores nothing but defaults: load() does the work.
@@ -36,7 +39,9 @@ class TrtEngineWrap : public Napi::ObjectWrap<TrtEngineWrap> {
   Napi::Value LoadJs(const Napi::CallbackInfo& info);
   Napi::Value DescribeJs(const Napi::CallbackInfo& info);
   Napi::Value RunJs(const Napi::CallbackInfo& info);
+  Napi::Value RunFrameJs(const Napi::CallbackInfo& info);
   Napi::Value DisposeJs(const Napi::CallbackInfo& info);
+  Napi::Value InputLetterboxJs(const Napi::CallbackInfo& info);
   Napi::Value InFlightJs(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), in_flight_); }
 
   bool Usable(Napi::Env env, bool need_loaded);
@@ -110,6 +115,23 @@ class LoadWorker : public EngineWorker {
   std::unique_ptr<TrtBackend> backend_;
 };
 
+Napi::Array OutputsToJs(Napi::Env env, const std::vector<TrtOutput>& outs) {
+  Napi::Array result = Napi::Array::New(env, outs.size());
+  for (size_t i = 0; i < outs.size(); ++i) {
+    const TrtOutput& o = outs[i];
+    Napi::Object t = Napi::Object::New(env);
+    t.Set("name", o.name);
+    Napi::Array dims = Napi::Array::New(env, o.dims.size());
+    for (size_t k = 0; k < o.dims.size(); ++k) dims.Set(static_cast<uint32_t>(k), static_cast<double>(o.dims[k]));
+    t.Set("dims", dims);
+    Napi::Float32Array data = Napi::Float32Array::New(env, o.data.size());
+    if (!o.data.empty()) std::memcpy(data.Data(), o.data.data(), o.data.size() * sizeof(float));
+    t.Set("data", data);
+    result.Set(static_cast<uint32_t>(i), t);
+  }
+  return result;
+}
+
 class RunWorker : public EngineWorker {
  public:
   RunWorker(Napi::Env env, Napi::Object self, TrtEngineWrap* wrap, TrtBackend* backend, Napi::Float32Array input,
@@ -127,21 +149,7 @@ class RunWorker : public EngineWorker {
   }
   void OnOK() override {
     wrap_->Finish();
-    Napi::Env env = Env();
-    Napi::Array result = Napi::Array::New(env, outs_.size());
-    for (size_t i = 0; i < outs_.size(); ++i) {
-      const TrtOutput& o = outs_[i];
-      Napi::Object t = Napi::Object::New(env);
-      t.Set("name", o.name);
-      Napi::Array dims = Napi::Array::New(env, o.dims.size());
-      for (size_t k = 0; k < o.dims.size(); ++k) dims.Set(static_cast<uint32_t>(k), static_cast<double>(o.dims[k]));
-      t.Set("dims", dims);
-      Napi::Float32Array data = Napi::Float32Array::New(env, o.data.size());
-      if (!o.data.empty()) std::memcpy(data.Data(), o.data.data(), o.data.size() * sizeof(float));
-      t.Set("data", data);
-      result.Set(static_cast<uint32_t>(i), t);
-    }
-    deferred_.Resolve(result);
+    deferred_.Resolve(OutputsToJs(Env(), outs_));
   }
 
  private:
@@ -152,6 +160,60 @@ class RunWorker : public EngineWorker {
   std::vector<int64_t> dims_;
   std::vector<TrtOutput> outs_;
 };
+
+// runFrame: the raw frame is letterboxed into the input binding by the backend (on the GPU where it can).
+class RunFrameWorker : public EngineWorker {
+ public:
+  RunFrameWorker(Napi::Env env, Napi::Object self, TrtEngineWrap* wrap, TrtBackend* backend, Napi::Uint8Array data,
+                 const PreprocessSource& frame, std::vector<int64_t> dims)
+      : EngineWorker(env, self, wrap, "inspectd:trt-run-frame"),
+        backend_(backend),
+        data_ref_(Napi::Persistent(data)),
+        frame_(frame),
+        dims_(std::move(dims)) {}
+
+  void Execute() override {
+    NativeFailure f;
+    if (!backend_->RunFrame(frame_, dims_, &outs_, &geometry_, &on_gpu_, &f)) Failed(f);
+  }
+  void OnOK() override {
+    wrap_->Finish();
+    Napi::Env env = Env();
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("outputs", OutputsToJs(env, outs_));
+    Napi::Object g = Napi::Object::New(env);
+    g.Set("scale", geometry_.scale);
+    g.Set("padX", geometry_.pad_x);
+    g.Set("padY", geometry_.pad_y);
+    g.Set("newWidth", geometry_.new_w);
+    g.Set("newHeight", geometry_.new_h);
+    r.Set("letterbox", g);
+    r.Set("letterboxOn", on_gpu_ ? "cuda" : "cpu");
+    deferred_.Resolve(r);
+  }
+
+ private:
+  TrtBackend* backend_;                        // owned by the wrap; dispose() refuses while this worker is in flight
+  Napi::Reference<Napi::Uint8Array> data_ref_;  // the frame stays alive while Execute reads it
+  PreprocessSource frame_;
+  std::vector<int64_t> dims_;
+  std::vector<TrtOutput> outs_;
+  LetterboxGeometry geometry_;
+  bool on_gpu_ = false;
+};
+
+// dims from a JS number array; throws INSPECTD_ERR_ENGINE_SHAPE and returns false on a non-number.
+bool ParseDims(Napi::Env env, Napi::Array jd, std::vector<int64_t>* dims) {
+  for (uint32_t i = 0; i < jd.Length(); ++i) {
+    Napi::Value v = jd.Get(i);
+    if (!v.IsNumber()) {
+      CodedError(env, "INSPECTD_ERR_ENGINE_SHAPE", "dims must be numbers").ThrowAsJavaScriptException();
+      return false;
+    }
+    dims->push_back(v.As<Napi::Number>().Int64Value());
+  }
+  return true;
+}
 
 bool TrtEngineWrap::Usable(Napi::Env env, bool need_loaded) {
   if (disposed_) {
@@ -226,22 +288,49 @@ Napi::Value TrtEngineWrap::RunJs(const Napi::CallbackInfo& info) {
     CodedError(env, "INSPECTD_ERR_USAGE", "run(input: Float32Array, dims: number[])").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  Napi::Array jd = info[1].As<Napi::Array>();
   std::vector<int64_t> dims;
-  for (uint32_t i = 0; i < jd.Length(); ++i) {
-    Napi::Value v = jd.Get(i);
-    if (!v.IsNumber()) {
-      CodedError(env, "INSPECTD_ERR_ENGINE_SHAPE", "dims must be numbers").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
-    dims.push_back(v.As<Napi::Number>().Int64Value());
-  }
+  if (!ParseDims(env, info[1].As<Napi::Array>(), &dims)) return env.Undefined();
   auto* w = new RunWorker(env, info.This().As<Napi::Object>(), this, backend_.get(), info[0].As<Napi::Float32Array>(),
                           std::move(dims));
   ++in_flight_;
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;
+}
+
+Napi::Value TrtEngineWrap::RunFrameJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable(env, true)) return env.Undefined();
+  if (info.Length() < 6 || !info[0].IsTypedArray() ||
+      info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array || !info[1].IsNumber() ||
+      !info[2].IsNumber() || !info[3].IsNumber() || !info[4].IsString() || !info[5].IsArray()) {
+    CodedError(env, "INSPECTD_ERR_USAGE",
+               "runFrame(data: Uint8Array, width, height, stride, format, dims: [1, 3, H, W])")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Uint8Array data = info[0].As<Napi::Uint8Array>();
+  PreprocessSource frame;
+  if (!ParseFrame(env, data, info[1].As<Napi::Number>().Int64Value(), info[2].As<Napi::Number>().Int64Value(),
+                  info[3].As<Napi::Number>().Int64Value(), info[4].As<Napi::String>().Utf8Value(), &frame)) {
+    return env.Undefined();
+  }
+  std::vector<int64_t> dims;
+  if (!ParseDims(env, info[5].As<Napi::Array>(), &dims)) return env.Undefined();
+  auto* w = new RunFrameWorker(env, info.This().As<Napi::Object>(), this, backend_.get(), data, frame, std::move(dims));
+  ++in_flight_;
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+Napi::Value TrtEngineWrap::InputLetterboxJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!Usable(env, true)) return env.Undefined();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("on", backend_->cuda_letterbox() ? "cuda" : "cpu");
+  o.Set("reason", backend_->letterbox_reason());
+  return o;
 }
 
 Napi::Value TrtEngineWrap::DisposeJs(const Napi::CallbackInfo& info) {

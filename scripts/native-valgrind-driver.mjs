@@ -11,12 +11,13 @@ const require = createRequire(import.meta.url);
 const dir = process.env.INSPECTD_NATIVE_DIR ?? path.join(root, 'build', 'Release');
 const prod = require(path.join(dir, 'inspectd_native.node'));
 const standin = require(path.join(dir, 'inspectd_trt_standin.node'));
+const testAddon = require(path.join(dir, 'inspectd_test_native.node')); // the datagram receiver
 const ITER = Number(process.env.INSPECTD_VALGRIND_ITER ?? 3);
 
 function engineBlob(fn, tensors) {
   const parts = [Buffer.from('INSPTRT1', 'latin1')];
   const u32 = (v) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; };
-  const i64s = (v) => { const b = Buffer.alloc(8 * v.length); v.forEach((x, i) => b.writeBigInt64LE(BigInt(x), i * 8)); return b; };
+  const i64s = (v) => { const b = Buffer.alloc(8 * v.length); v.forEach((x, i) => { b.writeBigInt64LE(BigInt(x), i * 8); }); return b; };
   parts.push(u32(fn), u32(tensors.length));
   for (const t of tensors) {
     const name = Buffer.from(t.name);
@@ -46,12 +47,12 @@ async function preprocess() {
 function notify() {
   const sock = path.join(os.tmpdir(), `inspectd-vg-${process.pid}.sock`);
   for (const p of [sock, `@inspectd-vg-${process.pid}`]) {
-    const fd = prod.dgramBind(p);
+    const fd = testAddon.dgramBind(p);
     for (let i = 0; i < ITER; i++) {
       assert.equal(prod.sdNotify(p, 'WATCHDOG=1'), 0);
-      assert.equal(prod.dgramRecv(fd, 1000), 'WATCHDOG=1');
+      assert.equal(testAddon.dgramRecv(fd, 1000), 'WATCHDOG=1');
     }
-    prod.dgramClose(fd);
+    testAddon.dgramClose(fd);
   }
   assert.notEqual(prod.sdNotify(sock + '.missing', 'READY=1'), 0);
   import('node:fs').then((fs) => fs.rmSync(sock, { force: true }));
@@ -87,6 +88,14 @@ async function engine() {
     assert.throws(() => d.dispose(), { code: 'INSPECTD_ERR_ENGINE_BUSY' });
     await p;
     delete process.env.INSPECTD_STANDIN_ENQUEUE_DELAY_MS;
+    // runFrame: the CUDA path (stand-in kernel), its frame buffer growing, then the CPU fallback.
+    const frame = Buffer.alloc(61 * (97 * 3 + 5), 9);
+    for (const s of [8, 32]) assert.equal((await d.runFrame(frame, 97, 61, 97 * 3 + 5, 'bgr24', [1, 3, s, s])).letterboxOn, 'cuda');
+    await d.runFrame(Buffer.alloc(200 * 150, 3), 200, 150, 0, 'gray8', [1, 3, 16, 16]);
+    process.env.INSPECTD_STANDIN_KERNEL_ERROR = '209';
+    assert.equal((await d.runFrame(frame, 97, 61, 97 * 3 + 5, 'bgr24', [1, 3, 16, 16])).letterboxOn, 'cpu');
+    delete process.env.INSPECTD_STANDIN_KERNEL_ERROR;
+    assert.throws(() => d.runFrame(frame.subarray(0, 10), 97, 61, 0, 'bgr24', [1, 3, 8, 8]), /needs/);
     d.dispose();
 
     const bad = new standin.tensorrt.Engine();

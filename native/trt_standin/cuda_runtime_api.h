@@ -1,4 +1,4 @@
-// STAND-IN for the CUDA runtime API: exactly the subset native/trt_backend.cc uses, same names,
+// STAND-IN for the CUDA runtime API: exactly the subset native/trt_backend.cc and cuda_letterbox.cc use, same names,
 // signatures and enum values as CUDA 12/13, so the backend compiles and runs in CI without a GPU.
 // "Device" memory is host memory tracked by the stand-in (see standin.cc).
 #ifndef INSPECTD_STANDIN_CUDA_RUNTIME_API_H_
@@ -12,6 +12,7 @@ enum cudaError {
   cudaErrorMemoryAllocation = 2,
   cudaErrorInvalidDevice = 101,
   cudaErrorNoDevice = 100,
+  cudaErrorNoKernelImageForDevice = 209,
 };
 typedef enum cudaError cudaError_t;
 

@@ -24,6 +24,7 @@ std::mutex g_mu;
 std::map<const void*, Alloc> g_allocs;
 size_t g_device_bytes = 0;
 long g_live_objects = 0;
+inspectd::standin::Transfers g_transfers;
 
 long EnvLong(const char* name, long fallback) {
   const char* v = std::getenv(name);
@@ -103,6 +104,8 @@ cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t count, enum cudaM
     return cudaErrorInvalidValue;  // the backend only copies host<->device
   }
   std::memcpy(dst, src, count);
+  std::lock_guard<std::mutex> lock(g_mu);
+  (kind == cudaMemcpyHostToDevice ? g_transfers.h2d_bytes : g_transfers.d2h_bytes) += count;
   return cudaSuccess;
 }
 
@@ -152,6 +155,8 @@ const char* cudaGetErrorString(cudaError_t error) {
       return "out of memory";
     case cudaErrorNoDevice:
       return "no CUDA-capable device is detected";
+    case cudaErrorNoKernelImageForDevice:
+      return "no kernel image is available for execution on the device";
     default:
       return "unknown error";
   }
@@ -473,6 +478,18 @@ IRuntime* createInferRuntime(ILogger& logger) noexcept {
 
 namespace inspectd {
 namespace standin {
+
+Transfers GetTransfers() {
+  std::lock_guard<std::mutex> lock(g_mu);
+  return g_transfers;
+}
+
+bool IsDeviceRange(const void* p, size_t n) { return Covered(p, n, true); }
+
+void CountKernelLaunch() {
+  std::lock_guard<std::mutex> lock(g_mu);
+  ++g_transfers.kernel_launches;
+}
 
 Stats GetStats() {
   std::lock_guard<std::mutex> lock(g_mu);

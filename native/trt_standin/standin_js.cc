@@ -17,6 +17,17 @@ void InitStandin(Napi::Env env, Napi::Object exports) {
                                     return o;
                                   },
                                   "standinStats"));
+  exports.Set("standinTransfers", Napi::Function::New(
+                                      env,
+                                      [](const Napi::CallbackInfo& info) -> Napi::Value {
+                                        standin::Transfers t = standin::GetTransfers();
+                                        Napi::Object o = Napi::Object::New(info.Env());
+                                        o.Set("h2dBytes", static_cast<double>(t.h2d_bytes));
+                                        o.Set("d2hBytes", static_cast<double>(t.d2h_bytes));
+                                        o.Set("kernelLaunches", static_cast<double>(t.kernel_launches));
+                                        return o;
+                                      },
+                                      "standinTransfers"));
 }
 
 }  // namespace inspectd

@@ -1,4 +1,5 @@
-// JS: standinStats() -> {deviceBytes, deviceAllocs, hostAllocs, liveObjects}; only in the stand-in build.
+// JS: standinStats() -> {deviceBytes, deviceAllocs, hostAllocs, liveObjects};
+//     standinTransfers() -> {h2dBytes, d2hBytes, kernelLaunches} (cumulative); only in the stand-in build.
 #ifndef INSPECTD_STANDIN_JS_H_
 #define INSPECTD_STANDIN_JS_H_
 

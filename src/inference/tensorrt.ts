@@ -3,6 +3,8 @@
  * engine: the cache key is sha256(onnx) + TensorRT version + GPU compute capability + precision, so an
  * engine built for another TensorRT or GPU is never loaded. Anything missing or stale is refused with
  * INSPECTD_ERR_ENGINE_UNAVAILABLE and a reason; the caller serves on onnxruntime meanwhile.
+ * runFrame takes a raw frame and lets the addon letterbox it into the input binding: on the GPU where the
+ * addon has the CUDA kernel (no host round trip for the tensor), on the CPU otherwise; the choice is logged.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -11,8 +13,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { ErrorCodes, InspectdError, errorMessage, type ErrorCode } from '../errors.js';
 import type { Logger } from '../ops/log.js';
-import { loadNativeAddon, type NativeAddon, type NativeTrtEngine } from '../native/loader.js';
+import { loadNativeAddon, type LetterboxDevice, type NativeAddon, type NativeTrtEngine } from '../native/loader.js';
 import type { Engine, OutputTensor, TensorSpec } from '../contracts/engine.js';
+import type { Frame } from '../contracts/frame.js';
+import type { LetterboxInfo } from '../contracts/vision.js';
 
 export type TrtPrecision = 'fp32' | 'fp16' | 'int8';
 
@@ -24,6 +28,14 @@ export interface TensorRtEngineOptions {
   precision?: TrtPrecision;
   /** Injected addon (tests use the stand-in build); default: the production addon. */
   addon?: NativeAddon;
+}
+
+/** A TensorRT engine: the Engine contract, plus raw frames letterboxed into its input binding by the addon. */
+export interface TensorRtFrameEngine extends Engine {
+  /** Where runFrame letterboxes now, and why. */
+  readonly inputLetterbox: { on: LetterboxDevice; reason: string };
+  /** One frame to outputs; dims [1, 3, H, W]. `letterboxOn` says which letterbox made this run's input. */
+  runFrame(frame: Frame, dims: number[]): Promise<{ outputs: OutputTensor[]; info: LetterboxInfo; letterboxOn: LetterboxDevice }>;
 }
 
 export interface EngineCacheKey {
@@ -93,7 +105,7 @@ export async function resolveEngineCacheKey(
   return { onnxSha256, trtVersion: trt.version, computeCapability, precision };
 }
 
-export async function createTensorRtEngine(opts: TensorRtEngineOptions): Promise<Engine> {
+export async function createTensorRtEngine(opts: TensorRtEngineOptions): Promise<TensorRtFrameEngine> {
   let addon: NativeAddon;
   try {
     addon = opts.addon ?? loadNativeAddon('inspectd_native');
@@ -127,9 +139,18 @@ export async function createTensorRtEngine(opts: TensorRtEngineOptions): Promise
     const e = fromNative(err, ErrorCodes.ENGINE_UNAVAILABLE);
     throw unavailable(`${file}: ${e.message}`, err);
   }
-  const engine = new TensorRtEngine(native);
+  const engine = new TensorRtEngine(native, opts.logger);
+  const letterbox = native.inputLetterbox;
   opts.logger?.info(
-    { engine: 'tensorrt', file, trtVersion: key.trtVersion, computeCapability: key.computeCapability, precision },
+    {
+      engine: 'tensorrt',
+      file,
+      trtVersion: key.trtVersion,
+      computeCapability: key.computeCapability,
+      precision,
+      inputLetterbox: letterbox.on,
+      inputLetterboxReason: letterbox.reason,
+    },
     'TensorRT engine loaded',
   );
   return engine;
@@ -155,14 +176,17 @@ async function missingReason(cacheDir: string, key: EngineCacheKey, onnxPath: st
   return `no cached engine ${want} in ${cacheDir}; ${build}`;
 }
 
-class TensorRtEngine implements Engine {
+class TensorRtEngine implements TensorRtFrameEngine {
   readonly kind = 'tensorrt' as const;
   readonly inputs: readonly TensorSpec[];
   readonly outputs: readonly TensorSpec[];
   private readonly native: NativeTrtEngine;
+  private readonly logger: Logger | undefined;
+  private lastLetterbox: LetterboxDevice | undefined;
 
-  constructor(native: NativeTrtEngine) {
+  constructor(native: NativeTrtEngine, logger?: Logger) {
     this.native = native;
+    this.logger = logger;
     const d = native.describe();
     this.inputs = Object.freeze(d.inputs.map((t) => ({ name: t.name, shape: [...t.shape], type: t.type })));
     this.outputs = Object.freeze(d.outputs.map((t) => ({ name: t.name, shape: [...t.shape], type: t.type })));
@@ -174,6 +198,30 @@ class TensorRtEngine implements Engine {
     } catch (err) {
       throw fromNative(err, ErrorCodes.ENGINE_RUN);
     }
+  }
+
+  get inputLetterbox(): { on: LetterboxDevice; reason: string } {
+    return this.native.inputLetterbox;
+  }
+
+  async runFrame(frame: Frame, dims: number[]): Promise<{ outputs: OutputTensor[]; info: LetterboxInfo; letterboxOn: LetterboxDevice }> {
+    let r: Awaited<ReturnType<NativeTrtEngine['runFrame']>>;
+    try {
+      r = await this.native.runFrame(frame.data, frame.width, frame.height, frame.stride ?? 0, frame.format, dims);
+    } catch (err) {
+      throw fromNative(err, ErrorCodes.ENGINE_RUN);
+    }
+    // The first run says where frames go; a later change is the kernel failing over to the CPU: say it once.
+    if (this.lastLetterbox !== undefined && r.letterboxOn !== this.lastLetterbox) {
+      this.logger?.warn({ engine: 'tensorrt', inputLetterbox: r.letterboxOn, reason: this.native.inputLetterbox.reason }, 'TensorRT input letterbox changed');
+    }
+    this.lastLetterbox = r.letterboxOn;
+    const [, , dstHeight, dstWidth] = dims;
+    return {
+      outputs: r.outputs,
+      info: { scale: r.letterbox.scale, padX: r.letterbox.padX, padY: r.letterbox.padY, srcWidth: frame.width, srcHeight: frame.height, dstWidth, dstHeight },
+      letterboxOn: r.letterboxOn,
+    };
   }
 
   async dispose(): Promise<void> {

@@ -161,12 +161,14 @@ export function processAlive(pid: number): boolean {
 
 /** Why sd_notify tests cannot run here (node:test skip value), or false. */
 export function notifyReceiverSkip(): false | string {
-  return tryLoadNativeAddon() ? false : 'native addon not built (npm run build): it holds the test-only datagram receiver';
+  return tryLoadNativeAddon('inspectd_test_native')
+    ? false
+    : 'test addon inspectd_test_native not built (npm run build:native): it holds the datagram receiver';
 }
 
 /**
- * Receives sd_notify datagrams on an AF_UNIX socket (Node cannot bind one; the addon has a test-only
- * receiver). Polls without blocking the event loop.
+ * Receives sd_notify datagrams on an AF_UNIX socket (Node cannot bind one; the test-only addon
+ * inspectd_test_native has a receiver). Polls without blocking the event loop.
  */
 export class NotifyReceiver {
   readonly datagrams: { at: number; text: string }[] = [];
@@ -176,8 +178,8 @@ export class NotifyReceiver {
   constructor(readonly socketPath: string) {}
 
   start(): void {
-    const addon = tryLoadNativeAddon();
-    if (!addon) throw new Error('native addon not built: no datagram receiver');
+    const addon = tryLoadNativeAddon('inspectd_test_native');
+    if (!addon) throw new Error('test addon inspectd_test_native not built: no datagram receiver');
     this.fd = addon.dgramBind(this.socketPath);
     this.timer = setInterval(() => {
       for (let msg = addon.dgramRecv(this.fd, 0); msg !== null; msg = addon.dgramRecv(this.fd, 0)) this.datagrams.push({ at: Date.now(), text: msg });
@@ -191,7 +193,7 @@ export class NotifyReceiver {
 
   stop(): void {
     clearInterval(this.timer);
-    if (this.fd >= 0) tryLoadNativeAddon()?.dgramClose(this.fd);
+    if (this.fd >= 0) tryLoadNativeAddon('inspectd_test_native')?.dgramClose(this.fd);
     this.fd = -1;
     rmSync(this.socketPath, { force: true });
   }

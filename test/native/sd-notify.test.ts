@@ -7,9 +7,9 @@ import { test } from 'node:test';
 import { loadNativeAddon } from '../../src/native/loader.js';
 import { SdNotifier } from '../../src/ops/sd-notify.js';
 
-// The receiver is a tiny test-only part of the addon: Node cannot bind AF_UNIX datagram sockets.
+// The receiver is the test-only addon inspectd_test_native: Node cannot bind AF_UNIX datagram sockets.
 function receiver(t: { after: (fn: () => void) => void }, socketPath: string) {
-  const addon = loadNativeAddon();
+  const addon = loadNativeAddon('inspectd_test_native');
   const fd = addon.dgramBind(socketPath);
   t.after(() => {
     addon.dgramClose(fd);

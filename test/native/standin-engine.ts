@@ -20,7 +20,9 @@ export function standinEngine(fn: number, tensors: StandinTensor[]): Buffer {
   };
   const i64s = (v: number[]) => {
     const b = Buffer.alloc(8 * v.length);
-    v.forEach((x, i) => b.writeBigInt64LE(BigInt(x), i * 8));
+    v.forEach((x, i) => {
+      b.writeBigInt64LE(BigInt(x), i * 8);
+    });
     return b;
   };
   parts.push(u32(fn), u32(tensors.length));

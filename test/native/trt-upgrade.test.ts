@@ -69,7 +69,9 @@ function asYoloHead(inner: { run(i: Float32Array, d: number[]): Promise<OutputTe
         const px = dims[2] * dims[3];
         const head = new Float32Array(6 * 21);
         const put = (a: number, box: number[], c: number, score: number) => {
-          box.forEach((v, k) => (head[k * 21 + a] = v));
+          box.forEach((v, k) => {
+            head[k * 21 + a] = v;
+          });
           head[(4 + c) * 21 + a] = score;
         };
         put(0, [16, 16, 8, 8], cls, sums.data[0] / px);
