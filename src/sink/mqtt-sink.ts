@@ -73,6 +73,9 @@ export class MqttSink implements EventSink {
   private isConnected = false;
   private closing = false;
   private stopPromise: Promise<void> | null = null;
+  private clientListeners: Array<[event: 'connect' | 'close' | 'error' | 'message', fn: (...args: never[]) => void]> = [];
+  /** Aborted by stop(): ends start()'s wait for the first connect. */
+  private readonly stopAbort = new AbortController();
   private pumping = false;
   private pumpAgain = false;
   private statusInfo: StatusInfo | null = null;
@@ -151,20 +154,26 @@ export class MqttSink implements EventSink {
     this.logger.info({ url: safeUrl, clientId: options.clientId }, 'connecting to MQTT broker');
     const client = mqtt.connect(url, options);
     this.client = client;
-    client.on('connect', () => this.onConnect());
-    client.on('close', () => this.onClose());
-    client.on('error', (err) => {
+    const onError = (err: Error): void => {
       if (!this.disconnectLogged) this.logger.warn({ url: safeUrl, err: err.message }, 'MQTT connection error; retrying every mqtt.reconnectMs, events kept in the outbox');
       this.disconnectLogged = true;
-    });
-    client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    };
+    this.clientListeners = [
+      ['connect', () => this.onConnect()],
+      ['close', () => this.onClose()],
+      ['error', onError],
+      ['message', (topic: string, payload: Buffer) => this.onMessage(topic, payload)],
+    ];
+    for (const [event, fn] of this.clientListeners) client.on(event, fn);
     this.unsubscribeAppend = this.outbox.onAppend(() => void this.pump());
 
+    const stopped = this.stopAbort.signal;
     await new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
         client.removeListener('connect', done);
         signal.removeEventListener('abort', done);
+        stopped.removeEventListener('abort', done);
         resolve();
       };
       const timer = setTimeout(() => {
@@ -173,7 +182,8 @@ export class MqttSink implements EventSink {
       }, this.connectWaitMs);
       client.once('connect', done);
       signal.addEventListener('abort', done, { once: true });
-      if (signal.aborted) done();
+      stopped.addEventListener('abort', done, { once: true });
+      if (signal.aborted || stopped.aborted) done();
     });
   }
 
@@ -371,8 +381,16 @@ export class MqttSink implements EventSink {
 
   private async doStop(): Promise<void> {
     this.closing = true;
+    this.stopAbort.abort();
     const client = this.client;
     if (!client) return;
+    if (!this.isConnected) {
+      // Not connected (a connect in progress, a broker that accepted TCP but never answers, a retry wait):
+      // nothing can be flushed or said, so the connect is cut at once; a graceful end would wait for a CONNACK.
+      await this.endClient(client, true);
+      this.logger.info({ outboxDepth: this.outbox.depth }, 'MQTT sink stopped before a connection was made; undelivered events stay in the outbox');
+      return;
+    }
     const deadline = Date.now() + this.flushMs;
     while (this.isConnected && this.outbox.depth > 0 && Date.now() < deadline) {
       void this.pump();
@@ -389,12 +407,19 @@ export class MqttSink implements EventSink {
       );
     }
     const ended = await withTimeout(client.endAsync(false).then(() => true), 1000);
-    if (!ended) await client.endAsync(true).catch(() => undefined);
-    client.removeAllListeners();
+    await this.endClient(client, !ended);
+    this.logger.info({ eventsSent: this.sentEvents }, 'MQTT sink stopped');
+  }
+
+  /** Ends the client (force: destroys the socket now) and leaves it with no listeners of ours. */
+  private async endClient(client: MqttClient, force: boolean): Promise<void> {
+    if (force) await withTimeout(client.endAsync(true).catch(() => undefined), 1000);
+    // Only our listeners go: mqtt.js's own 'close' listener clears its connect timer once the socket closes.
+    for (const [event, fn] of this.clientListeners) client.removeListener(event, fn);
+    this.clientListeners = [];
     client.on('error', () => undefined);
     this.isConnected = false;
     this.metrics?.mqttConnected.set(0);
-    this.logger.info({ eventsSent: this.sentEvents }, 'MQTT sink stopped');
   }
 }
 

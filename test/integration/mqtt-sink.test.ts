@@ -391,3 +391,28 @@ test('credentials never reach the log; the URL is logged without them', { skip, 
   assert.match(all, new RegExp(`127\\.0\\.0\\.1:${broker.port}`));
   assert.doesNotMatch(all, /urlsecret123|cfgsecret456/);
 });
+
+test('stop() while connecting to a broker that never sends CONNACK: start() returns, the socket closes, no timer is left', { timeout: 15_000 }, async (t) => {
+  const net = await import('node:net');
+  let closed = 0;
+  const sockets: import('node:net').Socket[] = [];
+  const server = net.createServer((s) => {
+    sockets.push(s);
+    s.resume();
+    s.on('close', () => closed++);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+  const url = `mqtt://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
+  // keepalive 60 s: mqtt.js's own connect timeout (max(2 s, keepalive)) would close the socket only after a minute.
+  const { sink } = await makeSink(t, url, tmpDir(t), { mqtt: { keepaliveSec: 60 }, connectWaitMs: 30_000 });
+  const started = sink.start(new AbortController().signal);
+  await until(() => sockets.length === 1);
+  await sink.stop();
+  await started; // the wait for the first connect ends with stop(), not after connectWaitMs
+  await until(() => closed === 1, 3000);
+  assert.equal(sink.connected, false);
+});
