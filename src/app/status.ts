@@ -108,7 +108,13 @@ export class StatusReporter {
     const cams = this.src.cameras()?.list() ?? [];
     const faults = cams.filter((c) => c.state === 'fault').length;
     const err = this.src.lastConfigError() ? ', last config edit rejected' : '';
-    return `${this.fps().toFixed(1)} fps, engine ${engine}, ${cams.length} camera(s)${faults ? `, ${faults} in fault` : ''}${err}`;
+    return `${this.fps().toFixed(1)} fps, engine ${engine}, ${cams.length} camera(s)${faults ? `, ${faults} in fault` : ''}${this.mqttLine()}${err}`;
+  }
+
+  private mqttLine(): string {
+    const sink = this.src.sink();
+    if (!sink || sink.connected) return '';
+    return `, ${sink.connectionError ?? 'mqtt: not connected'}`;
   }
 
   /** The retained JSON status (`<base>/<device>/status/json`). */
@@ -136,6 +142,7 @@ export class StatusReporter {
         counters: p?.counters(c.id) ?? null,
       })),
       outboxDepth: this.src.outboxDepth(),
+      mqttError: this.mqttError() ?? null,
       lastConfigError: this.src.lastConfigError(),
       modelError: this.src.model.error,
       httpError: this.src.httpError(),
@@ -150,16 +157,25 @@ export class StatusReporter {
     }
   }
 
+  /** Healthy: ready, connected to the broker (rejects flow out, not only into the outbox), no camera in fault. */
   health(): HealthInfo {
     const cameras = this.src.cameras()?.list() ?? [];
     const ready = this.src.ready();
+    const mqttConnected = this.src.sink()?.connected ?? false;
+    const mqttError = this.mqttError();
     return {
-      ok: ready && cameras.every((c) => c.state !== 'fault'),
+      ok: ready && mqttConnected && cameras.every((c) => c.state !== 'fault'),
       ready,
-      mqttConnected: this.src.sink()?.connected ?? false,
+      mqttConnected,
+      ...(mqttError ? { mqttError } : {}),
       cameras,
       engine: this.src.model.detector?.engineKind ?? null,
     };
+  }
+
+  private mqttError(): string | undefined {
+    const sink = this.src.sink();
+    return sink && !sink.connected && sink.connectionError ? sink.connectionError : undefined;
   }
 
   summarySnapshot(): SummarySnapshot {
@@ -172,7 +188,7 @@ export class StatusReporter {
       fps: this.fps(),
       p50Ms: p ? p.latencyPercentile(50) : NaN,
       rejectsByClass,
-      broker: this.src.sink()?.connected ? 'connected' : 'disconnected',
+      broker: this.src.sink()?.connected ? 'connected' : (this.mqttError() ?? 'disconnected'),
       outboxDepth: this.src.outboxDepth(),
       engine: this.src.model.detector?.engineKind,
       cameras: (this.src.cameras()?.list() ?? []).map((c) => ({ id: c.id, state: p?.isPaused(c.id) ? 'paused' : c.state })),

@@ -287,6 +287,10 @@ export const MqttSchema = Section(
       publishDetections: Default(Type.Boolean({ description: "Publish every frame's detections (rejects and state are always published)." }), true),
       keepaliveSec: Default(Type.Integer({ minimum: 0, maximum: MQTT_KEEPALIVE_MAX_SEC, description: 'MQTT keepalive, s.' }), 30),
       reconnectMs: Default(ms(100, 'Delay between reconnect attempts, ms.'), 2000),
+      reconnectMaxMs: Default(
+        ms(100, 'After the broker refuses the connection (bad credentials, not authorised) the delay doubles from reconnectMs up to this, ms.'),
+        30_000,
+      ),
       embedded: EmbeddedBrokerSchema,
     },
     closed,

@@ -17,6 +17,8 @@ export interface HealthInfo {
   ok: boolean;
   ready: boolean;
   mqttConnected: boolean;
+  /** Why MQTT is not connected, when known (EventSink.connectionError). */
+  mqttError?: string;
   cameras: { id: string; state: string; reason?: string }[];
   engine: string | null;
 }

@@ -25,6 +25,11 @@ export type PublishedReject = Omit<RejectPayload, 'captureWall'> & {
 
 export interface EventSink {
   readonly connected: boolean;
+  /**
+   * Why the last connection attempt failed, in words (`mqtt: refused (bad credentials)`,
+   * `mqtt: unreachable (connect ECONNREFUSED …)`); null while connected or before the first attempt ends.
+   */
+  readonly connectionError: string | null;
   start(signal: AbortSignal): Promise<void>;
   /** Stops taking events and delivers what it can; idempotent. */
   stop(): Promise<void>;

@@ -20,6 +20,8 @@ export class Metrics {
   /** Outbox entries dropped by the size/age bounds (kind: reject|state, reason: age|size). */
   readonly outboxDropped: Counter<'kind' | 'reason'>;
   readonly mqttConnected: Gauge;
+  /** Connections the broker refused in its CONNACK, by reason in words (bad credentials, not authorised, ...). */
+  readonly mqttRefused: Counter<'reason'>;
   /** MQTT messages not sent: detections while disconnected, snapshots when busy, ... */
   readonly mqttDropped: Counter<'kind'>;
   readonly snapshotsDropped: Counter<'reason'>;
@@ -60,6 +62,12 @@ export class Metrics {
       registers,
     });
     this.mqttConnected = new Gauge({ name: `${p}mqtt_connected`, help: '1 while connected to the MQTT broker', registers });
+    this.mqttRefused = new Counter({
+      name: `${p}mqtt_refused_total`,
+      help: 'MQTT connections refused by the broker (CONNACK), by reason',
+      labelNames: ['reason'],
+      registers,
+    });
     this.mqttDropped = new Counter({ name: `${p}mqtt_dropped_total`, help: 'Live MQTT messages not sent (disconnected or invalid)', labelNames: ['kind'], registers });
     this.snapshotsDropped = new Counter({ name: `${p}snapshots_dropped_total`, help: 'Reject snapshots not written', labelNames: ['reason'], registers });
     this.engineInfo = new Gauge({ name: `${p}engine_info`, help: 'Engine serving the model (value 1)', labelNames: ['engine', 'model'], registers });

@@ -30,11 +30,28 @@ import type { Logger } from '../ops/log.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
 import { redactUrl } from '../util/redact.js';
+import { backoffDelay } from '../util/backoff.js';
 import type { DetectionsPayload, RejectPayload } from '../contracts/messages.js';
 import type { SourceState } from '../contracts/camera.js';
 import { COMMANDS, type CommandHandler, type EventSink, type StatusInfo } from '../contracts/sink.js';
 
 const MAX_COMMAND_BYTES = 64 * 1024;
+
+/** CONNACK return codes of MQTT 3.1.1 in words (what the status and /healthz say after `mqtt: refused`). */
+const CONNACK_REFUSALS: Readonly<Record<number, string>> = {
+  1: 'protocol version not accepted',
+  2: 'client id rejected',
+  3: 'server unavailable',
+  4: 'bad credentials',
+  5: 'not authorised',
+};
+
+/** The refusal in words when `err` is mqtt.js's error for a refused CONNACK (a numeric reason code), else null. */
+export function connackRefusal(err: Error): string | null {
+  const code = (err as Error & { code?: unknown }).code;
+  if (typeof code !== 'number' || code <= 0) return null;
+  return CONNACK_REFUSALS[code] ?? `reason code ${code}`;
+}
 
 export interface MqttSinkOptions {
   mqtt: MqttConfig;
@@ -82,6 +99,9 @@ export class MqttSink implements EventSink {
   private commandHandler: CommandHandler | null = null;
   private unsubscribeAppend: (() => void) | null = null;
   private disconnectLogged = false;
+  private lastError: string | null = null;
+  /** CONNACK refusals in a row: the retry delay doubles with each (util/backoff). */
+  private refusals = 0;
   private connects = 0;
   private sentEvents = 0;
   private droppedDetections = 0;
@@ -113,6 +133,14 @@ export class MqttSink implements EventSink {
   get detectionsDropped(): number {
     return this.droppedDetections;
   }
+  /** Why the last connection attempt failed (`mqtt: refused (bad credentials)`); null while connected. */
+  get connectionError(): string | null {
+    return this.lastError;
+  }
+  /** The wait before the next connection attempt: mqtt.reconnectMs, growing to reconnectMaxMs while the broker refuses. */
+  get reconnectDelayMs(): number {
+    return this.refusals === 0 ? this.cfg.reconnectMs : this.refusalDelay(this.refusals - 1);
+  }
 
   topic(...levels: string[]): string {
     return [this.prefix, ...levels].join('/');
@@ -132,6 +160,8 @@ export class MqttSink implements EventSink {
       protocolVersion: 4,
       keepalive: this.cfg.keepaliveSec,
       reconnectPeriod: this.cfg.reconnectMs,
+      // mqtt.js stops reconnecting after a refused CONNACK unless told: a broker fixed later must be picked up.
+      reconnectOnConnackError: true,
       connectTimeout: Math.max(2000, this.cfg.keepaliveSec * 1000),
       resubscribe: false,
       queueQoSZero: false,
@@ -154,10 +184,7 @@ export class MqttSink implements EventSink {
     this.logger.info({ url: safeUrl, clientId: options.clientId }, 'connecting to MQTT broker');
     const client = mqtt.connect(url, options);
     this.client = client;
-    const onError = (err: Error): void => {
-      if (!this.disconnectLogged) this.logger.warn({ url: safeUrl, err: err.message }, 'MQTT connection error; retrying every mqtt.reconnectMs, events kept in the outbox');
-      this.disconnectLogged = true;
-    };
+    const onError = (err: Error): void => this.onError(client, err, safeUrl);
     this.clientListeners = [
       ['connect', () => this.onConnect()],
       ['close', () => this.onClose()],
@@ -263,10 +290,37 @@ export class MqttSink implements EventSink {
     this.metrics?.mqttDropped.inc({ kind: 'detections' });
   }
 
+  private onError(client: MqttClient, err: Error, safeUrl: string): void {
+    const refusal = connackRefusal(err);
+    if (refusal === null) {
+      if (!this.isConnected) this.lastError = `mqtt: unreachable (${err.message})`;
+      if (!this.disconnectLogged) this.logger.warn({ url: safeUrl, err: err.message }, 'MQTT connection error; retrying every mqtt.reconnectMs, events kept in the outbox');
+      this.disconnectLogged = true;
+      return;
+    }
+    // Emitted before mqtt.js sets up the retry, which reads reconnectPeriod: the next wait is this one.
+    const delayMs = this.refusalDelay(this.refusals++);
+    client.options.reconnectPeriod = delayMs;
+    this.lastError = `mqtt: refused (${refusal})`;
+    this.metrics?.mqttRefused.inc({ reason: refusal });
+    this.logger.error(
+      { url: safeUrl, reason: refusal, refusals: this.refusals, retryInMs: delayMs },
+      'MQTT broker refused the connection; check mqtt.username/password/clientId and the broker ACL (retrying with backoff, events kept in the outbox)',
+    );
+  }
+
+  private refusalDelay(attempt: number): number {
+    const baseMs = this.cfg.reconnectMs;
+    return backoffDelay({ baseMs, maxMs: Math.max(baseMs, this.cfg.reconnectMaxMs) }, attempt);
+  }
+
   private onConnect(): void {
     this.isConnected = true;
     this.connects++;
     this.disconnectLogged = false;
+    this.lastError = null;
+    if (this.refusals > 0 && this.client) this.client.options.reconnectPeriod = this.cfg.reconnectMs;
+    this.refusals = 0;
     this.metrics?.mqttConnected.set(1);
     this.logger.info({ url: redactUrl(this.cfg.url ?? ''), connects: this.connects, outboxDepth: this.outbox.depth }, 'MQTT connected');
     const client = this.client;

@@ -43,6 +43,7 @@ class LoggedOutbox extends Outbox {
 function fakeParts(log: string[], over: Partial<DaemonParts> = {}): Partial<DaemonParts> {
   const sink: EventSink = {
     connected: true,
+    connectionError: null,
     async start() {
       log.push('start mqtt');
     },
@@ -202,6 +203,7 @@ test('mqtt edit: a new connection takes over without refusing a reject while the
       let closing = false;
       return {
         connected: true,
+        connectionError: null,
         async start() {
           log.push(`start ${name}`);
         },
@@ -408,4 +410,50 @@ test('snapshot writes are drained on stop and when a reload replaces the writer'
   assert.ok(log.includes('snapshots 2 stopped, 0 in flight'), 'stop drains the writer in service');
   assert.deepEqual(readdirSync(dir).filter((n) => n.endsWith('.tmp')), [], 'no half-written file is left');
   for (const name of jpegs()) assert.equal((await sharp(path.join(dir, name)).metadata()).format, 'jpeg', `${name} is a whole JPEG`);
+});
+
+test('health is not ok while MQTT is disconnected; a refused connection is named on /healthz, the status topic and STATUS=', { timeout: 10_000 }, async (t) => {
+  const { cfgFile } = await setup(t);
+  const log: string[] = [];
+  const statuses: Record<string, unknown>[] = [];
+  const lines: string[] = [];
+  const notifier = { enabled: true, ready: () => {}, watchdog: () => {}, status: (s: string) => void lines.push(s), reloading: () => {}, stopping: () => {} };
+  const link = { connected: true, connectionError: null as string | null };
+  const base = fakeParts(log);
+  const parts = fakeParts(log, {
+    createSink: async (o) => {
+      const s = await base.createSink!(o);
+      const sink: EventSink = {
+        ...s,
+        get connected() {
+          return link.connected;
+        },
+        get connectionError() {
+          return link.connectionError;
+        },
+        publishStatus: (info) => void statuses.push({ ...info }),
+      };
+      return sink;
+    },
+  });
+  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), logger: silentLogger(), parts, notifier, statusIntervalMs: 50 });
+  t.after(() => daemon.stop().catch(() => undefined));
+  await daemon.start();
+  assert.equal(daemon.health().ok, true);
+
+  link.connected = false;
+  assert.equal(daemon.health().ok, false, 'disconnected from the broker: not healthy, whatever the cameras say');
+  assert.equal(daemon.health().mqttConnected, false);
+
+  link.connectionError = 'mqtt: refused (bad credentials)';
+  assert.equal(daemon.health().mqttError, 'mqtt: refused (bad credentials)');
+  assert.equal(daemon.statusInfo().mqttError, 'mqtt: refused (bad credentials)');
+  for (let i = 0; i < 100 && !lines.some((l) => l.includes('mqtt: refused (bad credentials)')); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(lines.some((l) => l.includes('mqtt: refused (bad credentials)')), `STATUS= says why: ${lines.at(-1)}`);
+  assert.ok(statuses.some((s) => s.mqttError === 'mqtt: refused (bad credentials)'), 'the status JSON carries it (published once the link is back)');
+
+  link.connected = true;
+  link.connectionError = null;
+  assert.equal(daemon.health().ok, true);
+  assert.equal(daemon.health().mqttError, undefined);
 });

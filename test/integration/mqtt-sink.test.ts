@@ -30,6 +30,7 @@ function mqttConfig(url: string, over: Partial<MqttConfig> = {}): MqttConfig {
     publishDetections: true,
     keepaliveSec: 5,
     reconnectMs: 300,
+    reconnectMaxMs: 30_000,
     embedded: { host: '127.0.0.1', port: 0 },
     ...over,
   };
