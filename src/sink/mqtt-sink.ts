@@ -4,8 +4,11 @@
  * - Live stream (detections): QoS mqtt.detectionsQos, dropped and counted while disconnected.
  * - Events (reject, state): written to the durable Outbox first, then sent IN ORDER one at a time
  *   (QoS 1) and removed on PUBACK; what remains is replayed after a reconnect or a daemon restart.
- * - Status: last will `<base>/<device>/status` = offline (retained, QoS 1); `online` and the JSON
- *   status (`.../status/json`) are re-published on every connect.
+ * - Retained topics: last will `<base>/<device>/status` = offline (QoS 1). On every connect (a broker
+ *   restarted without persistence has forgotten them) `online`, the JSON status (`.../status/json`) and the
+ *   last state of every camera are published again; a camera state still queued in the outbox goes from
+ *   there instead. A clean stop's last words: status/json with `"state":"offline"`, every camera's state
+ *   `{"state":"offline","reason":"inspectd stopped"}`, then `offline`.
  *
  * Session: clean session with a stable client id (`inspectd-<device>` unless mqtt.clientId).
  * Durability lives in our outbox, not in broker state: a persistent session would make delivery
@@ -96,6 +99,8 @@ export class MqttSink implements EventSink {
   private pumping = false;
   private pumpAgain = false;
   private statusInfo: StatusInfo | null = null;
+  /** The last state body published per camera: re-published on every connect, replaced by `offline` on stop. */
+  private readonly cameraStates = new Map<string, Readonly<Record<string, unknown>>>();
   private commandHandler: CommandHandler | null = null;
   private unsubscribeAppend: (() => void) | null = null;
   private disconnectLogged = false;
@@ -264,6 +269,7 @@ export class MqttSink implements EventSink {
     const topic = this.topic(cameraId, 'state');
     const now = Date.now();
     const body = { device: this.deviceId, camera: cameraId, state: state.state, ...(state.reason ? { reason: state.reason } : {}), at: new Date(now).toISOString() };
+    this.cameraStates.set(cameraId, body);
     const entry = await this.outbox.append({ kind: 'state', topic, qos: 1, retain: true, payload: body, captureWall: now });
     for (const e of this.outbox.list()) {
       if (e.kind === 'state' && e.topic === topic && e.seq < entry.seq) await this.outbox.ack(e.id);
@@ -332,8 +338,36 @@ export class MqttSink implements EventSink {
       if (err) this.logger.warn({ err: err.message }, 'online status not published');
     });
     if (this.statusInfo) this.sendStatusJson();
+    this.republishCameraStates(client);
     if (this.commandHandler) this.subscribeCommands();
     void this.pump();
+  }
+
+  /** Each camera's last state, unless a newer one still waits in the outbox (the pump sends that one). */
+  private republishCameraStates(client: MqttClient): void {
+    const queued = new Set(this.outbox.list().flatMap((e) => (e.kind === 'state' ? [e.topic] : [])));
+    for (const [cameraId, body] of this.cameraStates) {
+      const topic = this.topic(cameraId, 'state');
+      if (queued.has(topic)) continue;
+      client.publish(topic, JSON.stringify(body), { qos: 1, retain: true }, (err) => {
+        if (err) this.logger.debug({ camera: cameraId, err: err.message }, 'camera state not re-published');
+      });
+    }
+  }
+
+  /** The retained topics' last words on a clean stop (sent while connected); resolves once acknowledged. */
+  private async publishFinalStates(client: MqttClient): Promise<void> {
+    const publish = (topic: string, body: unknown): Promise<void> =>
+      new Promise((resolve) => client.publish(topic, JSON.stringify(body), { qos: 1, retain: true }, () => resolve()));
+    const at = new Date().toISOString();
+    const sent: Promise<void>[] = [];
+    if (this.statusInfo) {
+      sent.push(publish(this.topic('status', 'json'), { device: this.deviceId, version: this.version, ...this.statusInfo, state: 'offline', publishedAt: at }));
+    }
+    for (const cameraId of this.cameraStates.keys()) {
+      sent.push(publish(this.topic(cameraId, 'state'), { device: this.deviceId, camera: cameraId, state: 'offline', reason: 'inspectd stopped', at }));
+    }
+    await Promise.all(sent);
   }
 
   private onClose(): void {
@@ -455,6 +489,7 @@ export class MqttSink implements EventSink {
     }
     this.unsubscribeAppend?.();
     if (this.isConnected) {
+      await withTimeout(this.publishFinalStates(client), 1000);
       await withTimeout(
         new Promise<void>((resolve) => client.publish(this.topic('status'), 'offline', { qos: 1, retain: true }, () => resolve())),
         1000,
