@@ -5,7 +5,8 @@
  * so what runs is always what the command line says.
  * Signals: SIGTERM/SIGINT stop (drain, flush the outbox, publish offline, exit 0) at any moment, also while
  * still loading (held by main.ts until the handlers here exist) or connecting; SIGHUP reloads the config.
- * Exit codes: 0 clean stop; 1 start-up or stop failure; 2 usage; 78 (EX_CONFIG) invalid config, so a unit
+ * Exit codes: 0 clean stop; 1 start-up or stop failure; 2 usage; 78 (EX_CONFIG) invalid config, or a state
+ * directory that cannot be ours (outbox not writable, outbox/snapshots locked by another instance), so a unit
  * can set RestartPreventExitStatus=78 instead of restarting into the same error.
  */
 import path from 'node:path';
@@ -135,7 +136,7 @@ async function run(argv: string[], hooks: RunHooks, ctl: RunControl): Promise<nu
     if (!ctl.signal.aborted) {
       logger.fatal({ code: isInspectdError(err) ? err.code : undefined, err: errorMessage(err) }, 'inspectd could not start');
       process.stderr.write(`inspectd run: ${errorMessage(err)}\n`);
-      code = EXIT_FAILURE;
+      code = startFailureExit(err);
     }
   }
   try {
@@ -145,4 +146,10 @@ async function run(argv: string[], hooks: RunHooks, ctl: RunControl): Promise<nu
     code = EXIT_FAILURE;
   }
   return code;
+}
+
+/** A start-up failure that a restart would only repeat (until someone changes the config or the box) is EX_CONFIG. */
+function startFailureExit(err: unknown): number {
+  const config = [ErrorCodes.LOCKED, ErrorCodes.OUTBOX_IO, ErrorCodes.CONFIG_INVALID] as const;
+  return config.some((code) => isInspectdError(err, code)) ? EXIT_CONFIG : EXIT_FAILURE;
 }

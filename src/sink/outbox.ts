@@ -8,6 +8,8 @@
  * A file holds the event's fields with its payload as a JSON object (format v2); files of the previous
  * format (v1: the payload as base64 of a JSON string) are still read.
  * Entries are also kept in memory (bounded by maxBytes) so the sender never reads the disk.
+ * One process at a time: start() locks the directory (util/dir-lock.ts) and refuses one held by another
+ * live inspectd; stop() releases it.
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
@@ -15,6 +17,7 @@ import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
 import type { OutboxConfig } from '../config/types.js';
 import type { Logger } from '../ops/log.js';
 import type { Metrics } from '../ops/metrics.js';
+import { DirLock } from '../util/dir-lock.js';
 
 export type OutboxKind = 'reject' | 'state';
 
@@ -81,9 +84,11 @@ export class Outbox {
   private droppedRejectCount = 0;
   private droppedCount = 0;
   private readonly listeners = new Set<() => void>();
+  private readonly lock: DirLock;
 
   constructor(opts: { config: OutboxConfig; logger: Logger; metrics?: Metrics; now?: () => number }) {
     this.config = opts.config;
+    this.lock = new DirLock(opts.config.dir, 'outbox directory', 'outbox.dir');
     this.logger = opts.logger.child({ component: 'outbox' });
     this.metrics = opts.metrics;
     this.now = opts.now ?? Date.now;
@@ -123,6 +128,39 @@ export class Outbox {
         { cause: err },
       );
     }
+    await this.takeLock();
+    try {
+      await this.load();
+    } catch (err) {
+      await this.lock.release().catch(() => undefined);
+      throw err;
+    }
+    this.started = true;
+    if (this.entries.length > 0) {
+      this.logger.info({ depth: this.entries.length, bytes: this.totalBytes }, 'outbox recovered entries from disk');
+    }
+    await this.prune();
+    this.updateGauges();
+  }
+
+  /** The directory lock; creating it is also the check that the directory is writable. */
+  private async takeLock(): Promise<void> {
+    const dir = this.config.dir;
+    try {
+      const { staleFrom } = await this.lock.acquire();
+      if (staleFrom !== undefined) this.logger.warn({ dir, pid: staleFrom }, 'outbox lock of a process that is gone taken over (an unclean stop)');
+    } catch (err) {
+      if (err instanceof InspectdError) throw err;
+      throw new InspectdError(
+        ErrorCodes.OUTBOX_IO,
+        `outbox directory ${dir} is not writable: ${errorMessage(err)}; set outbox.dir to a writable folder (systemd: StateDirectory) or fix its permissions/mount`,
+        { cause: err },
+      );
+    }
+  }
+
+  private async load(): Promise<void> {
+    const dir = this.config.dir;
     const names = (await fsp.readdir(dir)).sort();
     let maxSeq = 0;
     for (const name of names) {
@@ -144,12 +182,6 @@ export class Outbox {
       }
     }
     this.nextSeq = maxSeq + 1;
-    this.started = true;
-    if (this.entries.length > 0) {
-      this.logger.info({ depth: this.entries.length, bytes: this.totalBytes }, 'outbox recovered entries from disk');
-    }
-    await this.prune();
-    this.updateGauges();
   }
 
   /**
@@ -307,6 +339,7 @@ export class Outbox {
     this.stopped = true;
     await Promise.allSettled([...this.pending.values()]);
     this.listeners.clear();
+    await this.lock.release().catch((err: unknown) => this.logger.warn({ dir: this.config.dir, err: errorMessage(err) }, 'outbox lock not released'));
   }
 
   private updateGauges(): void {

@@ -3,6 +3,8 @@
  * Off the hot path: saveReject() returns at once with a promise the pipeline need not await;
  * at most `maxConcurrent` encodes run, further requests are dropped and counted (a snapshot is
  * a convenience, the reject event itself is what matters). Keeps at most maxFiles (oldest go).
+ * start() locks the directory for this process (util/dir-lock.ts) and deletes `.tmp` files a crash left;
+ * a writer used without start() creates its directory on the first write and takes no lock.
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
@@ -12,6 +14,7 @@ import type { SnapshotConfig } from '../config/types.js';
 import type { Logger } from '../ops/log.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { Detection } from '../contracts/vision.js';
+import { DirLock } from '../util/dir-lock.js';
 
 export interface SnapshotFrame {
   data: Buffer;
@@ -39,9 +42,11 @@ export class SnapshotWriter {
   private stopped = false;
   private droppedCount = 0;
   private writtenCount = 0;
+  private readonly lock: DirLock;
 
   constructor(opts: { config: SnapshotConfig; logger: Logger; metrics?: Metrics; maxConcurrent?: number; quality?: number }) {
     this.config = opts.config;
+    this.lock = new DirLock(opts.config.dir, 'snapshots directory', 'snapshots.dir');
     this.logger = opts.logger.child({ component: 'snapshots' });
     this.metrics = opts.metrics;
     this.maxConcurrent = opts.maxConcurrent ?? 2;
@@ -77,12 +82,33 @@ export class SnapshotWriter {
   }
 
   /**
+   * Creates and locks the directory (LOCKED when another inspectd holds it) and removes the `.tmp` files of
+   * writes a crash cut off. A disabled writer does nothing.
+   */
+  async start(): Promise<void> {
+    if (!this.config.enabled || this.stopped) return;
+    const dir = this.config.dir;
+    await this.ensureDir();
+    const { staleFrom } = await this.lock.acquire();
+    if (staleFrom !== undefined) this.logger.warn({ dir, pid: staleFrom }, 'snapshots lock of a process that is gone taken over (an unclean stop)');
+    for (const name of await fsp.readdir(dir)) {
+      if (name.endsWith('.jpg.tmp')) await fsp.rm(path.join(dir, name), { force: true });
+    }
+  }
+
+  /**
    * Refuses new snapshots, then resolves once every one being written is complete on disk (renamed from
-   * its .tmp, or failed and cleaned up). Idempotent.
+   * its .tmp, or failed and cleaned up), and releases the directory. Idempotent.
    */
   async stop(): Promise<void> {
     this.stopped = true;
     await Promise.allSettled([...this.inflight]);
+    await this.lock.release();
+  }
+
+  private ensureDir(): Promise<void> {
+    this.dirReady ??= fsp.mkdir(this.config.dir, { recursive: true }).then(() => undefined);
+    return this.dirReady;
   }
 
   private drop(reason: 'busy' | 'error'): void {
@@ -91,8 +117,7 @@ export class SnapshotWriter {
   }
 
   private async write(frame: SnapshotFrame, detections: Detection[], meta: SnapshotMeta): Promise<string> {
-    this.dirReady ??= fsp.mkdir(this.config.dir, { recursive: true }).then(() => undefined);
-    await this.dirReady;
+    await this.ensureDir();
     const channels = frame.format === 'gray8' ? 1 : 3;
     const expected = frame.width * frame.height * channels;
     if (frame.data.length < expected) throw new Error(`frame has ${frame.data.length} bytes, expected ${expected} for ${frame.width}x${frame.height} ${frame.format}`);

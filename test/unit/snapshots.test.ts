@@ -113,3 +113,24 @@ test('snapshot stop() drains: every write started before it is a complete JPEG o
   await w.stop();
   assert.equal(readdirSync(dir).length, 4, 'nothing written after stop');
 });
+
+test('snapshot start(): locks the directory (a second writer is refused with its pid) and deletes .jpg.tmp files a crash left', { timeout: 10_000 }, async (t) => {
+  const { existsSync, writeFileSync } = await import('node:fs');
+  const { LOCK_FILE } = await import('../../src/util/dir-lock.js');
+  const dir = tmpDir(t);
+  writeFileSync(path.join(dir, '20260101T000000000Z_cam1_000000000001.jpg.tmp'), ''); // a write cut off by a crash
+  writeFileSync(path.join(dir, '20260101T000000000Z_cam1_000000000000.jpg'), 'older snapshot');
+  const config = { enabled: true, dir, maxFiles: 10 };
+  const w = new SnapshotWriter({ config, logger: silentLogger() });
+  await w.start();
+  assert.deepEqual(readdirSync(dir).sort(), ['.inspectd.lock', '20260101T000000000Z_cam1_000000000000.jpg']);
+  const other = new SnapshotWriter({ config, logger: silentLogger() });
+  await assert.rejects(other.start(), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'INSPECTD_ERR_LOCKED');
+    assert.ok(err.message.includes(`snapshots directory ${dir} is in use`), err.message);
+    assert.match(err.message, /snapshots\.dir/);
+    return true;
+  });
+  await w.stop();
+  assert.equal(existsSync(path.join(dir, LOCK_FILE)), false, 'stop releases the directory');
+});
