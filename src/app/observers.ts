@@ -8,7 +8,7 @@ import type { PipelineObserver } from '../pipeline/types.js';
 import { ErrorCodes, errorMessage, isInspectdError } from '../errors.js';
 import type { Logger } from '../ops/log.js';
 import type { Metrics } from '../ops/metrics.js';
-import type { SnapshotWriter } from '../sink/snapshots.js';
+import type { SnapshotReserve, SnapshotWriter } from '../sink/snapshots.js';
 import type { DaemonBus } from './events.js';
 import type { DaemonParts } from './parts.js';
 
@@ -67,7 +67,7 @@ export class SnapshotService {
   private writer: SnapshotWriter | null = null;
 
   constructor(
-    private readonly opts: { bus: DaemonBus; create: DaemonParts['createSnapshots']; metrics: Metrics; logger: Logger },
+    private readonly opts: { bus: DaemonBus; create: DaemonParts['createSnapshots']; metrics: Metrics; logger: Logger; reserve?: SnapshotReserve },
   ) {}
 
   async start(config: SnapshotConfig): Promise<void> {
@@ -89,7 +89,7 @@ export class SnapshotService {
 
   /** atStart: a locked directory refuses the start; on a reload it turns snapshots off like any other failure. */
   private async startWriter(config: SnapshotConfig, atStart: boolean): Promise<SnapshotWriter | null> {
-    const writer = await this.opts.create(config, this.opts.logger, this.opts.metrics);
+    const writer = await this.opts.create(config, this.opts.logger, this.opts.metrics, this.opts.reserve);
     try {
       await writer?.start();
       return writer;

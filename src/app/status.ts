@@ -5,7 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Config } from '../config/types.js';
-import type { HealthInfo, Notifier } from '../contracts/ops.js';
+import type { HealthInfo, Notifier, OutboxHealth } from '../contracts/ops.js';
 import type { EventSink } from '../contracts/sink.js';
 import { errorMessage } from '../errors.js';
 import { ConsoleSummary, summaryEnabled, type SummarySnapshot } from '../ops/console-summary.js';
@@ -49,6 +49,7 @@ export interface StatusSources {
   cameras: () => CameraRegistry | null;
   sink: () => EventSink | null;
   outboxDepth: () => number;
+  outbox: () => OutboxHealth | null;
   httpError: () => string | null;
   notifier: () => Notifier;
 }
@@ -108,7 +109,9 @@ export class StatusReporter {
     const cams = this.src.cameras()?.list() ?? [];
     const faults = cams.filter((c) => c.state === 'fault').length;
     const err = this.src.lastConfigError() ? ', last config edit rejected' : '';
-    return `${this.fps().toFixed(1)} fps, engine ${engine}, ${cams.length} camera(s)${faults ? `, ${faults} in fault` : ''}${this.mqttLine()}${err}`;
+    const outbox = this.src.outbox();
+    const disk = outbox && !outbox.ok ? `, outbox degraded: ${outbox.unwritten} event(s) held in memory, the disk refuses writes` : '';
+    return `${this.fps().toFixed(1)} fps, engine ${engine}, ${cams.length} camera(s)${faults ? `, ${faults} in fault` : ''}${this.mqttLine()}${disk}${err}`;
   }
 
   private mqttLine(): string {
@@ -143,6 +146,7 @@ export class StatusReporter {
       })),
       outboxDepth: this.src.outboxDepth(),
       mqttError: this.mqttError() ?? null,
+      outboxError: this.src.outbox()?.error ?? null,
       lastConfigError: this.src.lastConfigError(),
       modelError: this.src.model.error,
       httpError: this.src.httpError(),
@@ -157,17 +161,19 @@ export class StatusReporter {
     }
   }
 
-  /** Healthy: ready, connected to the broker (rejects flow out, not only into the outbox), no camera in fault. */
+  /** Healthy: ready, connected to the broker (rejects flow out, not only into the outbox), the outbox on disk, no camera in fault. */
   health(): HealthInfo {
     const cameras = this.src.cameras()?.list() ?? [];
     const ready = this.src.ready();
     const mqttConnected = this.src.sink()?.connected ?? false;
     const mqttError = this.mqttError();
+    const outbox = this.src.outbox();
     return {
-      ok: ready && mqttConnected && cameras.every((c) => c.state !== 'fault'),
+      ok: ready && mqttConnected && (outbox?.ok ?? true) && cameras.every((c) => c.state !== 'fault'),
       ready,
       mqttConnected,
       ...(mqttError ? { mqttError } : {}),
+      ...(outbox ? { outbox } : {}),
       cameras,
       engine: this.src.model.detector?.engineKind ?? null,
     };

@@ -318,6 +318,14 @@ export const SnapshotSchema = Section(
       enabled: Default(Type.Boolean(), true),
       dir: Type.Optional(Type.String({ minLength: 1, description: 'Default: $STATE_DIRECTORY/snapshots, else ./var/snapshots.' })),
       maxFiles: Default(Type.Integer({ minimum: 1, maximum: MAX_COUNT, description: 'Oldest snapshots are deleted beyond this count.' }), 500),
+      maxBytes: Default(
+        Type.Integer({
+          minimum: 64 * 1024,
+          maximum: OUTBOX_MAX_BYTES,
+          description: 'Oldest snapshots are deleted beyond this many bytes. Snapshots also leave the outbox its room on a shared disk: they yield first.',
+        }),
+        256 * 1024 * 1024,
+      ),
     },
     closed,
   ),

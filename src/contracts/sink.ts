@@ -35,7 +35,10 @@ export interface EventSink {
   stop(): Promise<void>;
   /** Live stream on `<camera>/detections`: never throws, dropped (and counted) while disconnected. */
   publishDetections(payload: DetectionsPayload): void;
-  /** Resolves once the reject is durable (not when it is delivered); delivery is at-least-once, deduped on `key`. */
+  /**
+   * Resolves once the reject is durable (not when it is delivered), or held in memory when the disk refuses it
+   * (the outbox is degraded and retries); delivery is at-least-once, deduped on `key`.
+   */
   publishReject(payload: RejectPayload): Promise<void>;
   /** Durable and retained on `<camera>/state`; supersedes the camera's older undelivered states. */
   publishState(cameraId: string, state: SourceState): Promise<void>;

@@ -19,6 +19,9 @@ export class Metrics {
   readonly outboxBytes: Gauge;
   /** Outbox entries dropped by the size/age bounds (kind: reject|state, reason: age|size). */
   readonly outboxDropped: Counter<'kind' | 'reason'>;
+  /** Outbox events held only in memory because the disk refused them (full, read-only). */
+  readonly outboxUnwritten: Gauge;
+  readonly outboxWriteFailures: Counter;
   readonly mqttConnected: Gauge;
   /** Connections the broker refused in its CONNACK, by reason in words (bad credentials, not authorised, ...). */
   readonly mqttRefused: Counter<'reason'>;
@@ -61,6 +64,8 @@ export class Metrics {
       labelNames: ['kind', 'reason'],
       registers,
     });
+    this.outboxUnwritten = new Gauge({ name: `${p}outbox_unwritten`, help: 'Outbox events held only in memory: the disk refused them (retried)', registers });
+    this.outboxWriteFailures = new Counter({ name: `${p}outbox_write_failures_total`, help: 'Outbox entry writes that failed (disk full, read-only, ...)', registers });
     this.mqttConnected = new Gauge({ name: `${p}mqtt_connected`, help: '1 while connected to the MQTT broker', registers });
     this.mqttRefused = new Counter({
       name: `${p}mqtt_refused_total`,

@@ -9,10 +9,10 @@
  * at once over a crashed one's lock is the only way to get there.
  */
 import { randomUUID } from 'node:crypto';
-import { promises as fsp } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ErrorCodes, InspectdError } from '../errors.js';
+import { nodeStateFs, type StateFs } from './state-fs.js';
 
 export const LOCK_FILE = '.inspectd.lock';
 
@@ -33,7 +33,12 @@ export class DirLock {
   private key: string | null = null;
 
   /** `what` names the directory in messages: 'outbox directory', 'snapshots directory'. */
-  constructor(dir: string, private readonly what: string, private readonly configKey: string) {
+  constructor(
+    dir: string,
+    private readonly what: string,
+    private readonly configKey: string,
+    private readonly fs: StateFs = nodeStateFs,
+  ) {
     this.dir = path.resolve(dir);
   }
 
@@ -48,27 +53,27 @@ export class DirLock {
    */
   async acquire(): Promise<{ staleFrom?: number }> {
     if (this.token) return {};
-    const key = await fsp.realpath(this.dir);
+    const key = await this.fs.realpath(this.dir);
     if (heldHere.has(key)) throw this.held(process.pid, os.hostname());
     const info: LockInfo = { pid: process.pid, host: os.hostname(), startedAt: new Date().toISOString(), token: randomUUID() };
     const tmp = path.join(this.dir, `${LOCK_FILE}.${process.pid}.${info.token.slice(0, 8)}.tmp`);
     let staleFrom: number | undefined;
-    await fsp.writeFile(tmp, JSON.stringify(info) + '\n', { flag: 'wx' });
+    await this.fs.writeFile(tmp, JSON.stringify(info) + '\n', 'wx');
     try {
       for (let attempt = 0; ; attempt++) {
         try {
-          await fsp.link(tmp, this.file);
+          await this.fs.link(tmp, this.file);
           break;
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 2) throw err;
         }
-        const holder = await readLock(this.file);
+        const holder = await readLock(this.fs, this.file);
         if (holder && !isStale(holder)) throw this.held(holder.pid, holder.host);
         staleFrom = holder?.pid;
-        await fsp.rm(this.file, { force: true });
+        await this.fs.rm(this.file);
       }
     } finally {
-      await fsp.rm(tmp, { force: true });
+      await this.fs.rm(tmp);
     }
     this.token = info.token;
     this.key = key;
@@ -83,8 +88,8 @@ export class DirLock {
     this.token = null;
     if (this.key && heldHere.get(this.key) === token) heldHere.delete(this.key);
     this.key = null;
-    const holder = await readLock(this.file);
-    if (holder?.token === token) await fsp.rm(this.file, { force: true });
+    const holder = await readLock(this.fs, this.file);
+    if (holder?.token === token) await this.fs.rm(this.file);
   }
 
   private held(pid: number, host: string): InspectdError {
@@ -97,9 +102,9 @@ export class DirLock {
 }
 
 /** The lock's owner, or null when the file is gone or unreadable (a lock no one can prove is held). */
-async function readLock(file: string): Promise<LockInfo | null> {
+async function readLock(fs: StateFs, file: string): Promise<LockInfo | null> {
   try {
-    const raw = JSON.parse(await fsp.readFile(file, 'utf8')) as Partial<LockInfo>;
+    const raw = JSON.parse((await fs.readFile(file)).toString('utf8')) as Partial<LockInfo>;
     if (typeof raw.pid !== 'number' || !Number.isInteger(raw.pid) || raw.pid <= 0 || typeof raw.host !== 'string' || typeof raw.token !== 'string') return null;
     return { pid: raw.pid, host: raw.host, startedAt: String(raw.startedAt), token: raw.token };
   } catch {
