@@ -21,6 +21,8 @@ export const ErrorCodes = {
   SOURCE_STALLED: 'INSPECTD_ERR_SOURCE_STALLED',
   OUTBOX_IO: 'INSPECTD_ERR_OUTBOX_IO',
   OUTBOX_FULL: 'INSPECTD_ERR_OUTBOX_FULL',
+  /** A state directory (outbox, snapshots) is locked by another running inspectd. */
+  LOCKED: 'INSPECTD_ERR_LOCKED',
   MQTT: 'INSPECTD_ERR_MQTT',
   LIFECYCLE: 'INSPECTD_ERR_LIFECYCLE',
   USAGE: 'INSPECTD_ERR_USAGE',

@@ -1,9 +1,13 @@
 #!/usr/bin/env node
 /** CLI entry (bin `inspectd`): dispatches to the subcommand table in src/cli/commands.ts. */
+// First: a stop signal while the rest loads is held for the command, not fatal (src/cli/signals.ts).
+import { holdSignals, releaseHeldSignals } from './cli/signals.js';
 import { commands } from './cli/commands.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, closestMatch, commandErrorText, parseCommandArgs } from './cli/args.js';
 import { errorMessage, isInspectdError, ErrorCodes } from './errors.js';
 import { packageVersion } from './util/package.js';
+
+holdSignals();
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(14)} ${c.summary}`);
@@ -19,6 +23,14 @@ function usage(): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  try {
+    return await dispatch(argv);
+  } finally {
+    releaseHeldSignals();
+  }
+}
+
+async function dispatch(argv: string[]): Promise<number> {
   // Options before the command name are inspectd's own; none takes a value, so the first word is the command.
   const at = argv.findIndex((a) => !a.startsWith('-'));
   const own = at < 0 ? argv : argv.slice(0, at);
@@ -46,6 +58,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`inspectd: unknown command '${name}'${guess ? `; did you mean ${guess}?` : ''}\n\n${usage()}\n`);
     return EXIT_USAGE;
   }
+  if (!entry.ownsSignals) releaseHeldSignals();
   try {
     return await entry.run(rest);
   } catch (err) {

@@ -111,6 +111,7 @@ export class Daemon {
         cameras: () => this.inspection.cameras,
         sink: () => this.delivery?.current ?? null,
         outboxDepth: () => this.outbox?.depth ?? 0,
+        outbox: () => this.outbox?.health() ?? null,
         httpError: () => this.http?.error ?? null,
         commands: () => this.commands?.stats ?? null,
         notifier,
@@ -214,7 +215,9 @@ export class Daemon {
     await this.reloader.catchUp(cfg);
     const now = this.config;
 
-    const snapshots = new SnapshotService({ bus, create: parts.createSnapshots, metrics, logger });
+    // Rejects win on a shared disk: snapshots leave the outbox the room it may still need.
+    const reserve = { dir: outbox.dir, bytes: () => outbox.reserveBytes };
+    const snapshots = new SnapshotService({ bus, create: parts.createSnapshots, metrics, logger, reserve });
     await snapshots.start(now.snapshots);
     stack.push('snapshots', () => snapshots.stop());
     this.reloader.participate({ name: 'snapshots', apply: (next, _p, diff) => (diff.snapshots ? snapshots.reconfigure(next.snapshots) : undefined) });

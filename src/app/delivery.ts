@@ -65,7 +65,7 @@ export class Delivery {
     await this.sink?.stop();
   }
 
-  /** Resolves once the reject is durable. */
+  /** Resolves once the reject is durable (or held in memory while the disk refuses it: EventSink.publishReject). */
   async publishReject(payload: RejectPayload): Promise<void> {
     const sink = this.sink;
     if (!sink) throw new InspectdError(ErrorCodes.MQTT, 'no MQTT sink: reject cannot be stored');

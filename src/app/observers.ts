@@ -5,10 +5,10 @@
 import path from 'node:path';
 import type { SnapshotConfig } from '../config/types.js';
 import type { PipelineObserver } from '../pipeline/types.js';
-import { errorMessage } from '../errors.js';
+import { ErrorCodes, errorMessage, isInspectdError } from '../errors.js';
 import type { Logger } from '../ops/log.js';
 import type { Metrics } from '../ops/metrics.js';
-import type { SnapshotWriter } from '../sink/snapshots.js';
+import type { SnapshotReserve, SnapshotWriter } from '../sink/snapshots.js';
 import type { DaemonBus } from './events.js';
 import type { DaemonParts } from './parts.js';
 
@@ -59,17 +59,19 @@ export class MetricsObserver {
 
 /**
  * Annotated JPEGs of rejected frames. Writes in flight are drained on stop and when a reload replaces
- * the writer, so no snapshot is cut off half-written.
+ * the writer, so no snapshot is cut off half-written. A snapshots directory locked by another inspectd
+ * refuses the start (two daemons would delete each other's files); one that cannot be written only turns
+ * snapshots off (logged): rejects do not depend on them.
  */
 export class SnapshotService {
   private writer: SnapshotWriter | null = null;
 
   constructor(
-    private readonly opts: { bus: DaemonBus; create: DaemonParts['createSnapshots']; metrics: Metrics; logger: Logger },
+    private readonly opts: { bus: DaemonBus; create: DaemonParts['createSnapshots']; metrics: Metrics; logger: Logger; reserve?: SnapshotReserve },
   ) {}
 
   async start(config: SnapshotConfig): Promise<void> {
-    this.writer = await this.opts.create(config, this.opts.logger, this.opts.metrics);
+    this.writer = await this.startWriter(config, true);
     this.opts.bus.on('reject.decided', this, ({ payload, frame, causes }) => {
       this.writer?.saveReject(frame, causes, { cameraId: payload.camera, seq: payload.seq, key: payload.key }).catch((err: unknown) =>
         this.opts.logger.warn({ key: payload.key, err: errorMessage(err) }, 'reject snapshot not saved'),
@@ -77,10 +79,26 @@ export class SnapshotService {
     });
   }
 
+  /** The old writer is drained (and its directory released) first: the new one may lock the same directory. */
   async reconfigure(config: SnapshotConfig): Promise<void> {
     const old = this.writer;
-    this.writer = await this.opts.create(config, this.opts.logger, this.opts.metrics);
+    this.writer = null;
     await old?.stop();
+    this.writer = await this.startWriter(config, false);
+  }
+
+  /** atStart: a locked directory refuses the start; on a reload it turns snapshots off like any other failure. */
+  private async startWriter(config: SnapshotConfig, atStart: boolean): Promise<SnapshotWriter | null> {
+    const writer = await this.opts.create(config, this.opts.logger, this.opts.metrics, this.opts.reserve);
+    try {
+      await writer?.start();
+      return writer;
+    } catch (err) {
+      await writer?.stop().catch(() => undefined);
+      if (atStart && isInspectdError(err, ErrorCodes.LOCKED)) throw err;
+      this.opts.logger.error({ dir: config.dir, err: errorMessage(err) }, 'snapshots directory cannot be used; running without snapshots (fix snapshots.dir)');
+      return null;
+    }
   }
 
   async stop(): Promise<void> {

@@ -16,7 +16,7 @@ import type { HttpServer } from '../ops/http.js';
 import type { EmbeddedBroker } from '../sink/embedded-broker.js';
 import { MqttSink } from '../sink/mqtt-sink.js';
 import { Outbox } from '../sink/outbox.js';
-import type { SnapshotWriter } from '../sink/snapshots.js';
+import type { SnapshotReserve, SnapshotWriter } from '../sink/snapshots.js';
 import { createSource } from '../source/factory.js';
 import { SourceSupervisor } from '../source/supervisor.js';
 import { Detector } from '../inference/detector.js';
@@ -47,7 +47,8 @@ export interface DaemonParts {
   /** onEngineChange: a background engine swap (e.g. to a freshly built TensorRT engine) after the load. */
   loadDetector(model: ModelConfig, logger: Logger, onEngineChange?: (kind: string, reason: string) => void): Promise<FrameDetector>;
   createSupervisor(opts: SupervisorOptions): Promise<Service>;
-  createSnapshots(config: SnapshotConfig, logger: Logger, metrics: Metrics): Promise<SnapshotWriter | null>;
+  /** reserve: disk space the writer leaves to the outbox when they share a filesystem. */
+  createSnapshots(config: SnapshotConfig, logger: Logger, metrics: Metrics, reserve?: SnapshotReserve): Promise<SnapshotWriter | null>;
   createHttp(opts: { config: HttpConfig; metrics: Metrics; health: () => HealthInfo; logger: Logger }): Promise<HttpServer | null>;
   /** Half of WATCHDOG_USEC in ms, or null outside a systemd watchdog. */
   watchdogIntervalMs(): Promise<number | null>;
@@ -82,10 +83,10 @@ export const defaultParts: DaemonParts = {
   async createSupervisor({ camera, logger, onFrame, onState, onRestart }) {
     return new SourceSupervisor({ camera, logger, onFrame, onState, onRestart, createSource: () => createSource(camera, { logger }) });
   },
-  async createSnapshots(config, logger, metrics) {
+  async createSnapshots(config, logger, metrics, reserve) {
     if (!config.enabled) return null;
     const { SnapshotWriter } = await import('../sink/snapshots.js');
-    return new SnapshotWriter({ config, logger, metrics });
+    return new SnapshotWriter({ config, logger, metrics, reserve });
   },
   async createHttp(opts) {
     if (!opts.config.enabled) return null;

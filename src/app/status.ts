@@ -5,7 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Config } from '../config/types.js';
-import type { HealthInfo, Notifier } from '../contracts/ops.js';
+import type { HealthInfo, Notifier, OutboxHealth } from '../contracts/ops.js';
 import type { EventSink } from '../contracts/sink.js';
 import { errorMessage } from '../errors.js';
 import { ConsoleSummary, summaryEnabled, type SummarySnapshot } from '../ops/console-summary.js';
@@ -50,6 +50,7 @@ export interface StatusSources {
   cameras: () => CameraRegistry | null;
   sink: () => EventSink | null;
   outboxDepth: () => number;
+  outbox: () => OutboxHealth | null;
   httpError: () => string | null;
   commands: () => Readonly<CommandStats> | null;
   notifier: () => Notifier;
@@ -110,7 +111,15 @@ export class StatusReporter {
     const cams = this.src.cameras()?.list() ?? [];
     const faults = cams.filter((c) => c.state === 'fault').length;
     const err = this.src.lastConfigError() ? ', last config edit rejected' : '';
-    return `${this.fps().toFixed(1)} fps, engine ${engine}, ${cams.length} camera(s)${faults ? `, ${faults} in fault` : ''}${err}`;
+    const outbox = this.src.outbox();
+    const disk = outbox && !outbox.ok ? `, outbox degraded: ${outbox.unwritten} event(s) held in memory, the disk refuses writes` : '';
+    return `${this.fps().toFixed(1)} fps, engine ${engine}, ${cams.length} camera(s)${faults ? `, ${faults} in fault` : ''}${this.mqttLine()}${disk}${err}`;
+  }
+
+  private mqttLine(): string {
+    const sink = this.src.sink();
+    if (!sink || sink.connected) return '';
+    return `, ${sink.connectionError ?? 'mqtt: not connected'}`;
   }
 
   /** The retained JSON status (`<base>/<device>/status/json`). */
@@ -138,6 +147,8 @@ export class StatusReporter {
         counters: p?.counters(c.id) ?? null,
       })),
       outboxDepth: this.src.outboxDepth(),
+      mqttError: this.mqttError() ?? null,
+      outboxError: this.src.outbox()?.error ?? null,
       lastConfigError: this.src.lastConfigError(),
       modelError: this.src.model.error,
       httpError: this.src.httpError(),
@@ -153,26 +164,41 @@ export class StatusReporter {
     }
   }
 
+  /** Healthy: ready, connected to the broker (rejects flow out, not only into the outbox), the outbox on disk, no camera in fault. */
   health(): HealthInfo {
     const cameras = this.src.cameras()?.list() ?? [];
     const ready = this.src.ready();
+    const mqttConnected = this.src.sink()?.connected ?? false;
+    const mqttError = this.mqttError();
+    const outbox = this.src.outbox();
     const modelError = this.src.model.error;
     const faults = cameras.filter((c) => c.state === 'fault');
     const reason = !ready
       ? modelError
         ? `no usable model: ${modelError.message}`
         : 'starting'
-      : faults.length > 0
-        ? `camera${faults.length > 1 ? 's' : ''} in fault: ${faults.map((c) => `${c.id}${c.reason ? ` (${c.reason})` : ''}`).join(', ')}`
-        : undefined;
+      : !mqttConnected
+        ? (mqttError ?? 'MQTT broker not connected')
+        : outbox && !outbox.ok
+          ? `outbox degraded${outbox.error ? `: ${outbox.error}` : ''}`
+          : faults.length > 0
+            ? `camera${faults.length > 1 ? 's' : ''} in fault: ${faults.map((c) => `${c.id}${c.reason ? ` (${c.reason})` : ''}`).join(', ')}`
+            : undefined;
     return {
       ok: reason === undefined,
       ...(reason !== undefined ? { reason } : {}),
       ready,
-      mqttConnected: this.src.sink()?.connected ?? false,
+      mqttConnected,
+      ...(mqttError ? { mqttError } : {}),
+      ...(outbox ? { outbox } : {}),
       cameras,
       engine: this.src.model.detector?.engineKind ?? null,
     };
+  }
+
+  private mqttError(): string | undefined {
+    const sink = this.src.sink();
+    return sink && !sink.connected && sink.connectionError ? sink.connectionError : undefined;
   }
 
   summarySnapshot(): SummarySnapshot {
@@ -185,7 +211,7 @@ export class StatusReporter {
       fps: this.fps(),
       p50Ms: p ? p.latencyPercentile(50) : NaN,
       rejectsByClass,
-      broker: this.src.sink()?.connected ? 'connected' : 'disconnected',
+      broker: this.src.sink()?.connected ? 'connected' : (this.mqttError() ?? 'disconnected'),
       outboxDepth: this.src.outboxDepth(),
       engine: this.src.model.detector?.engineKind,
       cameras: (this.src.cameras()?.list() ?? []).map((c) => ({ id: c.id, state: p?.isPaused(c.id) ? 'paused' : c.state })),

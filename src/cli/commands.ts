@@ -7,6 +7,8 @@ export type CommandHandler = (argv: string[]) => Promise<number>;
 export interface CommandEntry {
   summary: string;
   run: CommandHandler;
+  /** Takes over the signals main.ts holds while loading (src/cli/signals.ts); others get the defaults back first. */
+  ownsSignals?: boolean;
 }
 
 export const commands: Record<string, CommandEntry> = {
@@ -21,6 +23,7 @@ export const commands: Record<string, CommandEntry> = {
   run: {
     summary: 'run the daemon: run [--config FILE] (no config: embedded defaults)',
     run: async (argv) => (await import('./run.js')).runCommand(argv),
+    ownsSignals: true,
   },
   'check-config': {
     summary: 'validate config files without running: check-config FILE...',

@@ -318,6 +318,10 @@ export const MqttSchema = Section(
       publishDetections: Default(Type.Boolean({ description: "Publish every frame's detections (rejects and state are always published)." }), true),
       keepaliveSec: Default(Type.Integer({ minimum: 0, maximum: MQTT_KEEPALIVE_MAX_SEC, description: 'MQTT keepalive, s.' }), 30),
       reconnectMs: Default(ms(100, 'Delay between reconnect attempts, ms.'), 2000),
+      reconnectMaxMs: Default(
+        ms(100, 'After the broker refuses the connection (bad credentials, not authorised) the delay doubles from reconnectMs up to this, ms.'),
+        30_000,
+      ),
       embedded: EmbeddedBrokerSchema,
     },
     closed,
@@ -345,6 +349,14 @@ export const SnapshotSchema = Section(
       enabled: Default(Type.Boolean(), true),
       dir: Type.Optional(Type.String({ minLength: 1, description: 'Default: $STATE_DIRECTORY/snapshots, else ./var/snapshots.' })),
       maxFiles: Default(Type.Integer({ minimum: 1, maximum: MAX_COUNT, description: 'Oldest snapshots are deleted beyond this count.' }), 500),
+      maxBytes: Default(
+        Type.Integer({
+          minimum: 64 * 1024,
+          maximum: OUTBOX_MAX_BYTES,
+          description: 'Oldest snapshots are deleted beyond this many bytes. Snapshots also leave the outbox its room on a shared disk: they yield first.',
+        }),
+        256 * 1024 * 1024,
+      ),
     },
     closed,
   ),

@@ -12,6 +12,17 @@ export interface Notifier {
 
 export const NOOP_NOTIFIER: Notifier = { enabled: false, ready() {}, watchdog() {}, status() {}, reloading() {}, stopping() {} };
 
+/** The durable outbox as /healthz shows it: not ok while the disk refuses writes (events held in memory). */
+export interface OutboxHealth {
+  ok: boolean;
+  /** Events waiting for the broker. */
+  depth: number;
+  /** Of those, held only in memory because the disk refused them (retried with backoff). */
+  unwritten: number;
+  /** The last write failure, while degraded. */
+  error?: string;
+}
+
 /** GET /healthz's body: 200 when ok, else 503. */
 export interface HealthInfo {
   ok: boolean;
@@ -19,6 +30,9 @@ export interface HealthInfo {
   reason?: string;
   ready: boolean;
   mqttConnected: boolean;
+  /** Why MQTT is not connected, when known (EventSink.connectionError). */
+  mqttError?: string;
+  outbox?: OutboxHealth;
   cameras: { id: string; state: string; reason?: string }[];
   engine: string | null;
 }

@@ -25,12 +25,20 @@ export type PublishedReject = Omit<RejectPayload, 'captureWall'> & {
 
 export interface EventSink {
   readonly connected: boolean;
+  /**
+   * Why the last connection attempt failed, in words (`mqtt: refused (bad credentials)`,
+   * `mqtt: unreachable (connect ECONNREFUSED …)`); null while connected or before the first attempt ends.
+   */
+  readonly connectionError: string | null;
   start(signal: AbortSignal): Promise<void>;
   /** Stops taking events and delivers what it can; idempotent. */
   stop(): Promise<void>;
   /** Live stream on `<camera>/detections`: never throws, dropped (and counted) while disconnected. */
   publishDetections(payload: DetectionsPayload): void;
-  /** Resolves once the reject is durable (not when it is delivered); delivery is at-least-once, deduped on `key`. */
+  /**
+   * Resolves once the reject is durable (not when it is delivered), or held in memory when the disk refuses it
+   * (the outbox is degraded and retries); delivery is at-least-once, deduped on `key`.
+   */
   publishReject(payload: RejectPayload): Promise<void>;
   /** Durable and retained on `<camera>/state`; supersedes the camera's older undelivered states. */
   publishState(cameraId: string, state: SourceState): Promise<void>;

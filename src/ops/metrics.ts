@@ -19,7 +19,12 @@ export class Metrics {
   readonly outboxBytes: Gauge;
   /** Outbox entries dropped by the size/age bounds (kind: reject|state, reason: age|size). */
   readonly outboxDropped: Counter<'kind' | 'reason'>;
+  /** Outbox events held only in memory because the disk refused them (full, read-only). */
+  readonly outboxUnwritten: Gauge;
+  readonly outboxWriteFailures: Counter;
   readonly mqttConnected: Gauge;
+  /** Connections the broker refused in its CONNACK, by reason in words (bad credentials, not authorised, ...). */
+  readonly mqttRefused: Counter<'reason'>;
   /** MQTT messages not sent: detections while disconnected, snapshots when busy, ... */
   readonly mqttDropped: Counter<'kind'>;
   readonly snapshotsDropped: Counter<'reason'>;
@@ -63,7 +68,15 @@ export class Metrics {
       labelNames: ['kind', 'reason'],
       registers,
     });
+    this.outboxUnwritten = new Gauge({ name: `${p}outbox_unwritten`, help: 'Outbox events held only in memory: the disk refused them (retried)', registers });
+    this.outboxWriteFailures = new Counter({ name: `${p}outbox_write_failures_total`, help: 'Outbox entry writes that failed (disk full, read-only, ...)', registers });
     this.mqttConnected = new Gauge({ name: `${p}mqtt_connected`, help: '1 while connected to the MQTT broker', registers });
+    this.mqttRefused = new Counter({
+      name: `${p}mqtt_refused_total`,
+      help: 'MQTT connections refused by the broker (CONNACK), by reason',
+      labelNames: ['reason'],
+      registers,
+    });
     this.mqttDropped = new Counter({ name: `${p}mqtt_dropped_total`, help: 'Live MQTT messages not sent (disconnected or invalid)', labelNames: ['kind'], registers });
     this.snapshotsDropped = new Counter({ name: `${p}snapshots_dropped_total`, help: 'Reject snapshots not written', labelNames: ['reason'], registers });
     this.engineInfo = new Gauge({ name: `${p}engine_info`, help: 'Engine serving the model (value 1)', labelNames: ['engine', 'model'], registers });

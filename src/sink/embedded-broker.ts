@@ -1,12 +1,16 @@
 /**
  * An in-process MQTT broker (aedes) for when mqtt.url is not configured: the demo and a single
- * edge box work with no broker installed. Loopback by default; if the configured port is taken
- * it falls back to a free port with a warning rather than failing the daemon.
+ * edge box work with no broker installed. Loopback by default. If the configured port is taken (another
+ * broker, a second inspectd) it tries the next ones, port+1 … port+PORT_TRIES-1, and warns with the port it
+ * got, so subscribers find it at a predictable place; when all are taken the start fails, naming the range.
  */
 import net from 'node:net';
 import { Aedes } from 'aedes';
 import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
 import type { Logger } from '../ops/log.js';
+
+/** Ports tried from the configured one upwards. */
+export const PORT_TRIES = 10;
 
 export class EmbeddedBroker {
   private readonly host: string;
@@ -46,17 +50,22 @@ export class EmbeddedBroker {
       socket.once('close', () => this.sockets.delete(socket));
       broker.handle(socket);
     });
-    try {
-      this.boundPort = await listen(server, this.host, this.wantedPort);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || this.wantedPort === 0) {
+    const last = this.wantedPort === 0 ? 0 : Math.min(65535, this.wantedPort + PORT_TRIES - 1);
+    for (let port = this.wantedPort; ; port++) {
+      try {
+        this.boundPort = await listen(server, this.host, port);
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' && port < last) continue;
         broker.close();
-        throw new InspectdError(ErrorCodes.MQTT, `embedded MQTT broker cannot listen on ${this.host}:${this.wantedPort}: ${errorMessage(err)}; set mqtt.embedded.host/port or mqtt.url`, { cause: err });
+        const range = port === this.wantedPort ? `${this.wantedPort}` : `${this.wantedPort}-${last} (all in use)`;
+        throw new InspectdError(ErrorCodes.MQTT, `embedded MQTT broker cannot listen on ${this.host}:${range}: ${errorMessage(err)}; set mqtt.embedded.host/port or mqtt.url`, { cause: err });
       }
-      this.boundPort = await listen(server, this.host, 0);
+    }
+    if (this.boundPort !== this.wantedPort && this.wantedPort !== 0) {
       this.logger.warn(
         { host: this.host, wanted: this.wantedPort, port: this.boundPort },
-        'embedded MQTT broker port in use (another broker running?); using a free port instead — point subscribers at it or set mqtt.url',
+        'embedded MQTT broker port in use (another broker running?); using the next free one — point subscribers at it or set mqtt.url',
       );
     }
     this.server = server;

@@ -4,8 +4,11 @@
  * - Live stream (detections): QoS mqtt.detectionsQos, dropped and counted while disconnected.
  * - Events (reject, state): written to the durable Outbox first, then sent IN ORDER one at a time
  *   (QoS 1) and removed on PUBACK; what remains is replayed after a reconnect or a daemon restart.
- * - Status: last will `<base>/<device>/status` = offline (retained, QoS 1); `online` and the JSON
- *   status (`.../status/json`) are re-published on every connect.
+ * - Retained topics: last will `<base>/<device>/status` = offline (QoS 1). On every connect (a broker
+ *   restarted without persistence has forgotten them) `online`, the JSON status (`.../status/json`) and the
+ *   last state of every camera are published again; a camera state still queued in the outbox goes from
+ *   there instead. A clean stop's last words: status/json with `"state":"offline"`, every camera's state
+ *   `{"state":"offline","reason":"inspectd stopped"}`, then `offline`.
  *
  * Session: clean session with a stable client id (`inspectd-<device>` unless mqtt.clientId).
  * Durability lives in our outbox, not in broker state: a persistent session would make delivery
@@ -30,11 +33,28 @@ import type { Logger } from '../ops/log.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
 import { redactUrl } from '../util/redact.js';
+import { backoffDelay } from '../util/backoff.js';
 import type { DetectionsPayload, RejectPayload } from '../contracts/messages.js';
 import type { SourceState } from '../contracts/camera.js';
 import { COMMANDS, type CommandHandler, type EventSink, type StatusInfo } from '../contracts/sink.js';
 
 const MAX_COMMAND_BYTES = 64 * 1024;
+
+/** CONNACK return codes of MQTT 3.1.1 in words (what the status and /healthz say after `mqtt: refused`). */
+const CONNACK_REFUSALS: Readonly<Record<number, string>> = {
+  1: 'protocol version not accepted',
+  2: 'client id rejected',
+  3: 'server unavailable',
+  4: 'bad credentials',
+  5: 'not authorised',
+};
+
+/** The refusal in words when `err` is mqtt.js's error for a refused CONNACK (a numeric reason code), else null. */
+export function connackRefusal(err: Error): string | null {
+  const code = (err as Error & { code?: unknown }).code;
+  if (typeof code !== 'number' || code <= 0) return null;
+  return CONNACK_REFUSALS[code] ?? `reason code ${code}`;
+}
 
 export interface MqttSinkOptions {
   mqtt: MqttConfig;
@@ -73,12 +93,20 @@ export class MqttSink implements EventSink {
   private isConnected = false;
   private closing = false;
   private stopPromise: Promise<void> | null = null;
+  private clientListeners: Array<[event: 'connect' | 'close' | 'error' | 'message', fn: (...args: never[]) => void]> = [];
+  /** Aborted by stop(): ends start()'s wait for the first connect. */
+  private readonly stopAbort = new AbortController();
   private pumping = false;
   private pumpAgain = false;
   private statusInfo: StatusInfo | null = null;
+  /** The last state body published per camera: re-published on every connect, replaced by `offline` on stop. */
+  private readonly cameraStates = new Map<string, Readonly<Record<string, unknown>>>();
   private commandHandler: CommandHandler | null = null;
   private unsubscribeAppend: (() => void) | null = null;
   private disconnectLogged = false;
+  private lastError: string | null = null;
+  /** CONNACK refusals in a row: the retry delay doubles with each (util/backoff). */
+  private refusals = 0;
   private connects = 0;
   private sentEvents = 0;
   private droppedDetections = 0;
@@ -110,6 +138,14 @@ export class MqttSink implements EventSink {
   get detectionsDropped(): number {
     return this.droppedDetections;
   }
+  /** Why the last connection attempt failed (`mqtt: refused (bad credentials)`); null while connected. */
+  get connectionError(): string | null {
+    return this.lastError;
+  }
+  /** The wait before the next connection attempt: mqtt.reconnectMs, growing to reconnectMaxMs while the broker refuses. */
+  get reconnectDelayMs(): number {
+    return this.refusals === 0 ? this.cfg.reconnectMs : this.refusalDelay(this.refusals - 1);
+  }
 
   topic(...levels: string[]): string {
     return [this.prefix, ...levels].join('/');
@@ -129,6 +165,8 @@ export class MqttSink implements EventSink {
       protocolVersion: 4,
       keepalive: this.cfg.keepaliveSec,
       reconnectPeriod: this.cfg.reconnectMs,
+      // mqtt.js stops reconnecting after a refused CONNACK unless told: a broker fixed later must be picked up.
+      reconnectOnConnackError: true,
       connectTimeout: Math.max(2000, this.cfg.keepaliveSec * 1000),
       resubscribe: false,
       queueQoSZero: false,
@@ -151,20 +189,23 @@ export class MqttSink implements EventSink {
     this.logger.info({ url: safeUrl, clientId: options.clientId }, 'connecting to MQTT broker');
     const client = mqtt.connect(url, options);
     this.client = client;
-    client.on('connect', () => this.onConnect());
-    client.on('close', () => this.onClose());
-    client.on('error', (err) => {
-      if (!this.disconnectLogged) this.logger.warn({ url: safeUrl, err: err.message }, 'MQTT connection error; retrying every mqtt.reconnectMs, events kept in the outbox');
-      this.disconnectLogged = true;
-    });
-    client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet.retain));
+    const onError = (err: Error): void => this.onError(client, err, safeUrl);
+    this.clientListeners = [
+      ['connect', () => this.onConnect()],
+      ['close', () => this.onClose()],
+      ['error', onError],
+      ['message', (topic: string, payload: Buffer, packet: { retain: boolean }) => this.onMessage(topic, payload, packet.retain)],
+    ];
+    for (const [event, fn] of this.clientListeners) client.on(event, fn);
     this.unsubscribeAppend = this.outbox.onAppend(() => void this.pump());
 
+    const stopped = this.stopAbort.signal;
     await new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
         client.removeListener('connect', done);
         signal.removeEventListener('abort', done);
+        stopped.removeEventListener('abort', done);
         resolve();
       };
       const timer = setTimeout(() => {
@@ -173,7 +214,8 @@ export class MqttSink implements EventSink {
       }, this.connectWaitMs);
       client.once('connect', done);
       signal.addEventListener('abort', done, { once: true });
-      if (signal.aborted) done();
+      stopped.addEventListener('abort', done, { once: true });
+      if (signal.aborted || stopped.aborted) done();
     });
   }
 
@@ -227,6 +269,7 @@ export class MqttSink implements EventSink {
     const topic = this.topic(cameraId, 'state');
     const now = Date.now();
     const body = { device: this.deviceId, camera: cameraId, state: state.state, ...(state.reason ? { reason: state.reason } : {}), at: new Date(now).toISOString() };
+    this.cameraStates.set(cameraId, body);
     const entry = await this.outbox.append({ kind: 'state', topic, qos: 1, retain: true, payload: body, captureWall: now });
     for (const e of this.outbox.list()) {
       if (e.kind === 'state' && e.topic === topic && e.seq < entry.seq) await this.outbox.ack(e.id);
@@ -253,10 +296,37 @@ export class MqttSink implements EventSink {
     this.metrics?.mqttDropped.inc({ kind: 'detections' });
   }
 
+  private onError(client: MqttClient, err: Error, safeUrl: string): void {
+    const refusal = connackRefusal(err);
+    if (refusal === null) {
+      if (!this.isConnected) this.lastError = `mqtt: unreachable (${err.message})`;
+      if (!this.disconnectLogged) this.logger.warn({ url: safeUrl, err: err.message }, 'MQTT connection error; retrying every mqtt.reconnectMs, events kept in the outbox');
+      this.disconnectLogged = true;
+      return;
+    }
+    // Emitted before mqtt.js sets up the retry, which reads reconnectPeriod: the next wait is this one.
+    const delayMs = this.refusalDelay(this.refusals++);
+    client.options.reconnectPeriod = delayMs;
+    this.lastError = `mqtt: refused (${refusal})`;
+    this.metrics?.mqttRefused.inc({ reason: refusal });
+    this.logger.error(
+      { url: safeUrl, reason: refusal, refusals: this.refusals, retryInMs: delayMs },
+      'MQTT broker refused the connection; check mqtt.username/password/clientId and the broker ACL (retrying with backoff, events kept in the outbox)',
+    );
+  }
+
+  private refusalDelay(attempt: number): number {
+    const baseMs = this.cfg.reconnectMs;
+    return backoffDelay({ baseMs, maxMs: Math.max(baseMs, this.cfg.reconnectMaxMs) }, attempt);
+  }
+
   private onConnect(): void {
     this.isConnected = true;
     this.connects++;
     this.disconnectLogged = false;
+    this.lastError = null;
+    if (this.refusals > 0 && this.client) this.client.options.reconnectPeriod = this.cfg.reconnectMs;
+    this.refusals = 0;
     this.metrics?.mqttConnected.set(1);
     this.logger.info({ url: redactUrl(this.cfg.url ?? ''), connects: this.connects, outboxDepth: this.outbox.depth }, 'MQTT connected');
     const client = this.client;
@@ -268,8 +338,36 @@ export class MqttSink implements EventSink {
       if (err) this.logger.warn({ err: err.message }, 'online status not published');
     });
     if (this.statusInfo) this.sendStatusJson();
+    this.republishCameraStates(client);
     if (this.commandHandler) this.subscribeCommands();
     void this.pump();
+  }
+
+  /** Each camera's last state, unless a newer one still waits in the outbox (the pump sends that one). */
+  private republishCameraStates(client: MqttClient): void {
+    const queued = new Set(this.outbox.list().flatMap((e) => (e.kind === 'state' ? [e.topic] : [])));
+    for (const [cameraId, body] of this.cameraStates) {
+      const topic = this.topic(cameraId, 'state');
+      if (queued.has(topic)) continue;
+      client.publish(topic, JSON.stringify(body), { qos: 1, retain: true }, (err) => {
+        if (err) this.logger.debug({ camera: cameraId, err: err.message }, 'camera state not re-published');
+      });
+    }
+  }
+
+  /** The retained topics' last words on a clean stop (sent while connected); resolves once acknowledged. */
+  private async publishFinalStates(client: MqttClient): Promise<void> {
+    const publish = (topic: string, body: unknown): Promise<void> =>
+      new Promise((resolve) => client.publish(topic, JSON.stringify(body), { qos: 1, retain: true }, () => resolve()));
+    const at = new Date().toISOString();
+    const sent: Promise<void>[] = [];
+    if (this.statusInfo) {
+      sent.push(publish(this.topic('status', 'json'), { device: this.deviceId, version: this.version, ...this.statusInfo, state: 'offline', publishedAt: at }));
+    }
+    for (const cameraId of this.cameraStates.keys()) {
+      sent.push(publish(this.topic(cameraId, 'state'), { device: this.deviceId, camera: cameraId, state: 'offline', reason: 'inspectd stopped', at }));
+    }
+    await Promise.all(sent);
   }
 
   private onClose(): void {
@@ -376,8 +474,16 @@ export class MqttSink implements EventSink {
 
   private async doStop(): Promise<void> {
     this.closing = true;
+    this.stopAbort.abort();
     const client = this.client;
     if (!client) return;
+    if (!this.isConnected) {
+      // Not connected (a connect in progress, a broker that accepted TCP but never answers, a retry wait):
+      // nothing can be flushed or said, so the connect is cut at once; a graceful end would wait for a CONNACK.
+      await this.endClient(client, true);
+      this.logger.info({ outboxDepth: this.outbox.depth }, 'MQTT sink stopped before a connection was made; undelivered events stay in the outbox');
+      return;
+    }
     const deadline = Date.now() + this.flushMs;
     while (this.isConnected && this.outbox.depth > 0 && Date.now() < deadline) {
       void this.pump();
@@ -388,18 +494,26 @@ export class MqttSink implements EventSink {
     }
     this.unsubscribeAppend?.();
     if (this.isConnected) {
+      await withTimeout(this.publishFinalStates(client), 1000);
       await withTimeout(
         new Promise<void>((resolve) => client.publish(this.topic('status'), 'offline', { qos: 1, retain: true }, () => resolve())),
         1000,
       );
     }
     const ended = await withTimeout(client.endAsync(false).then(() => true), 1000);
-    if (!ended) await client.endAsync(true).catch(() => undefined);
-    client.removeAllListeners();
+    await this.endClient(client, !ended);
+    this.logger.info({ eventsSent: this.sentEvents }, 'MQTT sink stopped');
+  }
+
+  /** Ends the client (force: destroys the socket now) and leaves it with no listeners of ours. */
+  private async endClient(client: MqttClient, force: boolean): Promise<void> {
+    if (force) await withTimeout(client.endAsync(true).catch(() => undefined), 1000);
+    // Only our listeners go: mqtt.js's own 'close' listener clears its connect timer once the socket closes.
+    for (const [event, fn] of this.clientListeners) client.removeListener(event, fn);
+    this.clientListeners = [];
     client.on('error', () => undefined);
     this.isConnected = false;
     this.metrics?.mqttConnected.set(0);
-    this.logger.info({ eventsSent: this.sentEvents }, 'MQTT sink stopped');
   }
 }
 

@@ -8,13 +8,21 @@
  * A file holds the event's fields with its payload as a JSON object (format v2); files of the previous
  * format (v1: the payload as base64 of a JSON string) are still read.
  * Entries are also kept in memory (bounded by maxBytes) so the sender never reads the disk.
+ * A write the disk refuses (full, read-only) does not lose the event: it stays queued in memory (bounded
+ * by maxBytes like every entry, counted, health() degraded) and is written again with backoff until it
+ * succeeds or the event is delivered; only a stop while the disk still refuses loses it (logged at error).
+ * One process at a time: start() locks the directory (util/dir-lock.ts) and refuses one held by another
+ * live inspectd; stop() releases it.
  */
-import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
 import type { OutboxConfig } from '../config/types.js';
 import type { Logger } from '../ops/log.js';
 import type { Metrics } from '../ops/metrics.js';
+import type { OutboxHealth } from '../contracts/ops.js';
+import { backoffDelay, type BackoffPolicy } from '../util/backoff.js';
+import { DirLock } from '../util/dir-lock.js';
+import { nodeStateFs, type StateFileHandle, type StateFs } from '../util/state-fs.js';
 
 export type OutboxKind = 'reject' | 'state';
 
@@ -81,9 +89,26 @@ export class Outbox {
   private droppedRejectCount = 0;
   private droppedCount = 0;
   private readonly listeners = new Set<() => void>();
+  private readonly lock: DirLock;
+  private readonly fs: StateFs;
+  /** Entries whose file the disk refused, by id, with their text: held in memory and written again later. */
+  private readonly unwrittenText = new Map<string, string>();
+  private lastWriteError: string | null = null;
+  /** The last refusal was for space (ENOSPC, EDQUOT): other writers on the disk must leave it all to us. */
+  private diskFull = false;
+  private readonly writeRetry: BackoffPolicy;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryAttempt = 0;
 
-  constructor(opts: { config: OutboxConfig; logger: Logger; metrics?: Metrics; now?: () => number }) {
+  /**
+   * fs: the file operations (default node:fs); tests pass a full or read-only stand-in.
+   * writeRetry: the wait before writing refused entries again (default 500 ms doubling to 30 s).
+   */
+  constructor(opts: { config: OutboxConfig; logger: Logger; metrics?: Metrics; now?: () => number; fs?: StateFs; writeRetry?: BackoffPolicy }) {
     this.config = opts.config;
+    this.fs = opts.fs ?? nodeStateFs;
+    this.writeRetry = opts.writeRetry ?? { baseMs: 500, maxMs: 30_000 };
+    this.lock = new DirLock(opts.config.dir, 'outbox directory', 'outbox.dir', this.fs);
     this.logger = opts.logger.child({ component: 'outbox' });
     this.metrics = opts.metrics;
     this.now = opts.now ?? Date.now;
@@ -109,13 +134,29 @@ export class Outbox {
   get dropped(): number {
     return this.droppedCount;
   }
+  /** Entries held only in memory: the disk refused their file (retried with backoff). */
+  get unwritten(): number {
+    return this.unwrittenText.size;
+  }
+  /** The outbox's line on /healthz: not ok while entries wait in memory for the disk. */
+  health(): OutboxHealth {
+    const unwritten = this.unwrittenText.size;
+    return { ok: unwritten === 0, depth: this.entries.length, unwritten, ...(unwritten > 0 && this.lastWriteError ? { error: this.lastWriteError } : {}) };
+  }
+  /**
+   * Disk space other writers on this filesystem (snapshots) must leave free: what the outbox may still grow
+   * by, or everything while the disk is refusing our writes.
+   */
+  get reserveBytes(): number {
+    return this.unwrittenText.size > 0 && this.diskFull ? Number.POSITIVE_INFINITY : Math.max(0, this.config.maxBytes - this.totalBytes);
+  }
 
   async start(): Promise<void> {
     if (this.stopped) throw new InspectdError(ErrorCodes.LIFECYCLE, 'outbox was stopped and cannot be reopened; create a new Outbox');
     if (this.started) return;
     const dir = this.config.dir;
     try {
-      await fsp.mkdir(dir, { recursive: true });
+      await this.fs.mkdir(dir);
     } catch (err) {
       throw new InspectdError(
         ErrorCodes.OUTBOX_IO,
@@ -123,27 +164,13 @@ export class Outbox {
         { cause: err },
       );
     }
-    const names = (await fsp.readdir(dir)).sort();
-    let maxSeq = 0;
-    for (const name of names) {
-      if (name.startsWith('.tmp-')) {
-        // A write interrupted before its rename: the append never resolved, so nobody relied on it.
-        await fsp.rm(path.join(dir, name), { force: true });
-        continue;
-      }
-      const m = ENTRY_RE.exec(name);
-      if (!m) continue;
-      const seq = Number(m[1]);
-      maxSeq = Math.max(maxSeq, seq);
-      try {
-        const entry = decode(await fsp.readFile(path.join(dir, name)), seq, this.config.rejectTtlMs);
-        this.entries.push(entry);
-        this.totalBytes += entry.bytes;
-      } catch (err) {
-        await this.quarantine(name, errorMessage(err));
-      }
+    await this.takeLock();
+    try {
+      await this.load();
+    } catch (err) {
+      await this.lock.release().catch(() => undefined);
+      throw err;
     }
-    this.nextSeq = maxSeq + 1;
     this.started = true;
     if (this.entries.length > 0) {
       this.logger.info({ depth: this.entries.length, bytes: this.totalBytes }, 'outbox recovered entries from disk');
@@ -152,13 +179,53 @@ export class Outbox {
     this.updateGauges();
   }
 
+  /** The directory lock; creating it is also the check that the directory is writable. */
+  private async takeLock(): Promise<void> {
+    const dir = this.config.dir;
+    try {
+      const { staleFrom } = await this.lock.acquire();
+      if (staleFrom !== undefined) this.logger.warn({ dir, pid: staleFrom }, 'outbox lock of a process that is gone taken over (an unclean stop)');
+    } catch (err) {
+      if (err instanceof InspectdError) throw err;
+      throw new InspectdError(
+        ErrorCodes.OUTBOX_IO,
+        `outbox directory ${dir} is not writable: ${errorMessage(err)}; set outbox.dir to a writable folder (systemd: StateDirectory) or fix its permissions/mount`,
+        { cause: err },
+      );
+    }
+  }
+
+  private async load(): Promise<void> {
+    const dir = this.config.dir;
+    const names = (await this.fs.readdir(dir)).sort();
+    let maxSeq = 0;
+    for (const name of names) {
+      if (name.startsWith('.tmp-')) {
+        // A write interrupted before its rename: the append never resolved, so nobody relied on it.
+        await this.fs.rm(path.join(dir, name));
+        continue;
+      }
+      const m = ENTRY_RE.exec(name);
+      if (!m) continue;
+      const seq = Number(m[1]);
+      maxSeq = Math.max(maxSeq, seq);
+      try {
+        const entry = decode(await this.fs.readFile(path.join(dir, name)), seq, this.config.rejectTtlMs);
+        this.entries.push(entry);
+        this.totalBytes += entry.bytes;
+      } catch (err) {
+        await this.quarantine(name, errorMessage(err));
+      }
+    }
+    this.nextSeq = maxSeq + 1;
+  }
+
   /**
-   * Queues the entry and resolves once it is durable (file + directory fsync'd).
+   * Queues the entry and resolves once it is durable (file + directory fsync'd), or, when the disk refuses
+   * the write, once it is held in memory for a later write (health() degraded, counted).
    * The entry is visible to peek()/list() at once, so the sender may transmit it while the fsync
    * runs (the fsync, not the network, is what a reject waits for); ack() of such an entry waits for
    * its write to finish before removing the file, so an acked entry never reappears after a restart.
-   * If the write fails the entry is withdrawn and the promise rejects (it may still have been sent:
-   * at-least-once, subscribers dedupe on the key).
    */
   append(input: OutboxAppend): Promise<OutboxEntry> {
     if (!this.started || this.stopped) {
@@ -177,55 +244,92 @@ export class Outbox {
     const entry: OutboxEntry = { id, seq, ...fields(input), bytes: Buffer.byteLength(text) };
     this.entries.push(entry);
     this.totalBytes += entry.bytes;
-    const write = this.writeEntry(id, text);
-    this.pending.set(id, write);
-    const done = write.then(
-      async () => {
-        this.pending.delete(id);
-        await this.prune();
-        this.updateGauges();
-        return entry;
-      },
-      (err: unknown) => {
-        this.pending.delete(id);
-        this.withdraw(id);
-        throw err;
-      },
-    );
+    const done = this.write(id, text).then(async () => {
+      await this.prune();
+      this.updateGauges();
+      return entry;
+    });
     this.updateGauges();
     for (const fn of this.listeners) fn();
     return done;
+  }
+
+  /** Writes one entry's file; a refusal keeps it in memory and schedules a retry. Never rejects. */
+  private async write(id: string, text: string): Promise<void> {
+    const write = this.writeEntry(id, text);
+    this.pending.set(id, write);
+    try {
+      await write;
+      this.unwrittenText.delete(id);
+    } catch (err) {
+      this.metrics?.outboxWriteFailures.inc();
+      if (this.entries.some((e) => e.id === id)) {
+        if (this.unwrittenText.size === 0) {
+          this.logger.error({ dir: this.config.dir, err: errorMessage(err) }, 'outbox cannot write to disk; events are held in memory and written again when it can (check free space and permissions)');
+        }
+        this.unwrittenText.set(id, text);
+        this.lastWriteError = errorMessage(err);
+        const code = ((err as Error).cause as NodeJS.ErrnoException | undefined)?.code;
+        this.diskFull = code === 'ENOSPC' || code === 'EDQUOT';
+        this.scheduleRetry();
+      }
+    } finally {
+      this.pending.delete(id);
+      this.updateGauges();
+    }
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer || this.stopped) return;
+    const delayMs = backoffDelay(this.writeRetry, this.retryAttempt++);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      void this.retryWrites();
+    }, delayMs);
+    this.retryTimer.unref();
+  }
+
+  /** Writes the held entries again, oldest first; stops at the first refusal (which schedules the next try). */
+  private async retryWrites(): Promise<void> {
+    const held = this.unwrittenText.size;
+    for (const [id, text] of [...this.unwrittenText]) {
+      if (this.stopped) return;
+      if (!this.entries.some((e) => e.id === id)) {
+        this.unwrittenText.delete(id); // delivered or dropped meanwhile: nothing to write
+        continue;
+      }
+      await this.write(id, text);
+      if (this.unwrittenText.has(id)) return;
+    }
+    this.updateGauges();
+    if (this.unwrittenText.size === 0) {
+      this.retryAttempt = 0;
+      this.lastWriteError = null;
+      this.logger.info({ dir: this.config.dir, written: held }, 'outbox writes to disk again; events held in memory are on disk');
+    }
   }
 
   private async writeEntry(id: string, text: string): Promise<void> {
     const file = path.join(this.config.dir, `${id}.json`);
     const tmp = path.join(this.config.dir, `.tmp-${id}`);
     try {
-      const fh = await fsp.open(tmp, 'w');
+      const fh = await this.fs.open(tmp, 'w');
       try {
         await fh.writeFile(text);
         await fh.sync();
       } finally {
         await fh.close();
       }
-      await fsp.rename(tmp, file);
-      await syncDir(this.config.dir);
+      await this.fs.rename(tmp, file);
+      await syncDir(this.fs, this.config.dir);
     } catch (err) {
-      await fsp.rm(tmp, { force: true }).catch(() => undefined);
+      await this.fs.rm(tmp).catch(() => undefined);
       throw new InspectdError(
         ErrorCodes.OUTBOX_IO,
         `cannot write outbox entry in ${this.config.dir}: ${errorMessage(err)}; check free disk space and permissions`,
         { cause: err },
       );
     }
-  }
-
-  private withdraw(id: string): void {
-    const i = this.entries.findIndex((e) => e.id === id);
-    if (i < 0) return;
-    const [entry] = this.entries.splice(i, 1);
-    this.totalBytes -= entry!.bytes;
-    this.updateGauges();
   }
 
   /** Oldest entry still queued, or undefined. */
@@ -305,20 +409,32 @@ export class Outbox {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    clearTimeout(this.retryTimer);
     await Promise.allSettled([...this.pending.values()]);
+    const lost = [...this.unwrittenText.keys()].filter((id) => this.entries.some((e) => e.id === id));
+    if (lost.length > 0) {
+      const keys = this.entries.filter((e) => this.unwrittenText.has(e.id) && e.key !== undefined).map((e) => e.key);
+      this.logger.error({ dir: this.config.dir, lost: lost.length, keys: keys.slice(0, 20), err: this.lastWriteError }, 'outbox stopped while the disk refused writes: undelivered events held only in memory are LOST');
+    }
     this.listeners.clear();
+    await this.lock.release().catch((err: unknown) => this.logger.warn({ dir: this.config.dir, err: errorMessage(err) }, 'outbox lock not released'));
   }
 
   private updateGauges(): void {
     this.metrics?.outboxDepth.set(this.entries.length);
     this.metrics?.outboxBytes.set(this.totalBytes);
+    this.metrics?.outboxUnwritten.set(this.unwrittenText.size);
   }
 
   private async unlink(id: string): Promise<void> {
     const write = this.pending.get(id);
     if (write) await write.catch(() => undefined);
+    if (this.unwrittenText.delete(id)) {
+      this.updateGauges();
+      return; // never written: no file
+    }
     try {
-      await fsp.rm(path.join(this.config.dir, `${id}.json`), { force: true });
+      await this.fs.rm(path.join(this.config.dir, `${id}.json`));
     } catch (err) {
       // Left on disk, it would be re-sent after a restart: the idempotency key lets subscribers dedupe.
       this.logger.error({ id, err: errorMessage(err) }, 'cannot remove outbox entry file');
@@ -328,8 +444,8 @@ export class Outbox {
   private async quarantine(name: string, why: string): Promise<void> {
     const qdir = path.join(this.config.dir, 'quarantine');
     try {
-      await fsp.mkdir(qdir, { recursive: true });
-      await fsp.rename(path.join(this.config.dir, name), path.join(qdir, `${name}.${Date.now()}`));
+      await this.fs.mkdir(qdir);
+      await this.fs.rename(path.join(this.config.dir, name), path.join(qdir, `${name}.${Date.now()}`));
       this.logger.error({ file: name, reason: why, quarantine: qdir }, 'corrupt outbox entry moved to quarantine');
     } catch (err) {
       this.logger.error({ file: name, reason: why, err: errorMessage(err) }, 'corrupt outbox entry could not be quarantined; ignored');
@@ -416,10 +532,10 @@ function decodeV1(raw: Partial<StoredEntryV1>, rejectTtlMs: number): OutboxAppen
   };
 }
 
-async function syncDir(dir: string): Promise<void> {
-  let fh: fsp.FileHandle | undefined;
+async function syncDir(fs: StateFs, dir: string): Promise<void> {
+  let fh: StateFileHandle | undefined;
   try {
-    fh = await fsp.open(dir, 'r');
+    fh = await fs.open(dir, 'r');
     await fh.sync();
   } catch {
     // Some filesystems refuse fsync on directories; the rename is still atomic.

@@ -2,7 +2,12 @@
  * JPEG snapshots of rejected frames with their boxes drawn, for the operator to look at later.
  * Off the hot path: saveReject() returns at once with a promise the pipeline need not await;
  * at most `maxConcurrent` encodes run, further requests are dropped and counted (a snapshot is
- * a convenience, the reject event itself is what matters). Keeps at most maxFiles (oldest go).
+ * a convenience, the reject event itself is what matters). Keeps at most maxFiles and maxBytes (oldest go).
+ * Rejects win over snapshots on a shared disk: with `reserve` (the outbox's folder and the space it may
+ * still need) on the same filesystem, a snapshot that would leave less free than that first deletes the
+ * oldest snapshots, and is skipped (counted, reason disk) if it still does not fit.
+ * start() locks the directory for this process (util/dir-lock.ts) and deletes `.tmp` files a crash left;
+ * a writer used without start() creates its directory on the first write and takes no lock.
  */
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
@@ -12,6 +17,7 @@ import type { SnapshotConfig } from '../config/types.js';
 import type { Logger } from '../ops/log.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { Detection } from '../contracts/vision.js';
+import { DirLock } from '../util/dir-lock.js';
 
 export interface SnapshotFrame {
   data: Buffer;
@@ -28,6 +34,17 @@ export interface SnapshotMeta {
 
 const BOX_COLOUR = '#ff0000';
 
+/** Space another writer needs on its filesystem (the outbox): left free when it is the snapshots' filesystem. */
+export interface SnapshotReserve {
+  dir: string;
+  bytes: () => number;
+}
+
+interface SnapshotFile {
+  name: string;
+  bytes: number;
+}
+
 export class SnapshotWriter {
   private readonly config: SnapshotConfig;
   private readonly logger: Logger;
@@ -39,9 +56,19 @@ export class SnapshotWriter {
   private stopped = false;
   private droppedCount = 0;
   private writtenCount = 0;
+  private readonly lock: DirLock;
+  private readonly reserve?: SnapshotReserve;
+  /** Whether the reserve's folder is on the snapshots' filesystem (checked once the directory exists). */
+  private sharedFs: Promise<boolean> | null = null;
+  /** The snapshots on disk, oldest first (names sort by time), with their sizes. */
+  private files: SnapshotFile[] | null = null;
+  private filesBytes = 0;
+  private yielding = false;
 
-  constructor(opts: { config: SnapshotConfig; logger: Logger; metrics?: Metrics; maxConcurrent?: number; quality?: number }) {
+  constructor(opts: { config: SnapshotConfig; logger: Logger; metrics?: Metrics; maxConcurrent?: number; quality?: number; reserve?: SnapshotReserve }) {
     this.config = opts.config;
+    this.reserve = opts.reserve;
+    this.lock = new DirLock(opts.config.dir, 'snapshots directory', 'snapshots.dir');
     this.logger = opts.logger.child({ component: 'snapshots' });
     this.metrics = opts.metrics;
     this.maxConcurrent = opts.maxConcurrent ?? 2;
@@ -54,9 +81,14 @@ export class SnapshotWriter {
   get written(): number {
     return this.writtenCount;
   }
+  /** Bytes of the snapshots on disk (after the first write or start()). */
+  get bytes(): number {
+    return this.filesBytes;
+  }
 
   /**
-   * Resolves to the JPEG path, or null when disabled, busy, stopped or failed (logged, counted).
+   * Resolves to the JPEG path, or null when disabled, busy, stopped, short of disk (yielding to the outbox)
+   * or failed (logged, counted).
    * The frame bytes are copied before this returns, so the caller may reuse its buffer at once.
    */
   saveReject(frame: SnapshotFrame, detections: Detection[], meta: SnapshotMeta): Promise<string | null> {
@@ -77,22 +109,44 @@ export class SnapshotWriter {
   }
 
   /**
+   * Creates and locks the directory (LOCKED when another inspectd holds it) and removes the `.tmp` files of
+   * writes a crash cut off. A disabled writer does nothing.
+   */
+  async start(): Promise<void> {
+    if (!this.config.enabled || this.stopped) return;
+    const dir = this.config.dir;
+    await this.ensureDir();
+    const { staleFrom } = await this.lock.acquire();
+    if (staleFrom !== undefined) this.logger.warn({ dir, pid: staleFrom }, 'snapshots lock of a process that is gone taken over (an unclean stop)');
+    for (const name of await fsp.readdir(dir)) {
+      if (name.endsWith('.jpg.tmp')) await fsp.rm(path.join(dir, name), { force: true });
+    }
+    await this.index();
+    await this.enforceBounds();
+  }
+
+  /**
    * Refuses new snapshots, then resolves once every one being written is complete on disk (renamed from
-   * its .tmp, or failed and cleaned up). Idempotent.
+   * its .tmp, or failed and cleaned up), and releases the directory. Idempotent.
    */
   async stop(): Promise<void> {
     this.stopped = true;
     await Promise.allSettled([...this.inflight]);
+    await this.lock.release();
   }
 
-  private drop(reason: 'busy' | 'error'): void {
+  private ensureDir(): Promise<void> {
+    this.dirReady ??= fsp.mkdir(this.config.dir, { recursive: true }).then(() => undefined);
+    return this.dirReady;
+  }
+
+  private drop(reason: 'busy' | 'error' | 'disk'): void {
     this.droppedCount++;
     this.metrics?.snapshotsDropped.inc({ reason });
   }
 
-  private async write(frame: SnapshotFrame, detections: Detection[], meta: SnapshotMeta): Promise<string> {
-    this.dirReady ??= fsp.mkdir(this.config.dir, { recursive: true }).then(() => undefined);
-    await this.dirReady;
+  private async write(frame: SnapshotFrame, detections: Detection[], meta: SnapshotMeta): Promise<string | null> {
+    await this.ensureDir();
     const channels = frame.format === 'gray8' ? 1 : 3;
     const expected = frame.width * frame.height * channels;
     if (frame.data.length < expected) throw new Error(`frame has ${frame.data.length} bytes, expected ${expected} for ${frame.width}x${frame.height} ${frame.format}`);
@@ -104,7 +158,13 @@ export class SnapshotWriter {
       // 4:4:4: thin red box lines lose their colour under 4:2:0 chroma subsampling.
       .jpeg({ quality: this.quality, chromaSubsampling: '4:4:4' })
       .toBuffer();
-    const file = path.join(this.config.dir, snapshotName(meta, Date.now()));
+    const files = await this.index();
+    if (!(await this.makeRoom(jpeg.length, meta))) {
+      this.drop('disk');
+      return null;
+    }
+    const name = snapshotName(meta, Date.now());
+    const file = path.join(this.config.dir, name);
     const tmp = `${file}.tmp`;
     try {
       await fsp.writeFile(tmp, jpeg);
@@ -114,17 +174,79 @@ export class SnapshotWriter {
       throw err;
     }
     this.writtenCount++;
-    await this.enforceMaxFiles();
+    files.push({ name, bytes: jpeg.length });
+    this.filesBytes += jpeg.length;
+    await this.enforceBounds();
     return file;
   }
 
-  private async enforceMaxFiles(): Promise<void> {
-    if (this.config.maxFiles <= 0) return;
-    const names = (await fsp.readdir(this.config.dir)).filter((n) => n.endsWith('.jpg')).sort();
-    const excess = names.length - this.config.maxFiles;
-    for (let i = 0; i < excess; i++) {
-      await fsp.rm(path.join(this.config.dir, names[i]!), { force: true });
+  /** The snapshots already on disk (a previous run's count against the bounds too). */
+  private async index(): Promise<SnapshotFile[]> {
+    if (this.files) return this.files;
+    const files: SnapshotFile[] = [];
+    for (const name of (await fsp.readdir(this.config.dir)).filter((n) => n.endsWith('.jpg')).sort()) {
+      const st = await fsp.stat(path.join(this.config.dir, name)).catch(() => null);
+      if (st?.isFile()) files.push({ name, bytes: st.size });
     }
+    if (this.files) return this.files; // another write indexed meanwhile
+    this.files = files;
+    this.filesBytes = files.reduce((n, f) => n + f.bytes, 0);
+    return files;
+  }
+
+  /** Oldest first while over maxFiles or maxBytes; the newest always stays. */
+  private async enforceBounds(): Promise<void> {
+    const files = await this.index();
+    while (files.length > 1 && (files.length > this.config.maxFiles || this.filesBytes > this.config.maxBytes)) await this.removeOldest();
+  }
+
+  private async removeOldest(): Promise<number> {
+    const oldest = this.files?.shift();
+    if (!oldest) return 0;
+    this.filesBytes -= oldest.bytes;
+    await fsp.rm(path.join(this.config.dir, oldest.name), { force: true });
+    return oldest.bytes;
+  }
+
+  /**
+   * Whether `bytes` more leave the reserve free on a shared filesystem, deleting the oldest snapshots to
+   * get there (snapshots yield first). Always true without a reserve or on another filesystem.
+   */
+  private async makeRoom(bytes: number, meta: SnapshotMeta): Promise<boolean> {
+    const reserve = this.reserve;
+    if (!reserve) return true;
+    this.sharedFs ??= sameFilesystem(this.config.dir, reserve.dir);
+    if (!(await this.sharedFs)) return true;
+    const st = await fsp.statfs(this.config.dir);
+    let free = st.bavail * st.bsize;
+    const need = bytes + reserve.bytes();
+    let freed = 0;
+    while (free < need && (this.files?.length ?? 0) > 0) {
+      const n = await this.removeOldest();
+      free += n;
+      freed += n;
+    }
+    const fits = free >= need;
+    if (!fits || freed > 0) {
+      if (!this.yielding) {
+        this.logger.warn(
+          { camera: meta.cameraId, key: meta.key, freeBytes: free, reservedBytes: reserve.bytes(), deletedBytes: freed, written: fits },
+          'disk space is kept for the outbox: old snapshots deleted, new ones skipped while it is short',
+        );
+      }
+      this.yielding = true;
+    } else {
+      this.yielding = false;
+    }
+    return fits;
+  }
+}
+
+async function sameFilesystem(a: string, b: string): Promise<boolean> {
+  try {
+    return (await fsp.stat(a)).dev === (await fsp.stat(b)).dev;
+  } catch {
+    return true; // unknown: assume shared, the careful side
   }
 }
 

@@ -12,8 +12,8 @@ export interface MosquittoHandle {
   port: number;
   url: string;
   stop(): Promise<void>;
-  /** Stops (if running) and starts again on the same port. */
-  restart(): Promise<void>;
+  /** Stops (if running) and starts again on the same port; `auth` replaces the one password (auth brokers only). */
+  restart(change?: { auth?: { username: string; password: string } }): Promise<void>;
 }
 
 export function mosquittoBinary(): string | null {
@@ -99,10 +99,13 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
   }
   let pwText: string | null = null;
   const pwfile = path.join(dir, 'passwd');
-  if (opts.auth) {
-    const r = spawnSync('mosquitto_passwd', ['-b', '-c', pwfile, opts.auth.username, opts.auth.password], { encoding: 'utf8' });
+  const passwordFile = (auth: { username: string; password: string }): string => {
+    const r = spawnSync('mosquitto_passwd', ['-b', '-c', pwfile, auth.username, auth.password], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`mosquitto_passwd failed (install mosquitto-clients/mosquitto): ${r.stderr ?? r.error?.message ?? ''}`);
-    pwText = readFileSync(pwfile, 'utf8'); // rewritten by launch(): restart() after stop() works too
+    return readFileSync(pwfile, 'utf8'); // rewritten by launch(): restart() after stop() works too
+  };
+  if (opts.auth) {
+    pwText = passwordFile(opts.auth);
     lines.push('allow_anonymous false', `password_file ${pwfile}`);
   } else {
     lines.push('allow_anonymous true');
@@ -169,8 +172,13 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
       await kill();
       rmSync(dir, { recursive: true, force: true });
     },
-    async restart() {
+    async restart(change = {}) {
       await kill();
+      if (change.auth) {
+        if (pwText === null) throw new Error('restart({auth}) needs a broker started with auth');
+        mkdirSync(dir, { recursive: true, mode: 0o755 });
+        pwText = passwordFile(change.auth);
+      }
       await launch();
     },
   };

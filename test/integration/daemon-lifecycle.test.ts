@@ -44,6 +44,7 @@ class LoggedOutbox extends Outbox {
 function fakeParts(log: string[], over: Partial<DaemonParts> = {}): Partial<DaemonParts> {
   const sink: EventSink = {
     connected: true,
+    connectionError: null,
     async start() {
       log.push('start mqtt');
     },
@@ -203,6 +204,7 @@ test('mqtt edit: a new connection takes over without refusing a reject while the
       let closing = false;
       return {
         connected: true,
+        connectionError: null,
         async start() {
           log.push(`start ${name}`);
         },
@@ -490,4 +492,84 @@ test('while no usable model loads, /healthz answers 503 with the reason and /met
   const metrics = await fetch(`http://127.0.0.1:${port}/metrics`);
   assert.equal(metrics.status, 200);
   assert.match(await metrics.text(), /inspectd_frames_captured_total/);
+});
+
+test('health is not ok while MQTT is disconnected; a refused connection is named on /healthz, the status topic and STATUS=', { timeout: 10_000 }, async (t) => {
+  const { cfgFile } = await setup(t);
+  const log: string[] = [];
+  const statuses: Record<string, unknown>[] = [];
+  const lines: string[] = [];
+  const notifier = { enabled: true, ready: () => {}, watchdog: () => {}, status: (s: string) => void lines.push(s), reloading: () => {}, stopping: () => {} };
+  const link = { connected: true, connectionError: null as string | null };
+  const base = fakeParts(log);
+  const parts = fakeParts(log, {
+    createSink: async (o) => {
+      const s = await base.createSink!(o);
+      const sink: EventSink = {
+        ...s,
+        get connected() {
+          return link.connected;
+        },
+        get connectionError() {
+          return link.connectionError;
+        },
+        publishStatus: (info) => void statuses.push({ ...info }),
+      };
+      return sink;
+    },
+  });
+  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), logger: silentLogger(), parts, notifier, statusIntervalMs: 50 });
+  t.after(() => daemon.stop().catch(() => undefined));
+  await daemon.start();
+  assert.equal(daemon.health().ok, true);
+
+  link.connected = false;
+  assert.equal(daemon.health().ok, false, 'disconnected from the broker: not healthy, whatever the cameras say');
+  assert.equal(daemon.health().mqttConnected, false);
+
+  link.connectionError = 'mqtt: refused (bad credentials)';
+  assert.equal(daemon.health().mqttError, 'mqtt: refused (bad credentials)');
+  assert.equal(daemon.statusInfo().mqttError, 'mqtt: refused (bad credentials)');
+  for (let i = 0; i < 100 && !lines.some((l) => l.includes('mqtt: refused (bad credentials)')); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(lines.some((l) => l.includes('mqtt: refused (bad credentials)')), `STATUS= says why: ${lines.at(-1)}`);
+  assert.ok(statuses.some((s) => s.mqttError === 'mqtt: refused (bad credentials)'), 'the status JSON carries it (published once the link is back)');
+
+  link.connected = true;
+  link.connectionError = null;
+  assert.equal(daemon.health().ok, true);
+  assert.equal(daemon.health().mqttError, undefined);
+});
+
+test('a degraded outbox (the disk refuses writes) makes /healthz not ok, says why on status and STATUS=, and recovers', { timeout: 10_000 }, async (t) => {
+  const { QuotaFs } = await import('../helpers/quota-fs.js');
+  const { cfgFile } = await setup(t);
+  const log: string[] = [];
+  const lines: string[] = [];
+  const notifier = { enabled: true, ready: () => {}, watchdog: () => {}, status: (s: string) => void lines.push(s), reloading: () => {}, stopping: () => {} };
+  const fs = new QuotaFs(Number.MAX_SAFE_INTEGER);
+  let outbox: Outbox | undefined;
+  const parts = fakeParts(log, {
+    createOutbox: async (config, logger) => (outbox = new Outbox({ config, logger, fs, writeRetry: { baseMs: 20, maxMs: 50 } })),
+  });
+  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), logger: silentLogger(), parts, notifier, statusIntervalMs: 50 });
+  t.after(() => daemon.stop().catch(() => undefined));
+  await daemon.start();
+  assert.equal(daemon.health().ok, true);
+  assert.deepEqual(daemon.health().outbox, { ok: true, depth: 0, unwritten: 0 });
+
+  fs.quota = fs.used; // the disk is full
+  await outbox!.append({ key: 'k1', kind: 'reject', topic: 'inspectd/life/c1/reject', qos: 1, retain: false, payload: { key: 'k1' }, captureWall: Date.now() });
+  const h = daemon.health();
+  assert.equal(h.ok, false);
+  assert.equal(h.outbox?.ok, false);
+  assert.equal(h.outbox?.unwritten, 1);
+  assert.match(h.outbox?.error ?? '', /ENOSPC/);
+  assert.match(String(daemon.statusInfo().outboxError), /ENOSPC/);
+  for (let i = 0; i < 100 && !lines.some((l) => l.includes('outbox degraded')); i++) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(lines.some((l) => l.includes('outbox degraded: 1 event(s) held in memory')), `STATUS=: ${lines.at(-1)}`);
+
+  fs.quota = Number.MAX_SAFE_INTEGER;
+  for (let i = 0; i < 100 && !daemon.health().ok; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(daemon.health().ok, true, 'healthy again once the entry is on disk');
+  assert.equal(daemon.statusInfo().outboxError, null);
 });

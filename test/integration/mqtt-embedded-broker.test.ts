@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test } from 'node:test';
 import mqtt from 'mqtt';
-import { EmbeddedBroker } from '../../src/sink/embedded-broker.js';
+import { EmbeddedBroker, PORT_TRIES } from '../../src/sink/embedded-broker.js';
 import { silentLogger } from '../../src/ops/log.js';
 import { rejectPayload } from '../helpers/messages.js';
 
@@ -32,7 +32,24 @@ test('embedded broker: a real mqtt.js client publishes and receives through it (
   ]);
 });
 
-test('embedded broker: a taken port falls back to a free one; stop closes clients and is idempotent', { timeout: 15_000 }, async (t) => {
+/** Whether something listens on 127.0.0.1:port (then a broker cannot take it). */
+async function inUse(port: number): Promise<boolean> {
+  const probe = net.createServer();
+  return new Promise((resolve) => {
+    probe.once('error', () => resolve(true));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(false)));
+  });
+}
+
+async function block(port: number): Promise<net.Server | null> {
+  const s = net.createServer();
+  return new Promise((resolve) => {
+    s.once('error', () => resolve(null));
+    s.listen(port, '127.0.0.1', () => resolve(s));
+  });
+}
+
+test('embedded broker: a taken port falls back to the next free one (port+1 …); stop closes clients and is idempotent', { timeout: 15_000 }, async (t) => {
   const blocker = net.createServer();
   await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
   t.after(() => new Promise<void>((r) => blocker.close(() => r())));
@@ -41,7 +58,8 @@ test('embedded broker: a taken port falls back to a free one; stop closes client
   const broker = new EmbeddedBroker({ host: '127.0.0.1', port: taken, logger: silentLogger() });
   await broker.start();
   t.after(() => broker.stop());
-  assert.notEqual(broker.port, taken);
+  assert.ok(broker.port > taken && broker.port < taken + PORT_TRIES, `next ports tried: got ${broker.port} for ${taken}`);
+  for (let p = taken + 1; p < broker.port; p++) assert.equal(await inUse(p), true, `${p} skipped only because it was in use`);
   const client = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0 });
   const closed = new Promise<void>((r) => client.once('close', () => r()));
   await broker.stop();
@@ -49,6 +67,35 @@ test('embedded broker: a taken port falls back to a free one; stop closes client
   await closed;
   client.end(true);
   await assert.rejects(broker.start(), { code: 'INSPECTD_ERR_LIFECYCLE' });
+});
+
+test('embedded broker: when the port and the next ones are all taken the start fails, naming the range', { timeout: 15_000 }, async (t) => {
+  let servers: net.Server[] = [];
+  let base = 0;
+  for (let attempt = 0; attempt < 20 && servers.length < PORT_TRIES; attempt++) {
+    for (const s of servers) s.close();
+    servers = [];
+    const probe = await block(0);
+    base = (probe!.address() as net.AddressInfo).port;
+    probe!.close();
+    if (base + PORT_TRIES - 1 > 65535) continue;
+    for (let p = base; p < base + PORT_TRIES; p++) {
+      const s = await block(p);
+      if (!s) break;
+      servers.push(s);
+    }
+  }
+  t.after(() => {
+    for (const s of servers) s.close();
+  });
+  assert.equal(servers.length, PORT_TRIES, 'found a run of free ports to block');
+  const broker = new EmbeddedBroker({ host: '127.0.0.1', port: base, logger: silentLogger() });
+  t.after(() => broker.stop());
+  await assert.rejects(broker.start(), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'INSPECTD_ERR_MQTT');
+    assert.ok(err.message.includes(`127.0.0.1:${base}-${base + PORT_TRIES - 1} (all in use)`), err.message);
+    return true;
+  });
 });
 
 test('embedded broker: MqttSink runs against it (online, reject delivered, offline on stop)', { timeout: 15_000 }, async (t) => {
@@ -71,7 +118,7 @@ test('embedded broker: MqttSink runs against it (online, reject delivered, offli
   const outbox = new Outbox({ config: { dir, maxBytes: 1_000_000, maxAgeMs: 60_000, rejectTtlMs: 60_000 }, logger: silentLogger() });
   await outbox.start();
   const sink = new MqttSink({
-    mqtt: { url: broker.url, baseTopic: 'inspectd', detectionsQos: 0, publishDetections: true, keepaliveSec: 5, reconnectMs: 500, embedded: { host: '127.0.0.1', port: 0 } },
+    mqtt: { url: broker.url, baseTopic: 'inspectd', detectionsQos: 0, publishDetections: true, keepaliveSec: 5, reconnectMs: 500, reconnectMaxMs: 30_000, embedded: { host: '127.0.0.1', port: 0 } },
     outbox,
     deviceId: 'edge1',
     logger: silentLogger(),

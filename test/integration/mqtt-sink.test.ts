@@ -30,6 +30,7 @@ function mqttConfig(url: string, over: Partial<MqttConfig> = {}): MqttConfig {
     publishDetections: true,
     keepaliveSec: 5,
     reconnectMs: 300,
+    reconnectMaxMs: 30_000,
     embedded: { host: '127.0.0.1', port: 0 },
     ...over,
   };
@@ -390,4 +391,82 @@ test('credentials never reach the log; the URL is logged without them', { skip, 
   const all = lines.join('\n');
   assert.match(all, new RegExp(`127\\.0\\.0\\.1:${broker.port}`));
   assert.doesNotMatch(all, /urlsecret123|cfgsecret456/);
+});
+
+test('stop() while connecting to a broker that never sends CONNACK: start() returns, the socket closes, no timer is left', { timeout: 15_000 }, async (t) => {
+  const net = await import('node:net');
+  let closed = 0;
+  const sockets: import('node:net').Socket[] = [];
+  const server = net.createServer((s) => {
+    sockets.push(s);
+    s.resume();
+    s.on('close', () => closed++);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  t.after(() => {
+    for (const s of sockets) s.destroy();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+  const url = `mqtt://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}`;
+  // keepalive 60 s: mqtt.js's own connect timeout (max(2 s, keepalive)) would close the socket only after a minute.
+  const { sink } = await makeSink(t, url, tmpDir(t), { mqtt: { keepaliveSec: 60 }, connectWaitMs: 30_000 });
+  const started = sink.start(new AbortController().signal);
+  await until(() => sockets.length === 1);
+  await sink.stop();
+  await started; // the wait for the first connect ends with stop(), not after connectWaitMs
+  await until(() => closed === 1, 3000);
+  assert.equal(sink.connected, false);
+});
+
+/** What a subscriber arriving now is told: the retained message of each topic under the device. */
+async function retained(t: { after(fn: () => Promise<void> | void): void }, url: string, expect: string[]): Promise<Map<string, string>> {
+  const sub = await subscriber(url, 'inspectd/dev1/#');
+  t.after(() => sub.client.endAsync(true));
+  await sub.waitFor((m) => expect.every((topic) => m.some((x) => x.topic === topic && x.retain)));
+  await sleep(200); // anything else retained arrives with them
+  return new Map(sub.msgs.filter((m) => m.retain).map((m) => [m.topic, m.text]));
+}
+
+test('clean stop: the retained status/json and every camera state say offline, not the last running state', { skip, timeout: 20_000 }, async (t) => {
+  const broker = await startMosquitto();
+  t.after(() => broker.stop());
+  const { sink, outbox } = await makeSink(t, broker.url, tmpDir(t));
+  await sink.start(new AbortController().signal);
+  sink.publishStatus({ state: 'online', engine: 'ort-cpu' });
+  await sink.publishState('cam1', { state: 'ok' });
+  await sink.publishState('cam2', { state: 'fault', reason: 'camera stalled' });
+  await until(() => outbox.depth === 0);
+  await sink.stop();
+
+  const got = await retained(t, broker.url, ['inspectd/dev1/status', 'inspectd/dev1/status/json', 'inspectd/dev1/cam1/state', 'inspectd/dev1/cam2/state']);
+  assert.equal(got.get('inspectd/dev1/status'), 'offline');
+  const status = JSON.parse(got.get('inspectd/dev1/status/json')!) as Record<string, unknown>;
+  assert.equal(status.state, 'offline');
+  assert.equal(status.engine, 'ort-cpu', 'the rest of the last status stays');
+  for (const cam of ['cam1', 'cam2']) {
+    const s = JSON.parse(got.get(`inspectd/dev1/${cam}/state`)!) as Record<string, unknown>;
+    assert.equal(s.state, 'offline', `${cam}: ${JSON.stringify(s)}`);
+    assert.equal(s.reason, 'inspectd stopped');
+    assert.equal(s.camera, cam);
+  }
+});
+
+test('broker restarted without persistence: every retained topic (camera states too) is published again on reconnect', { skip, timeout: 30_000 }, async (t) => {
+  const broker = await startMosquitto();
+  t.after(() => broker.stop());
+  const { sink, outbox } = await makeSink(t, broker.url, tmpDir(t));
+  await sink.start(new AbortController().signal);
+  sink.publishStatus({ state: 'online', engine: 'ort-cpu' });
+  await sink.publishState('cam1', { state: 'ok' });
+  await sink.publishState('cam2', { state: 'fault', reason: 'camera stalled' });
+  await until(() => outbox.depth === 0);
+
+  await broker.restart(); // persistence false: the broker forgets every retained message
+  await until(() => sink.connectCount >= 2, 10_000);
+  const got = await retained(t, broker.url, ['inspectd/dev1/status', 'inspectd/dev1/status/json', 'inspectd/dev1/cam1/state', 'inspectd/dev1/cam2/state']);
+  assert.equal(got.get('inspectd/dev1/status'), 'online');
+  assert.equal((JSON.parse(got.get('inspectd/dev1/status/json')!) as Record<string, unknown>).state, 'online');
+  assert.equal((JSON.parse(got.get('inspectd/dev1/cam1/state')!) as Record<string, unknown>).state, 'ok');
+  const cam2 = JSON.parse(got.get('inspectd/dev1/cam2/state')!) as Record<string, unknown>;
+  assert.deepEqual([cam2.state, cam2.reason], ['fault', 'camera stalled']);
 });

@@ -40,7 +40,7 @@ function makeCerts(dir: string): { ca: string; cert: string; key: string } {
 }
 
 function cfg(url: string, over: Partial<MqttConfig>): MqttConfig {
-  return { url, baseTopic: 'inspectd', detectionsQos: 0, publishDetections: true, keepaliveSec: 5, reconnectMs: 300, embedded: { host: '127.0.0.1', port: 0 }, ...over };
+  return { url, baseTopic: 'inspectd', detectionsQos: 0, publishDetections: true, keepaliveSec: 5, reconnectMs: 300, reconnectMaxMs: 30_000, embedded: { host: '127.0.0.1', port: 0 }, ...over };
 }
 
 async function sinkFor(t: { after(fn: () => Promise<void>): void }, mqtt: MqttConfig, dir: string) {
@@ -103,4 +103,33 @@ test('mosquitto helper: an auth broker comes back after stop() + restart() on th
   const ok = await sinkFor(t, cfg(broker.url, { username: 'edge', password: 's3cret' }), tmpDir(t, 'ob'));
   await ok.sink.start(new AbortController().signal);
   assert.equal(ok.sink.connected, true);
+});
+
+test('refused (wrong password): reported in words and counted, retried with a growing wait, connects once the broker takes the password', { skip: mosquittoSkip(), timeout: 30_000 }, async (t) => {
+  const broker = await startMosquitto({ auth: { username: 'edge', password: 's3cret' } });
+  t.after(() => broker.stop());
+  const { Metrics } = await import('../../src/ops/metrics.js');
+  const metrics = new Metrics();
+  const outbox = new Outbox({ config: { dir: tmpDir(t, 'ob'), maxBytes: 1e6, maxAgeMs: 60_000, rejectTtlMs: 60_000 }, logger });
+  await outbox.start();
+  const sink = new MqttSink({ mqtt: cfg(broker.url, { username: 'edge', password: 'new-pass', reconnectMs: 200, reconnectMaxMs: 800 }), outbox, deviceId: 'dev1', logger, metrics, version: 't', connectWaitMs: 1500 });
+  t.after(async () => {
+    await sink.stop();
+    await outbox.stop();
+  });
+  await sink.start(new AbortController().signal);
+  assert.equal(sink.connected, false);
+  assert.match(sink.connectionError ?? '', /^mqtt: refused \((bad credentials|not authorised)\)$/);
+  const refused = async () => (await metrics.registry.getSingleMetric('inspectd_mqtt_refused_total')!.get()).values.reduce((n, v) => n + v.value, 0);
+  // Retried, not given up after the first CONNACK: mqtt.js stops after a refusal unless told otherwise.
+  for (let i = 0; i < 150 && (await refused()) < 3; i++) await sleep(20);
+  assert.ok((await refused()) >= 3, `refusals counted: ${await refused()}`);
+  assert.ok(sink.reconnectDelayMs > 200 && sink.reconnectDelayMs <= 800, `the wait grows from reconnectMs to reconnectMaxMs: ${sink.reconnectDelayMs}`);
+
+  // The broker is fixed (the password the box has is now the right one): the sink connects by itself.
+  await broker.restart({ auth: { username: 'edge', password: 'new-pass' } });
+  for (let i = 0; i < 250 && !sink.connected; i++) await sleep(20);
+  assert.equal(sink.connected, true, 'reconnected after the broker took the password');
+  assert.equal(sink.connectionError, null);
+  assert.equal(sink.reconnectDelayMs, 200, 'the wait is back to reconnectMs once connected');
 });

@@ -8,6 +8,7 @@ import { Outbox, type OutboxAppend } from '../../src/sink/outbox.js';
 import { Metrics } from '../../src/ops/metrics.js';
 import type { OutboxConfig } from '../../src/config/types.js';
 import { silentLogger, type Logger } from '../../src/ops/log.js';
+import { LOCK_FILE } from '../../src/util/dir-lock.js';
 
 function tmpDir(t: { after(fn: () => void): void }): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'inspectd-outbox-'));
@@ -161,7 +162,7 @@ test('outbox entry is visible before its fsync completes; an early ack still lea
   await acked;
   assert.equal(entry.seq, 1);
   assert.equal(a.depth, 0);
-  assert.deepEqual(readdirSync(dir).filter((n) => !n.startsWith('quarantine')), []);
+  assert.deepEqual(readdirSync(dir).filter((n) => !n.startsWith('quarantine') && n !== LOCK_FILE), []);
   await a.stop();
   const b = new Outbox({ config: cfg(dir), logger: silentLogger() });
   await b.start();
@@ -222,4 +223,25 @@ test('outbox reads entries of the previous format (base64 payload): the reject c
   assert.equal((await ob.append(ev(9))).seq, 9, 'the sequence continues after the old entries');
   await ob.ack(rej!.id);
   assert.ok(!existsSync(path.join(dir, '0000000000000007.json')), 'an old entry is removed on ack like a new one');
+});
+
+test('outbox locks its directory: a second outbox on it is refused naming the directory and pid; free again after stop', { timeout: 5_000 }, async (t) => {
+  const dir = tmpDir(t);
+  const a = new Outbox({ config: cfg(dir), logger: silentLogger() });
+  await a.start();
+  assert.ok(existsSync(path.join(dir, LOCK_FILE)));
+  const b = new Outbox({ config: cfg(dir), logger: silentLogger() });
+  await assert.rejects(b.start(), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'INSPECTD_ERR_LOCKED');
+    assert.ok(err.message.includes(`outbox directory ${dir} is in use`), err.message);
+    assert.match(err.message, new RegExp(`pid ${process.pid}`));
+    return true;
+  });
+  await a.append(ev(1));
+  await a.stop();
+  assert.equal(existsSync(path.join(dir, LOCK_FILE)), false, 'stop releases the lock');
+  const c = new Outbox({ config: cfg(dir), logger: silentLogger() });
+  await c.start();
+  t.after(() => c.stop());
+  assert.equal(c.depth, 1);
 });

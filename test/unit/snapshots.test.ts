@@ -33,7 +33,7 @@ async function pixel(file: string, x: number, y: number): Promise<[number, numbe
 for (const format of ['rgb24', 'bgr24', 'gray8'] as const) {
   test(`snapshot (${format}): a JPEG with the box drawn in red at its edge, inside untouched`, { timeout: 10_000 }, async (t) => {
     const dir = tmpDir(t);
-    const w = new SnapshotWriter({ config: { enabled: true, dir, maxFiles: 10 }, logger: silentLogger() });
+    const w = new SnapshotWriter({ config: { enabled: true, dir, maxFiles: 10, maxBytes: 1e9 }, logger: silentLogger() });
     t.after(() => w.stop());
     const file = await w.saveReject(grayFrame(format), [det], { cameraId: 'cam1', seq: 7, key: 'dev:cam1:7' });
     assert.ok(file);
@@ -52,7 +52,7 @@ for (const format of ['rgb24', 'bgr24', 'gray8'] as const) {
 test('snapshot: keeps at most maxFiles (oldest removed), drops when busy and counts it, disabled writes nothing', { timeout: 15_000 }, async (t) => {
   const dir = tmpDir(t);
   const metrics = new Metrics();
-  const w = new SnapshotWriter({ config: { enabled: true, dir, maxFiles: 2 }, logger: silentLogger(), metrics, maxConcurrent: 1 });
+  const w = new SnapshotWriter({ config: { enabled: true, dir, maxFiles: 2, maxBytes: 1e9 }, logger: silentLogger(), metrics, maxConcurrent: 1 });
   t.after(() => w.stop());
   const frame = grayFrame('rgb24');
   for (let seq = 1; seq <= 4; seq++) assert.ok(await w.saveReject(frame, [det], { cameraId: 'cam1', seq, key: `k${seq}` }));
@@ -68,7 +68,7 @@ test('snapshot: keeps at most maxFiles (oldest removed), drops when busy and cou
   assert.equal(w.dropped, 1);
   assert.match(await metrics.text(), /inspectd_snapshots_dropped_total\{reason="busy"\} 1/);
 
-  const off = new SnapshotWriter({ config: { enabled: false, dir: path.join(dir, 'off'), maxFiles: 2 }, logger: silentLogger() });
+  const off = new SnapshotWriter({ config: { enabled: false, dir: path.join(dir, 'off'), maxFiles: 2, maxBytes: 1e9 }, logger: silentLogger() });
   assert.equal(await off.saveReject(frame, [det], { cameraId: 'cam1', seq: 1, key: 'k' }), null);
   assert.deepEqual(readdirSync(dir).filter((n) => n === 'off'), []);
 });
@@ -80,7 +80,7 @@ test('snapshot names sort by time and never contain path characters', () => {
 
 test('snapshot: bgr24 channels are swapped to RGB', { timeout: 10_000 }, async (t) => {
   const dir = tmpDir(t);
-  const w = new SnapshotWriter({ config: { enabled: true, dir, maxFiles: 10 }, logger: silentLogger() });
+  const w = new SnapshotWriter({ config: { enabled: true, dir, maxFiles: 10, maxBytes: 1e9 }, logger: silentLogger() });
   t.after(() => w.stop());
   const data = Buffer.alloc(W * H * 3);
   for (let i = 0; i < data.length; i += 3) data[i] = 220; // B=220, G=0, R=0 in BGR order
@@ -91,7 +91,7 @@ test('snapshot: bgr24 channels are swapped to RGB', { timeout: 10_000 }, async (
 
 test('snapshot stop() drains: every write started before it is a complete JPEG on disk when it resolves, none after', { timeout: 15_000 }, async (t) => {
   const dir = tmpDir(t);
-  const w = new SnapshotWriter({ config: { enabled: true, dir, maxFiles: 10 }, logger: silentLogger(), maxConcurrent: 4 });
+  const w = new SnapshotWriter({ config: { enabled: true, dir, maxFiles: 10, maxBytes: 1e9 }, logger: silentLogger(), maxConcurrent: 4 });
   const frame = { data: Buffer.alloc(640 * 480 * 3, 90), width: 640, height: 480, format: 'rgb24' as const };
   const jobs = [1, 2, 3, 4].map((seq) => w.saveReject(frame, [det], { cameraId: 'cam1', seq, key: `k${seq}` }));
   const settled: Array<string | null> = [];
@@ -112,4 +112,71 @@ test('snapshot stop() drains: every write started before it is a complete JPEG o
   assert.equal(await w.saveReject(frame, [det], { cameraId: 'cam1', seq: 5, key: 'k5' }), null, 'refused after stop');
   await w.stop();
   assert.equal(readdirSync(dir).length, 4, 'nothing written after stop');
+});
+
+test('snapshot start(): locks the directory (a second writer is refused with its pid) and deletes .jpg.tmp files a crash left', { timeout: 10_000 }, async (t) => {
+  const { existsSync, writeFileSync } = await import('node:fs');
+  const { LOCK_FILE } = await import('../../src/util/dir-lock.js');
+  const dir = tmpDir(t);
+  writeFileSync(path.join(dir, '20260101T000000000Z_cam1_000000000001.jpg.tmp'), ''); // a write cut off by a crash
+  writeFileSync(path.join(dir, '20260101T000000000Z_cam1_000000000000.jpg'), 'older snapshot');
+  const config = { enabled: true, dir, maxFiles: 10, maxBytes: 1e9 };
+  const w = new SnapshotWriter({ config, logger: silentLogger() });
+  await w.start();
+  assert.deepEqual(readdirSync(dir).sort(), ['.inspectd.lock', '20260101T000000000Z_cam1_000000000000.jpg']);
+  const other = new SnapshotWriter({ config, logger: silentLogger() });
+  await assert.rejects(other.start(), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'INSPECTD_ERR_LOCKED');
+    assert.ok(err.message.includes(`snapshots directory ${dir} is in use`), err.message);
+    assert.match(err.message, /snapshots\.dir/);
+    return true;
+  });
+  await w.stop();
+  assert.equal(existsSync(path.join(dir, LOCK_FILE)), false, 'stop releases the directory');
+});
+
+test('snapshot: the directory stays under maxBytes, oldest deleted first, counting the files there before start', { timeout: 15_000 }, async (t) => {
+  const { statSync, writeFileSync } = await import('node:fs');
+  const dir = tmpDir(t);
+  const old = ['20200101T000000000Z_cam1_000000000001.jpg', '20200101T000000000Z_cam1_000000000002.jpg'];
+  for (const name of old) writeFileSync(path.join(dir, name), Buffer.alloc(4000, 1));
+  const probe = new SnapshotWriter({ config: { enabled: true, dir: path.join(dir, 'probe'), maxFiles: 10, maxBytes: 1e9 }, logger: silentLogger() });
+  const one = statSync((await probe.saveReject(grayFrame('rgb24'), [det], { cameraId: 'cam1', seq: 1, key: 'k' }))!).size;
+  await probe.stop();
+  rmSync(path.join(dir, 'probe'), { recursive: true });
+
+  const maxBytes = 2 * one + 4000; // room for two new snapshots and one old file
+  const w = new SnapshotWriter({ config: { enabled: true, dir, maxFiles: 100, maxBytes }, logger: silentLogger() });
+  await w.start();
+  t.after(() => w.stop());
+  for (let seq = 1; seq <= 2; seq++) assert.ok(await w.saveReject(grayFrame('rgb24'), [det], { cameraId: 'cam1', seq, key: `k${seq}` }));
+  const names = readdirSync(dir).filter((n) => n.endsWith('.jpg')).sort();
+  assert.equal(names.length, 3, names.join(' '));
+  assert.equal(names[0], old[1], 'the oldest file went first');
+  const total = names.reduce((n, name) => n + statSync(path.join(dir, name)).size, 0);
+  assert.ok(total <= maxBytes, `${total} <= ${maxBytes}`);
+});
+
+test('snapshots yield to the outbox: short of the reserved space, old snapshots are deleted and a new one is skipped (reason disk)', { timeout: 15_000 }, async (t) => {
+  const dir = tmpDir(t);
+  const metrics = new Metrics();
+  let reserved = 0;
+  const w = new SnapshotWriter({
+    config: { enabled: true, dir, maxFiles: 100, maxBytes: 1e9 },
+    logger: silentLogger(),
+    metrics,
+    reserve: { dir, bytes: () => reserved }, // the outbox's folder, here the same filesystem
+  });
+  await w.start();
+  t.after(() => w.stop());
+  for (let seq = 1; seq <= 3; seq++) assert.ok(await w.saveReject(grayFrame('rgb24'), [det], { cameraId: 'cam1', seq, key: `k${seq}` }));
+  assert.equal(readdirSync(dir).filter((n) => n.endsWith('.jpg')).length, 3);
+
+  reserved = Number.POSITIVE_INFINITY; // the outbox cannot write: every byte goes to it
+  assert.equal(await w.saveReject(grayFrame('rgb24'), [det], { cameraId: 'cam1', seq: 4, key: 'k4' }), null);
+  assert.deepEqual(readdirSync(dir).filter((n) => n.endsWith('.jpg') || n.endsWith('.tmp')), [], 'the snapshots gave their space back, nothing half-written');
+  assert.match(await metrics.text(), /inspectd_snapshots_dropped_total\{reason="disk"\} 1/);
+
+  reserved = 0;
+  assert.ok(await w.saveReject(grayFrame('rgb24'), [det], { cameraId: 'cam1', seq: 5, key: 'k5' }), 'written again once there is room');
 });
