@@ -188,13 +188,8 @@ export class Daemon {
     stack.push('mqtt', () => delivery.stop());
     this.status.start();
     stack.push('status', () => this.status.stop());
-    this.reloader.participate({
-      name: 'log',
-      apply: (next, _prev, diff) => {
-        if (diff.log) logger.level = next.log.level;
-      },
-    });
-    this.reloader.participate({ name: 'mqtt', apply: (next, _p, diff) => (diff.mqtt ? delivery.reconfigure(next) : undefined) });
+    this.reloader.onSection('log', (next) => void (logger.level = next.log.level));
+    this.reloader.onSection('mqtt', (next) => delivery.reconfigure(next));
     checkAbort(signal);
 
     // Health/metrics, watching the config file and feeding the watchdog start before the model: while no
@@ -202,7 +197,7 @@ export class Daemon {
     const http = (this.http = new HttpService({ create: parts.createHttp, metrics, health: () => this.health(), logger }));
     await http.start(cfg.http);
     stack.push('http', () => http.stop());
-    this.reloader.participate({ name: 'http', apply: (next, _p, diff) => (diff.http ? http.reconfigure(next.http) : undefined) });
+    this.reloader.onSection('http', (next) => http.reconfigure(next.http));
     await this.reloader.start();
     stack.push('config-watcher', () => this.reloader.stop());
     await this.startWatchdog();
@@ -220,8 +215,7 @@ export class Daemon {
     const snapshots = new SnapshotService({ bus, create: parts.createSnapshots, metrics, logger, reserve });
     await snapshots.start(now.snapshots);
     stack.push('snapshots', () => snapshots.stop());
-    this.reloader.participate({ name: 'snapshots', apply: (next, _p, diff) => (diff.snapshots ? snapshots.reconfigure(next.snapshots) : undefined) });
-
+    this.reloader.onSection('snapshots', (next) => snapshots.reconfigure(next.snapshots));
 
     await this.inspection.start(now, detector, stack, signal);
     this.reloader.participate(this.inspection);
@@ -240,12 +234,7 @@ export class Daemon {
     stack.push('commands', () => commands.stop());
 
     this.status.startSummary(now);
-    this.reloader.participate({
-      name: 'console',
-      apply: (next, _prev, diff) => {
-        if (diff.console) this.status.startSummary(next);
-      },
-    });
+    this.reloader.onSection('console', (next) => this.status.startSummary(next));
 
     this.readyFlag = true;
     this.status.publish();

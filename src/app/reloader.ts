@@ -63,6 +63,11 @@ export class ConfigReloader {
     this.participants.push(p);
   }
 
+  /** A part that only needs to hear when its own config section changed. */
+  onSection(section: Exclude<keyof ConfigDiff, 'cameras' | 'model'>, apply: (next: Config) => Promise<void> | void): void {
+    this.participate({ name: section, apply: (next, _prev, diff) => (diff[section] ? apply(next) : undefined) });
+  }
+
   async start(): Promise<void> {
     if (!this.opts.path) return;
     const watcher = new ConfigWatcher({
