@@ -189,7 +189,12 @@ export class Daemon {
     this.status.start();
     stack.push('status', () => this.status.stop());
     this.reloader.onSection('log', (next) => void (logger.level = next.log.level));
-    this.reloader.onSection('mqtt', (next) => delivery.reconfigure(next));
+    this.reloader.participate({
+      name: 'mqtt',
+      prepare: (next, _prev, diff) => (diff.mqtt ? delivery.prepare(next.config) : Promise.resolve()),
+      discard: async () => delivery.discard(),
+      apply: (next, _prev, diff) => (diff.mqtt ? delivery.reconfigure(next) : undefined),
+    });
     checkAbort(signal);
 
     // Health/metrics, watching the config file and feeding the watchdog start before the model: while no

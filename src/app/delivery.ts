@@ -32,6 +32,8 @@ export interface DeliveryOptions {
 export class Delivery {
   private sink: EventSink | null = null;
   private broker: EmbeddedBroker | null = null;
+  /** The sink a reload prepared, until it applies. */
+  private pending: EventSink | null = null;
   private publishDetections = true;
 
   constructor(private readonly opts: DeliveryOptions) {}
@@ -73,12 +75,27 @@ export class Delivery {
   }
 
   /**
-   * mqtt.* or device id changed: a new sink on the same outbox. It takes rejects at once (they only need
-   * the outbox), so none is refused while the old connection flushes what it can and says offline.
+   * mqtt.* or device id changed, first half: the new sink is made and checked (URL, topics, TLS files) while
+   * the old one keeps running, so an edit that cannot work is refused and changes nothing.
+   */
+  async prepare(cfg: Readonly<Config>): Promise<void> {
+    const next = await this.createSinkFor(cfg);
+    next.preflight?.();
+    this.pending = next;
+  }
+
+  discard(): void {
+    this.pending = null;
+  }
+
+  /**
+   * Second half: a new sink on the same outbox. It takes rejects at once (they only need the outbox), so
+   * none is refused while the old connection flushes what it can and says offline.
    */
   async reconfigure(cfg: Readonly<Config>): Promise<void> {
     const old = this.sink;
-    const next = await this.createSinkFor(cfg);
+    const next = this.pending ?? (await this.createSinkFor(cfg));
+    this.pending = null;
     this.sink = next;
     if (cfg.mqtt.url && this.broker) this.opts.logger.info('mqtt.url is now set: the embedded broker keeps running until the next start');
     try {

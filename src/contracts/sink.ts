@@ -30,6 +30,8 @@ export interface EventSink {
    * `mqtt: unreachable (connect ECONNREFUSED …)`); null while connected or before the first attempt ends.
    */
   readonly connectionError: string | null;
+  /** What start() checks and reads before connecting (a reload prepares the next sink with it); throws on a problem. */
+  preflight?(): void;
   start(signal: AbortSignal): Promise<void>;
   /** Stops taking events and delivers what it can; idempotent. */
   stop(): Promise<void>;

@@ -90,6 +90,7 @@ export class MqttSink implements EventSink {
   private readonly rejectTtlMs: number;
   private readonly prefix: string;
   private client: MqttClient | null = null;
+  private clientOptions: IClientOptions | null = null;
   private isConnected = false;
   private closing = false;
   private stopPromise: Promise<void> | null = null;
@@ -151,11 +152,13 @@ export class MqttSink implements EventSink {
     return [this.prefix, ...levels].join('/');
   }
 
-  async start(signal: AbortSignal): Promise<void> {
-    if (this.stopPromise) throw new InspectdError(ErrorCodes.LIFECYCLE, 'MQTT sink was stopped and cannot be restarted; create a new one');
-    if (this.client) return;
-    const url = this.cfg.url;
-    if (!url) throw new InspectdError(ErrorCodes.MQTT, 'mqtt.url is not set: start the embedded broker and pass its url');
+  /**
+   * Everything start() checks and reads before it connects (URL, topics, TLS files), without connecting:
+   * a reload prepares a new sink with it while the old one keeps running. Idempotent.
+   */
+  preflight(): void {
+    if (this.clientOptions) return;
+    if (!this.cfg.url) throw new InspectdError(ErrorCodes.MQTT, 'mqtt.url is not set: start the embedded broker and pass its url');
     assertTopicSegment('device id', this.deviceId);
     const topicProblem = baseTopicProblem(this.cfg.baseTopic);
     if (topicProblem) throw new InspectdError(ErrorCodes.CONFIG_INVALID, `mqtt.baseTopic "${this.cfg.baseTopic}" is not a valid topic prefix: it ${topicProblem}`);
@@ -185,6 +188,15 @@ export class MqttSink implements EventSink {
       }
       options.rejectUnauthorized = tls.rejectUnauthorized;
     }
+    this.clientOptions = options;
+  }
+
+  async start(signal: AbortSignal): Promise<void> {
+    if (this.stopPromise) throw new InspectdError(ErrorCodes.LIFECYCLE, 'MQTT sink was stopped and cannot be restarted; create a new one');
+    if (this.client) return;
+    this.preflight();
+    const url = this.cfg.url!;
+    const options = this.clientOptions!;
     const safeUrl = redactUrl(url);
     this.logger.info({ url: safeUrl, clientId: options.clientId }, 'connecting to MQTT broker');
     const client = mqtt.connect(url, options);
