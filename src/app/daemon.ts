@@ -97,6 +97,7 @@ export class Daemon {
       model: this.model,
       createSupervisor: (o) => this.parts.createSupervisor(o),
       publishReject: (payload) => this.requireDelivery().publishReject(payload),
+      loadBootId: (dir) => this.parts.loadBootId(dir),
       drainMs: opts.drainMs ?? 5000,
     });
     this.status = new StatusReporter(

@@ -27,6 +27,8 @@ export interface InspectionOptions {
   model: ModelSupply;
   createSupervisor: DaemonParts['createSupervisor'];
   publishReject: (payload: RejectPayload) => Promise<void>;
+  /** This start's boot number (persisted in the state folder): reject keys never repeat across restarts. */
+  loadBootId: DaemonParts['loadBootId'];
   /** Longest wait for in-flight frames on stop. */
   drainMs: number;
 }
@@ -50,8 +52,11 @@ export class Inspection implements Reconfigurable {
   /** Starts the pipeline and every camera; both join `stack` (cameras stop first, then the drain). */
   async start(cfg: Readonly<Config>, detector: FrameDetector, stack: ServiceStack, signal: AbortSignal): Promise<void> {
     const { bus, logger } = this.opts;
+    const bootId = await this.opts.loadBootId(cfg.outbox.dir);
+    logger.info({ bootId }, 'boot counter: reject keys of this start are <device>:<camera>:seq:<bootId>-<n>');
     const pipeline = (this.pipelineRef = new Pipeline({
       deviceId: cfg.device.id,
+      bootId,
       detector,
       post: postprocessOf(cfg.model),
       logger,

@@ -33,6 +33,11 @@ export interface PipelineOptions {
   wallNow?: () => number;
   /** Pending PLC triggers kept per camera; older ones beyond this are dropped and counted. */
   maxPendingTriggers?: number;
+  /**
+   * This daemon start's number (src/app/boot-id.ts, persisted and incremented on every start): reject keys
+   * are `<device>:<camera>:seq:<bootId>-<n>`, so they never repeat across restarts. 0 when omitted (tests).
+   */
+  bootId?: number;
 }
 
 interface Lane {
@@ -108,6 +113,8 @@ export class Pipeline {
   private readonly latencies = new Float64Array(LATENCY_RING);
   private latencyCount = 0;
   private inferredTotalCount = 0;
+  /** Rejects per camera id this start: kept when a camera is removed or re-added, so keys never repeat. */
+  private readonly rejectNos = new Map<string, number>();
 
   constructor(private readonly opts: PipelineOptions) {
     this.detector = opts.detector;
@@ -189,6 +196,12 @@ export class Pipeline {
     const displaced = lane.mailbox.put(frame, mustKeep);
     if (displaced) this.drop(lane, 'superseded');
     this.pump();
+  }
+
+  private nextRejectNo(cameraId: string): number {
+    const n = (this.rejectNos.get(cameraId) ?? 0) + 1;
+    this.rejectNos.set(cameraId, n);
+    return n;
   }
 
   /** Tags the next frame of the camera with this part id; false when the camera is unknown. */
@@ -474,7 +487,7 @@ export class Pipeline {
     }
     const classes = rejectClassesOf(rejectCauses);
     const reject: RejectPayload = {
-      key: rejectKey(this.opts.deviceId, cam.id, frame.seq, frame.triggerId),
+      key: rejectKey(this.opts.deviceId, cam.id, `${this.opts.bootId ?? 0}-${this.nextRejectNo(cam.id)}`, frame.triggerId),
       device: this.opts.deviceId,
       camera: cam.id,
       seq: frame.seq,

@@ -3,9 +3,11 @@ import type { Detection } from '../contracts/vision.js';
 
 /**
  * `${device}:${camera}:trigger:${triggerId}` when the frame was tagged by a PLC trigger (the part id is
- * the natural key), else `${device}:${camera}:seq:${seq}`. Seq never repeats while the daemon runs.
+ * the natural key), else `${device}:${camera}:seq:${seq}`, where seq is `<boot>-<n>`: the boot counter
+ * (persisted, incremented on every start) and the camera's reject number in that start, so a key never
+ * repeats across restarts or camera re-creations.
  */
-export function rejectKey(device: string, camera: string, seq: number, triggerId?: string): string {
+export function rejectKey(device: string, camera: string, seq: string, triggerId?: string): string {
   return triggerId !== undefined && triggerId !== '' ? `${device}:${camera}:trigger:${triggerId}` : `${device}:${camera}:seq:${seq}`;
 }
 

@@ -573,3 +573,41 @@ test('a degraded outbox (the disk refuses writes) makes /healthz not ok, says wh
   assert.equal(daemon.health().ok, true, 'healthy again once the entry is on disk');
   assert.equal(daemon.statusInfo().outboxError, null);
 });
+
+test('reject keys never repeat: not across daemon restarts, not when a config edit re-creates the camera', { timeout: 20_000 }, async (t) => {
+  const { cfgFile, cfg } = await setup(t);
+  const keys: string[] = [];
+  const log: string[] = [];
+  const base = fakeParts(log);
+  const recording: Partial<DaemonParts> = {
+    ...base,
+    createSink: async (o) => {
+      const s = await base.createSink!(o);
+      const sink: EventSink = { ...s, connected: true, publishReject: async (p) => void keys.push(p.key) };
+      return sink;
+    },
+  };
+  const until = async (ok: () => boolean, what: string) => {
+    for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 25));
+    assert.ok(ok(), what);
+  };
+  const run = async (edit?: () => void) => {
+    const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), configPath: cfgFile, logger: silentLogger(), parts: recording });
+    t.after(() => daemon.stop().catch(() => undefined));
+    await daemon.start();
+    const n = keys.length;
+    await until(() => keys.length >= n + 3, 'rejects flow');
+    if (edit) {
+      edit();
+      const m = keys.length;
+      await until(() => log.filter((l) => l === 'start camera c1').length >= 3 && keys.length >= m + 3, 'the re-created camera rejects again');
+    }
+    await daemon.stop();
+  };
+  await run();
+  await run(() => writeYaml(cfgFile, { ...cfg, cameras: [{ ...cfg.cameras[0], source: { type: 'synthetic', seed: 9 } }] }));
+  assert.equal(new Set(keys).size, keys.length, `duplicate keys: ${keys.filter((k, i) => keys.indexOf(k) !== i).join(', ')}`);
+  assert.ok(keys.every((k) => /^life:c1:seq:\d+-\d+$/.test(k)), keys[0]);
+  const boots = new Set(keys.map((k) => k.split(':')[3]!.split('-')[0]));
+  assert.equal(boots.size, 2, 'one boot number per start');
+});

@@ -230,7 +230,7 @@ test('payloads follow the MQTT contract', async () => {
   assert.deepEqual(d.latency, { preprocessMs: 1, inferenceMs: 5, postprocessMs: 0.5, queueMs: 0, totalMs: 20 });
   assert.deepEqual(d.detections[0], { class: 'scratch', classId: 1, confidence: 0.9, box: { x1: 1, y1: 2, x2: 11, y2: 12 } });
   const r = sink.rejects[0];
-  assert.equal(r.key, 'dev:cam1:seq:7');
+  assert.equal(r.key, 'dev:cam1:seq:0-1', 'boot 0 (none given), the first reject of cam1');
   assert.deepEqual(r.classes, ['scratch']);
   assert.equal(r.detections.length, 1);
   assert.equal(r.reason, 'reject: scratch (0.90)');

@@ -58,9 +58,9 @@ test('empty class names are filled from the model names', () => {
 });
 
 test('rejectKey: seq or trigger form', () => {
-  assert.equal(rejectKey('edge1', 'cam1', 42), 'edge1:cam1:seq:42');
-  assert.equal(rejectKey('edge1', 'cam1', 42, 'PART-7'), 'edge1:cam1:trigger:PART-7');
-  assert.equal(rejectKey('edge1', 'cam1', 42, ''), 'edge1:cam1:seq:42');
+  assert.equal(rejectKey('edge1', 'cam1', '3-42'), 'edge1:cam1:seq:3-42');
+  assert.equal(rejectKey('edge1', 'cam1', '3-42', 'PART-7'), 'edge1:cam1:trigger:PART-7');
+  assert.equal(rejectKey('edge1', 'cam1', '3-42', ''), 'edge1:cam1:seq:3-42');
 });
 
 test('rejectReason and classes summarise per class', () => {
