@@ -4,7 +4,7 @@
  * (READY=1, STOPPING=1). Parts talk through the event bus (events.ts); the root relays nothing.
  *
  * Start order: metrics observer, outbox, MQTT delivery (embedded broker when mqtt.url is unset), status,
- * http, config reloader, watchdog, model (loaded and warmed; while none loads, start-up waits and says why),
+ * line view, http, config reloader, watchdog, model (loaded and warmed; while none loads, start-up waits and says why),
  * snapshots, inspection (pipeline + cameras), commands, console summary; then READY=1. A signal during start-up aborts
  * it (start(signal)); the caller then calls stop(), which undoes whatever had started.
  *
@@ -28,6 +28,7 @@ import { Delivery } from './delivery.js';
 import type { DaemonBus, DaemonEvents } from './events.js';
 import { HttpService } from './http-service.js';
 import { Inspection } from './inspection.js';
+import { startLineView } from './line-view.js';
 import { ModelSupply } from './model-supply.js';
 import { MetricsObserver, SnapshotService } from './observers.js';
 import { defaultParts, type DaemonParts } from './parts.js';
@@ -200,7 +201,8 @@ export class Daemon {
 
     // Health/metrics, watching the config file and feeding the watchdog start before the model: while no
     // usable model loads, /healthz says why (503), an edit is how it gets fixed, and waiting is not a hang.
-    const http = (this.http = new HttpService({ create: parts.createHttp, metrics, health: () => this.health(), logger }));
+    const view = startLineView({ bus, status: this.status, logger, stack });
+    const http = (this.http = new HttpService({ create: parts.createHttp, metrics, health: () => this.health(), logger, view }));
     await http.start(cfg.http);
     stack.push('http', () => http.stop());
     this.reloader.onSection('http', (next) => http.reconfigure(next.http));

@@ -19,8 +19,15 @@ export interface DaemonEvents {
   'frame.late': { camera: string };
   /** A frame's detections payload, after rules (the `detections` topic). */
   detections: DetectionsPayload;
+  /**
+   * The same, with its frame, emitted only while someone listens (the line view, while a viewer watches).
+   * `frame.data` is valid only during the call.
+   */
+  'frame.judged': { payload: DetectionsPayload; frame: Frame };
   /** A reject decision; `frame` and `causes` are for evidence (snapshots), never published. */
   'reject.decided': { payload: RejectPayload; frame: Frame; causes: Detection[] };
+  /** A reject's annotated snapshot was written (file: its name in snapshots.dir). */
+  'snapshot.saved': { key: string; camera: string; file: string };
   'camera.state': { camera: string } & SourceState;
   'camera.restart': { camera: string; reason: string };
   /** The serving engine changed after the model was loaded (background TensorRT build, recovery). */

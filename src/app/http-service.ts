@@ -1,8 +1,9 @@
 /**
- * The HTTP endpoint (health, metrics). Observers use it; inspection and rejects must not depend on a free
+ * The HTTP endpoint (health, metrics, the line view). Observers use it; inspection and rejects must not depend on a free
  * port, so a failure to listen is reported (status topic `httpError`, log) and the daemon runs on.
  */
 import type { HttpConfig } from '../config/types.js';
+import type { LineViewProvider } from '../contracts/line-view.js';
 import type { HealthInfo } from '../contracts/ops.js';
 import { errorMessage } from '../errors.js';
 import type { HttpServer } from '../ops/http.js';
@@ -14,7 +15,9 @@ export class HttpService {
   private server: HttpServer | null = null;
   private lastError: string | null = null;
 
-  constructor(private readonly opts: { create: DaemonParts['createHttp']; metrics: Metrics; health: () => HealthInfo; logger: Logger }) {}
+  constructor(
+    private readonly opts: { create: DaemonParts['createHttp']; metrics: Metrics; health: () => HealthInfo; logger: Logger; view?: LineViewProvider },
+  ) {}
 
   get error(): string | null {
     return this.lastError;
@@ -22,7 +25,8 @@ export class HttpService {
 
   async start(config: HttpConfig): Promise<void> {
     try {
-      const server = await this.opts.create({ config, metrics: this.opts.metrics, health: this.opts.health, logger: this.opts.logger });
+      const { metrics, health, logger, view } = this.opts;
+      const server = await this.opts.create({ config, metrics, health, logger, ...(view ? { view } : {}) });
       await server?.start();
       this.server = server;
       this.lastError = null;

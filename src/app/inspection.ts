@@ -62,7 +62,10 @@ export class Inspection implements Reconfigurable {
       logger,
       observer: pipelineObserver(bus),
       sink: {
-        detections: (payload) => bus.emit('detections', payload),
+        detections: (payload, frame) => {
+          bus.emit('detections', payload);
+          if (bus.listenerCount('frame.judged') > 0) bus.emit('frame.judged', { payload, frame });
+        },
         reject: async (payload, frame, causes) => {
           bus.emit('reject.decided', { payload, frame, causes });
           await this.opts.publishReject(payload);

@@ -73,9 +73,12 @@ export class SnapshotService {
   async start(config: SnapshotConfig): Promise<void> {
     this.writer = await this.startWriter(config, true);
     this.opts.bus.on('reject.decided', this, ({ payload, frame, causes }) => {
-      this.writer?.saveReject(frame, causes, { cameraId: payload.camera, seq: payload.seq, key: payload.key }).catch((err: unknown) =>
-        this.opts.logger.warn({ key: payload.key, err: errorMessage(err) }, 'reject snapshot not saved'),
-      );
+      this.writer
+        ?.saveReject(frame, causes, { cameraId: payload.camera, seq: payload.seq, key: payload.key })
+        .then((file) => {
+          if (file) this.opts.bus.emit('snapshot.saved', { key: payload.key, camera: payload.camera, file: path.basename(file) });
+        })
+        .catch((err: unknown) => this.opts.logger.warn({ key: payload.key, err: errorMessage(err) }, 'reject snapshot not saved'));
     });
   }
 

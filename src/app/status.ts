@@ -67,6 +67,15 @@ export class StatusReporter {
     private readonly opts: { bus: DaemonBus; logger: Logger; version: string; intervalMs: number; isTTY: boolean },
   ) {}
 
+  /** What it reads (the line view shows the same readings). */
+  get sources(): StatusSources {
+    return this.src;
+  }
+
+  get startedAtMs(): number {
+    return this.startedAt;
+  }
+
   /** Starts with MQTT, before the model: while start-up waits for one, the status topic says why. */
   start(): void {
     const bus = this.opts.bus;

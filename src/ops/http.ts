@@ -1,7 +1,12 @@
-/** Health and metrics over HTTP: GET /healthz (200/503 JSON), GET /metrics (Prometheus text). */
+/**
+ * Health and metrics over HTTP: GET /healthz (200/503 JSON), GET /metrics (Prometheus text); with a line
+ * view provider also the line view page under /view (view-routes.ts).
+ */
 import { timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
+import type { LineViewProvider } from '../contracts/line-view.js';
+import { TOKEN_COOKIE, ViewRoutes } from './view-routes.js';
 import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
 import type { HttpConfig } from '../config/types.js';
 import type { Logger } from '../ops/log.js';
@@ -21,12 +26,14 @@ export class HttpServer {
   /** Bearer token every request must carry (http.tokenFile); null: none asked. */
   private token: Buffer | null = null;
   private stopped = false;
+  private readonly view: ViewRoutes | null;
 
-  constructor(opts: { config: HttpConfig; metrics: Metrics; health: HealthFn; logger: Logger }) {
+  constructor(opts: { config: HttpConfig; metrics: Metrics; health: HealthFn; logger: Logger; view?: LineViewProvider }) {
     this.config = opts.config;
     this.metrics = opts.metrics;
     this.health = opts.health;
     this.logger = opts.logger.child({ component: 'http' });
+    this.view = opts.view ? new ViewRoutes(opts.view, this.logger) : null;
   }
 
   get port(): number {
@@ -60,6 +67,7 @@ export class HttpServer {
     this.server = null;
     if (!server) return;
     const closed = new Promise<void>((r) => server.close(() => r()));
+    this.view?.close(); // event streams never go idle: end them, so close() need not wait them out
     server.closeIdleConnections();
     // Requests still running get a moment, then their sockets go too.
     const timer = setTimeout(() => server.closeAllConnections(), 1000);
@@ -70,7 +78,12 @@ export class HttpServer {
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = (req.url ?? '/').split('?')[0];
     try {
-      if (this.token && !bearerMatches(req.headers.authorization, this.token)) {
+      const view = this.view && (url === '/' || url === '/view' || url.startsWith('/view/'));
+      if (view && (req.method === 'GET' || req.method === 'HEAD')) {
+        // The page's images and event stream cannot send a header: a cookie, set by /view?token=, stands in for it.
+        const authorized = !this.token || bearerMatches(req.headers.authorization, this.token) || cookieMatches(req.headers.cookie, this.token);
+        await this.view!.handle(req, res, url, { authorized, tokenMatches: (t) => this.token !== null && tokenEquals(t, this.token) });
+      } else if (this.token && !bearerMatches(req.headers.authorization, this.token)) {
         send(res, 401, 'application/json', JSON.stringify({ error: 'unauthorized: send Authorization: Bearer <token from http.tokenFile>' }), {
           'www-authenticate': 'Bearer realm="inspectd"',
         });
@@ -117,7 +130,23 @@ async function readToken(file: string): Promise<Buffer> {
 /** Constant-time comparison, so response timing says nothing about how much of a guess was right. */
 function bearerMatches(header: string | undefined, token: Buffer): boolean {
   const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
-  if (!m) return false;
-  const given = Buffer.from(m[1]);
-  return given.length === token.length && timingSafeEqual(given, token);
+  return m ? tokenEquals(m[1], token) : false;
+}
+
+function cookieMatches(header: string | undefined, token: Buffer): boolean {
+  for (const part of (header ?? '').split(';')) {
+    const eq = part.indexOf('=');
+    if (eq <= 0 || part.slice(0, eq).trim() !== TOKEN_COOKIE) continue;
+    try {
+      return tokenEquals(decodeURIComponent(part.slice(eq + 1).trim()), token);
+    } catch {
+      return false; // malformed escape
+    }
+  }
+  return false;
+}
+
+function tokenEquals(given: string, token: Buffer): boolean {
+  const g = Buffer.from(given);
+  return g.length === token.length && timingSafeEqual(g, token);
 }

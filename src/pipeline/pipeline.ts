@@ -475,7 +475,7 @@ export class Pipeline {
       engine: detector.engineKind,
       detections: kept.map(toPayload),
     };
-    this.opts.sink.detections(payload);
+    this.opts.sink.detections(payload, frame);
     lane.counters.published++;
     this.latencies[this.latencyCount++ % LATENCY_RING] = totalMs;
     this.opts.observer?.published?.(cam.id, totalMs);

@@ -5,8 +5,11 @@ import type { DetectionsPayload, RejectPayload } from '../contracts/messages.js'
 
 /** Where results go; the daemon adapts this to the MQTT sink, snapshots and metrics. */
 export interface PipelineSink {
-  /** Fire and forget (QoS 0 by default): must not throw. */
-  detections(payload: DetectionsPayload): void;
+  /**
+   * Fire and forget (QoS 0 by default): must not throw. `frame` is valid only during the call (a source
+   * may reuse its buffer): copy what is kept.
+   */
+  detections(payload: DetectionsPayload, frame: Frame): void;
   /** Resolves once the reject is durable (outbox or broker ack). */
   reject(payload: RejectPayload, frame: Frame, causes: Detection[]): Promise<void>;
 }
