@@ -11,7 +11,8 @@ import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { InspectdError, ErrorCodes, errorMessage } from '../errors.js';
 import { silentLogger, type Logger } from '../ops/log.js';
-import type { Engine, EngineKind, EnginePreference, EngineRefusal } from '../contracts/engine.js';
+import type { Engine, EngineKind, EnginePreference, EngineRefusal, RunTiming } from '../contracts/engine.js';
+import type { OrtSpin } from './ort.js';
 import { createEngine } from './select.js';
 import type { TrtUpgradeSettings } from './trt-upgrade.js';
 import { EngineSlot } from './engine-slot.js';
@@ -33,6 +34,11 @@ export interface DetectorLoadOptions {
   strictEngine?: boolean;
   /** onnxruntime intra-op threads; 0 (default) = all cores. */
   threads?: number;
+  /** onnxruntime inter-op threads (default 1) and spinning (default 'during-runs'): ort.ts, README "Performance". */
+  interOpThreads?: number;
+  spin?: OrtSpin;
+  /** onnxruntime: runs write into the output buffers of earlier frames (default true); false allocates every run. */
+  reuseOutputs?: boolean;
   logger?: Logger;
   /** Raw-frame preprocessor to use instead of the default (native when the addon loads, else JS). */
   rawPreprocessor?: RawPreprocessor;
@@ -114,6 +120,11 @@ export class Detector implements FrameDetector {
     return this.slot.kind;
   }
 
+  /** inferPrepared calls may overlap when the engine queues runs in order (onnxruntime's worker does). */
+  get submitAhead(): boolean {
+    return this.slot.current.queuesRuns === true;
+  }
+
   /** Settles (never rejects) when no background engine upgrade is pending. */
   get engineUpgrade(): Promise<void> {
     return this.slot.upgrade;
@@ -158,6 +169,9 @@ export class Detector implements FrameDetector {
       modelBytes: bytes,
       preference: opts.engine ?? 'auto',
       threads: opts.threads ?? 0,
+      interOpThreads: opts.interOpThreads,
+      spin: opts.spin,
+      reuseOutputs: opts.reuseOutputs,
       engineCacheDir: opts.engineCacheDir,
       logger,
       warmupSize: prelim.imgsz,
@@ -269,11 +283,21 @@ export class Detector implements FrameDetector {
 
   private async infer(tensor: Float32Array, info: LetterboxInfo, post: PostprocessOptions, t0: number, t1: number) {
     const { width, height } = this.inputSize;
-    const outputs = await this.slot.run(tensor, [1, 3, height, width]);
+    const run: RunTiming = {};
+    const outputs = await this.slot.run(tensor, [1, 3, height, width], run);
     const t2 = performance.now();
     const detections = this.post.run(outputs[0].data, info, post);
     const t3 = performance.now();
-    const timings: StageTimings = { preprocessMs: t1 - t0, inferenceMs: t2 - t1, postprocessMs: t3 - t2 };
+    // Decoded into detections: the engine may write the next frames into these buffers.
+    this.slot.recycle(outputs);
+    // An engine that says when it started and how long it ran separates its queue from its work.
+    const started = run.startedAt !== undefined && run.runMs !== undefined ? Math.max(t1, run.startedAt) : t1;
+    const timings: StageTimings = {
+      preprocessMs: t1 - t0,
+      inferenceMs: run.runMs ?? t2 - t1,
+      postprocessMs: t3 - t2,
+      engineWaitMs: started - t1,
+    };
     return { detections, timings };
   }
 
