@@ -79,6 +79,8 @@ export const defaultParts: DaemonParts = {
       labelsPath: model.labels,
       engine: model.engine,
       threads: model.threads,
+      interOpThreads: model.interOpThreads,
+      spin: model.spin,
       engineCacheDir: model.engineCacheDir,
       logger,
       onEngineChange,

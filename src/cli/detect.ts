@@ -5,6 +5,7 @@ import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
 import { createLogger } from '../ops/log.js';
 import { Detector } from '../inference/detector.js';
 import type { Detection, PostprocessOptions } from '../contracts/vision.js';
+import type { PreparedFrame } from '../contracts/detector.js';
 import { EXIT_FAILURE, EXIT_OK, parseEngine, parseInteger, parseNumber, parseCommandArgs, usageError } from './args.js';
 
 const HELP = `usage: inspectd detect --model M [--conf C] [--iou I] [--engine auto|tensorrt|cuda|cpu] [--labels F]
@@ -95,26 +96,32 @@ export async function detectCommand(argv: string[]): Promise<number> {
     return EXIT_FAILURE;
   }
   let failures = 0;
-  try {
-    for (const image of images) {
+  // The next image is read, decoded and letterboxed while the engine runs this one.
+  const prepare = (image: string): Promise<{ prepared?: PreparedFrame; readError?: unknown; decodeError?: unknown }> =>
+    readImage(image).then(
       // Bytes, not the path, go to the decoder: its errors would name the path a second time.
-      let bytes: Buffer;
-      try {
-        bytes = await readImage(image);
-      } catch (err) {
+      (bytes) => detector.prepareImage(bytes).then((prepared) => ({ prepared }), (decodeError: unknown) => ({ decodeError })),
+      (readError: unknown) => ({ readError }),
+    );
+  try {
+    let next = images.length > 0 ? prepare(images[0]) : undefined;
+    for (const [i, image] of images.entries()) {
+      const cur = await next!;
+      next = i + 1 < images.length ? prepare(images[i + 1]) : undefined;
+      if (cur.readError !== undefined) {
         failures++;
-        process.stderr.write(`inspectd detect: ${errorMessage(err)}\n`);
+        process.stderr.write(`inspectd detect: ${errorMessage(cur.readError)}\n`);
         continue;
       }
       try {
-        const r = await detector.detectImage(bytes, post);
+        if (cur.decodeError !== undefined) throw cur.decodeError;
+        const r = await detector.inferPrepared(cur.prepared!, post);
+        const { srcWidth: width, srcHeight: height } = cur.prepared!.info;
         const name = path.basename(image);
         if (v.json) {
-          process.stdout.write(
-            JSON.stringify({ image: name, width: r.width, height: r.height, detections: r.detections.map(detectionJson) }) + '\n',
-          );
+          process.stdout.write(JSON.stringify({ image: name, width, height, detections: r.detections.map(detectionJson) }) + '\n');
         } else {
-          process.stdout.write(table(name, r.width, r.height, r.detections, r.timings.inferenceMs) + '\n');
+          process.stdout.write(table(name, width, height, r.detections, r.timings.inferenceMs) + '\n');
         }
       } catch (err) {
         failures++;

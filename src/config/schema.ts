@@ -13,6 +13,7 @@
  * The limits below are the runtime's limits too: code that checks a config value at run time imports them.
  */
 import { OptionalKind, Type, type Static, type TObject, type TSchema } from '@sinclair/typebox';
+import { SPIN_MODES } from '../contracts/engine.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Limits shared with the runtime
@@ -276,7 +277,22 @@ export const ModelSchema = Type.Object(
     path: Type.String({ minLength: 1, description: 'ONNX model file (relative to the config file).' }),
     labels: Type.Optional(Type.String({ minLength: 1, description: 'Labels file, one class name per line, for models without names metadata.' })),
     engine: Default(Enum(['auto', 'tensorrt', 'cuda', 'cpu'], { description: 'auto: TensorRT, then onnxruntime CUDA, then CPU.' }), 'auto'),
-    threads: Default(Type.Integer({ minimum: 0, maximum: MAX_THREADS, description: 'onnxruntime intra-op threads; 0 = number of cores.' }), 0),
+    threads: Default(Type.Integer({ minimum: 0, maximum: MAX_THREADS, description: 'onnxruntime intra-op threads; 0 = number of cores. README "Performance".' }), 0),
+    interOpThreads: Default(
+      Type.Integer({
+        minimum: 1,
+        maximum: MAX_THREADS,
+        description: 'onnxruntime inter-op threads; more than 1 runs independent branches of the graph in parallel (a YOLO graph is one chain: keep 1).',
+      }),
+      1,
+    ),
+    spin: Default(
+      Enum(SPIN_MODES, {
+        description:
+          "When onnxruntime's threads busy-wait: during-runs (inside a run only), always (onnxruntime's default: also between runs, a core per thread), never (least CPU, slower runs). README \"Performance\".",
+      }),
+      'during-runs',
+    ),
     conf: Default(Type.Number({ minimum: 0, maximum: 1, description: 'Global confidence threshold.' }), 0.25),
     iou: Default(Type.Number({ minimum: 0, maximum: 1, description: 'NMS IoU threshold.' }), 0.7),
     maxDetections: Default(Type.Integer({ minimum: 1, maximum: MAX_COUNT, description: 'Most detections kept per frame.' }), 300),

@@ -43,6 +43,12 @@ export interface FrameDetector {
   inferPrepared?(prepared: PreparedFrame, post?: Partial<PostprocessOptions>): Promise<DetectionResult>;
   /** Gives back the tensor of a prepared frame that will not be run. */
   releasePrepared?(prepared: PreparedFrame): void;
+  /**
+   * True when inferPrepared may be called again before the previous call settled: the runs queue inside the
+   * engine and run in call order. The pipeline then submits the next frame as soon as it is letterboxed, so
+   * the engine starts it the moment it frees, while the previous frame is decoded and published.
+   */
+  readonly submitAhead?: boolean;
   /** Refuses (INSPECTD_ERR_ENGINE_BUSY) while a run is in flight; idempotent otherwise. */
   dispose(): Promise<void>;
 }

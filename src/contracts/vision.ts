@@ -62,6 +62,9 @@ export const DEFAULT_POSTPROCESS: PostprocessOptions = { conf: 0.25, iou: 0.7, m
 /** Milliseconds spent per stage for one frame. */
 export interface StageTimings {
   preprocessMs: number;
+  /** The engine's time on this frame, its wait behind the previous frame excluded. */
   inferenceMs: number;
   postprocessMs: number;
+  /** Time the frame waited inside the engine behind the previous one (it was submitted ahead); 0 or absent otherwise. */
+  engineWaitMs?: number;
 }

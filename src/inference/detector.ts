@@ -11,7 +11,8 @@ import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { InspectdError, ErrorCodes, errorMessage } from '../errors.js';
 import { silentLogger, type Logger } from '../ops/log.js';
-import type { Engine, EngineKind, EnginePreference, EngineRefusal } from '../contracts/engine.js';
+import type { Engine, EngineKind, EnginePreference, EngineRefusal, RunTiming } from '../contracts/engine.js';
+import type { OrtSpin } from './ort.js';
 import { createEngine } from './select.js';
 import type { TrtUpgradeSettings } from './trt-upgrade.js';
 import { EngineSlot } from './engine-slot.js';
@@ -22,7 +23,7 @@ import { parseOnnxMetadata } from '../vision/onnx-metadata.js';
 import { buildModelMetadata, hasMetadataNames, loadLabelsFile } from '../vision/model-metadata.js';
 import { detectLayout, type LayoutHints, type LayoutInfo } from '../vision/layout.js';
 import { Postprocessor } from '../vision/postprocess.js';
-import { decodeImage, letterboxInto, preprocessRawSync } from '../vision/letterbox.js';
+import { DEFAULT_SHRINK_ON_LOAD_FACTOR, decodeImageFor, letterboxInto, preprocessRawSync } from '../vision/letterbox.js';
 import type { DetectionResult, FrameDetector, PreparedFrame, RawPreprocessor } from '../contracts/detector.js';
 
 export interface DetectorLoadOptions {
@@ -33,6 +34,17 @@ export interface DetectorLoadOptions {
   strictEngine?: boolean;
   /** onnxruntime intra-op threads; 0 (default) = all cores. */
   threads?: number;
+  /** onnxruntime inter-op threads (default 1) and spinning (default 'during-runs'): ort.ts, README "Performance". */
+  interOpThreads?: number;
+  spin?: OrtSpin;
+  /** onnxruntime: runs write into the output buffers of earlier frames (default true); false allocates every run. */
+  reuseOutputs?: boolean;
+  /**
+   * Encoded images (detectImage, prepareImage) at least this many times the model input on both axes are
+   * decoded shrunk by libvips (shrink-on-load) and resized by it; smaller ones are decoded full size and
+   * letterboxed OpenCV-exact. Default DEFAULT_SHRINK_ON_LOAD_FACTOR (3); Infinity never shrinks on load.
+   */
+  shrinkOnLoadFactor?: number;
   logger?: Logger;
   /** Raw-frame preprocessor to use instead of the default (native when the addon loads, else JS). */
   rawPreprocessor?: RawPreprocessor;
@@ -66,6 +78,7 @@ interface DetectorParts {
   post: Postprocessor;
   rawPreprocessor: RawPreprocessor | undefined;
   preprocessKind: PreprocessKind;
+  shrinkOnLoadFactor: number;
   logger: Logger;
   onEngineChange?: (kind: EngineKind, reason: string) => void;
   /** Loads a fresh engine for this model (the same fallback chain as at load), to replace a failed one. */
@@ -86,6 +99,7 @@ export class Detector implements FrameDetector {
   private readonly layoutHints: LayoutHints;
   private readonly post: Postprocessor;
   private readonly rawPreprocessor: RawPreprocessor | undefined;
+  private readonly shrinkOnLoadFactor: number;
 
   private constructor(p: DetectorParts) {
     this.metadata = p.metadata;
@@ -97,6 +111,7 @@ export class Detector implements FrameDetector {
     this.post = p.post;
     this.rawPreprocessor = p.rawPreprocessor;
     this.preprocessKind = p.preprocessKind;
+    this.shrinkOnLoadFactor = p.shrinkOnLoadFactor;
     this.slot = new EngineSlot({
       engine: p.engine,
       logger: p.logger,
@@ -112,6 +127,11 @@ export class Detector implements FrameDetector {
 
   get engineKind(): EngineKind {
     return this.slot.kind;
+  }
+
+  /** inferPrepared calls may overlap when the engine queues runs in order (onnxruntime's worker does). */
+  get submitAhead(): boolean {
+    return this.slot.current.queuesRuns === true;
   }
 
   /** Settles (never rejects) when no background engine upgrade is pending. */
@@ -158,6 +178,9 @@ export class Detector implements FrameDetector {
       modelBytes: bytes,
       preference: opts.engine ?? 'auto',
       threads: opts.threads ?? 0,
+      interOpThreads: opts.interOpThreads,
+      spin: opts.spin,
+      reuseOutputs: opts.reuseOutputs,
       engineCacheDir: opts.engineCacheDir,
       logger,
       warmupSize: prelim.imgsz,
@@ -217,6 +240,7 @@ export class Detector implements FrameDetector {
         post,
         rawPreprocessor,
         preprocessKind,
+        shrinkOnLoadFactor: opts.shrinkOnLoadFactor ?? DEFAULT_SHRINK_ON_LOAD_FACTOR,
         logger,
         onEngineChange: opts.onEngineChange,
         reloadEngine: async () => (await createEngine(engineOptions)).engine,
@@ -277,11 +301,21 @@ export class Detector implements FrameDetector {
 
   private async infer(tensor: Float32Array, info: LetterboxInfo, post: PostprocessOptions, t0: number, t1: number) {
     const { width, height } = this.inputSize;
-    const outputs = await this.slot.run(tensor, [1, 3, height, width]);
+    const run: RunTiming = {};
+    const outputs = await this.slot.run(tensor, [1, 3, height, width], run);
     const t2 = performance.now();
     const detections = this.post.run(outputs[0].data, info, post);
     const t3 = performance.now();
-    const timings: StageTimings = { preprocessMs: t1 - t0, inferenceMs: t2 - t1, postprocessMs: t3 - t2 };
+    // Decoded into detections: the engine may write the next frames into these buffers.
+    this.slot.recycle(outputs);
+    // An engine that says when it started and how long it ran separates its queue from its work.
+    const started = run.startedAt !== undefined && run.runMs !== undefined ? Math.max(t1, run.startedAt) : t1;
+    const timings: StageTimings = {
+      preprocessMs: t1 - t0,
+      inferenceMs: run.runMs ?? t2 - t1,
+      postprocessMs: t3 - t2,
+      engineWaitMs: started - t1,
+    };
     return { detections, timings };
   }
 
@@ -290,18 +324,40 @@ export class Detector implements FrameDetector {
     input: Buffer | string,
     post?: Partial<PostprocessOptions>,
   ): Promise<DetectionResult & { width: number; height: number }> {
+    const prepared = await this.prepareImage(input);
+    const { detections, timings } = await this.inferPrepared(prepared, post);
+    return { width: prepared.info.srcWidth, height: prepared.info.srcHeight, detections, timings };
+  }
+
+  /**
+   * The first half of detectImage: decodes and letterboxes an encoded image into a pooled tensor, so a caller
+   * can prepare the next image while the engine runs this one. Hand it to inferPrepared or releasePrepared.
+   */
+  async prepareImage(input: Buffer | string): Promise<PreparedFrame> {
     this.checkOpen();
+    const { width, height } = this.inputSize;
     const t0 = performance.now();
-    const img = await decodeImage(input);
-    const tensor = this.takeTensor();
+    const { image: img, geometry } = await decodeImageFor(input, width, height, this.shrinkOnLoadFactor);
+    const pooled = this.takeTensor();
     try {
       const ch = img.format === 'gray8' ? 1 : 3;
-      const g = letterboxInto(img.data, img.width, img.height, img.format, img.width * ch, this.inputSize.width, this.inputSize.height, tensor);
-      const t1 = performance.now();
-      const { detections, timings } = await this.infer(tensor, g, this.options(post), t0, t1);
-      return { width: img.width, height: img.height, detections, timings };
-    } finally {
-      this.giveTensor(tensor);
+      let tensor = pooled;
+      let info: LetterboxInfo;
+      if (geometry && this.rawPreprocessor) {
+        // Already resized: the native pass only pads and normalises (exactly, at scale 1), off this thread.
+        const frame: Frame = { cameraId: '', seq: 0, captureMono: 0, captureWall: 0, width: img.width, height: img.height, format: img.format, data: img.data };
+        ({ tensor, info } = await this.rawPreprocessor(frame, width, height, pooled));
+      } else {
+        // The OpenCV-exact letterbox: the native one's float weights move scores of the int8 fixture models
+        // by up to 0.07 against the reference (test/integration/fixtures-detect.test.ts).
+        info = toLetterboxInfo(letterboxInto(img.data, img.width, img.height, img.format, img.width * ch, width, height, pooled));
+      }
+      // Resized on load to the letterbox's inner size: the letterbox only padded it, and boxes map to the full image.
+      if (geometry) info = toLetterboxInfo(geometry);
+      return { tensor, info, preprocessMs: performance.now() - t0 };
+    } catch (err) {
+      this.giveTensor(pooled);
+      throw err;
     }
   }
 
@@ -384,6 +440,11 @@ async function outputShapes(engine: Engine, dims: number[]): Promise<number[][]>
   if (!shapes.some((s) => s.some((d) => d < 0))) return shapes;
   const out = await engine.run(new Float32Array(dims.reduce((a, b) => a * b, 1)), dims);
   return out.map((o) => o.dims);
+}
+
+function toLetterboxInfo(g: LetterboxInfo): LetterboxInfo {
+  const { scale, padX, padY, srcWidth, srcHeight, dstWidth, dstHeight } = g;
+  return { scale, padX, padY, srcWidth, srcHeight, dstWidth, dstHeight };
 }
 
 function stripUndefined<T extends object>(o: T | undefined): Partial<T> {

@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
 import type { Logger } from '../ops/log.js';
 import { tryLoadNativeAddon } from '../native/loader.js';
-import type { Engine, EngineKind, OutputTensor } from '../contracts/engine.js';
+import type { Engine, EngineKind, OutputTensor, RunTiming } from '../contracts/engine.js';
 import { backoffDelay, type BackoffPolicy } from '../util/backoff.js';
 import { defaultEngineCacheDir } from './tensorrt.js';
 import { trtUpgradeBlocker, upgradeToTensorRt, type TrtUpgradeSettings } from './trt-upgrade.js';
@@ -49,6 +49,8 @@ export class EngineSlot {
   /** Runs in flight per engine; a retired engine is disposed when its count reaches 0. */
   private readonly inFlight = new Map<Engine, number>();
   private readonly retired = new Set<Engine>();
+  /** Which engine produced each result still out with a caller, so recycle() returns buffers to it. */
+  private readonly producedBy = new WeakMap<readonly OutputTensor[], Engine>();
   private closed = false;
   private upgradeAbort: AbortController | undefined;
   private upgradeRun: Promise<void> = Promise.resolve();
@@ -101,12 +103,14 @@ export class EngineSlot {
    * Runs on the current engine, pinned for the whole run: a swap meanwhile changes only what the next run
    * gets. A run that finds its engine dead starts that engine's replacement.
    */
-  async run(input: Float32Array, dims: number[]): Promise<OutputTensor[]> {
+  async run(input: Float32Array, dims: number[], timing?: RunTiming): Promise<OutputTensor[]> {
     this.checkOpen();
     const engine = this.engine;
     this.inFlight.set(engine, (this.inFlight.get(engine) ?? 0) + 1);
     try {
-      return await engine.run(input, dims);
+      const outputs = await engine.run(input, dims, timing);
+      if (engine.recycle) this.producedBy.set(outputs, engine);
+      return outputs;
     } catch (err) {
       if (engine.failure !== undefined) this.recover(engine);
       throw err;
@@ -118,6 +122,13 @@ export class EngineSlot {
         if (this.retired.has(engine)) this.disposeRetired(engine);
       }
     }
+  }
+
+  /** Gives a run's outputs back to the engine that produced them (Engine.recycle), unless it was replaced since. */
+  recycle(outputs: readonly OutputTensor[]): void {
+    const engine = this.producedBy.get(outputs);
+    this.producedBy.delete(outputs);
+    if (engine && engine === this.engine && !this.closed) engine.recycle?.(outputs);
   }
 
   /**

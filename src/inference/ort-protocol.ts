@@ -32,12 +32,30 @@ export type OrtWorkerRequest =
       dims: number[];
       half: boolean;
       outputs: string[];
+      /**
+       * Float32 buffers of earlier outputs, one per name in `outputs`, for this run to write into (onnxruntime
+       * pre-allocated outputs); returned in the reply, as the outputs' buffers when they were used.
+       */
+      reuse?: ArrayBuffer[];
     }
   | { type: 'release' };
 
 export type OrtWorkerReply =
   | { type: 'ready'; inputs: ort.InferenceSession.ValueMetadata[]; outputs: ort.InferenceSession.ValueMetadata[] }
   | { type: 'load-error'; message: string }
-  | { type: 'result'; id: number; outputs: OutputTensor[]; input: ArrayBuffer }
-  | { type: 'run-error'; id: number; message: string; input: ArrayBuffer }
+  | {
+      type: 'result';
+      id: number;
+      outputs: OutputTensor[];
+      input: ArrayBuffer;
+      /** performance.timeOrigin + performance.now() in the worker when session.run started: the clocks differ by origin only. */
+      startedAt: number;
+      /** Milliseconds inside session.run. */
+      runMs: number;
+      /** Reuse buffers that were not used for outputs (sizes changed, or reuse failed): the engine may pool them again. */
+      unused?: ArrayBuffer[];
+      /** The outputs are the request's reuse buffers. */
+      reused: boolean;
+    }
+  | { type: 'run-error'; id: number; message: string; input: ArrayBuffer; unused?: ArrayBuffer[] }
   | { type: 'released'; error?: string };

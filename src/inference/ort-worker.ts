@@ -4,6 +4,7 @@
  * here, where it blocks only this thread, and the daemon's event loop (MQTT, outbox, sources, /healthz)
  * keeps turning. Runs are served one at a time, in arrival order.
  */
+import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import type { OutputTensor } from '../contracts/engine.js';
@@ -68,9 +69,20 @@ async function main(port: NonNullable<typeof parentPort>): Promise<void> {
     return; // nothing else keeps this thread alive: it exits
   }
   let half: Uint16Array | undefined; // fp16 staging, reused: runs are serial
+  // Pre-allocated outputs: onnxruntime-node 1.30 writes into them but still returns a fresh copy, which is
+  // dropped here, in this thread's small heap. The engine's thread keeps what it decodes from: buffers it
+  // hands back, so it receives no new multi-MB buffer per frame (a 1x84x8400 head is 2.8 MB) and its
+  // Mark-Compacts stay rare. Float32 heads only; the output dims are learnt from the previous run.
+  const reusable = session.outputMetadata.every((m) => m.isTensor && m.type === 'float32');
+  let learnt: { key: string; dims: number[][] } | undefined;
+  let reuseFailed = false;
 
   const run = async (req: Extract<OrtWorkerRequest, { type: 'run' }>): Promise<void> => {
     let outputs: OutputTensor[];
+    let unused = req.reuse;
+    let startedAt = 0;
+    let runMs = 0;
+    let reused = false;
     try {
       const input = new Float32Array(req.input);
       let tensor: ort.Tensor;
@@ -81,25 +93,53 @@ async function main(port: NonNullable<typeof parentPort>): Promise<void> {
       } else {
         tensor = new ort.Tensor('float32', input, req.dims);
       }
+      const feeds = { [req.name]: tensor };
+      const key = req.dims.join('x');
+      let targets: Float32Array[] | undefined;
+      const reuse = req.reuse;
+      if (reuse && reusable && !reuseFailed && learnt?.key === key && reuse.length === req.outputs.length) {
+        const dims = learnt.dims;
+        if (reuse.every((b, i) => b.byteLength === 4 * dims[i].reduce((a, d) => a * d, 1))) targets = reuse.map((b) => new Float32Array(b));
+      }
       let results: ort.InferenceSession.ReturnType;
+      const t0 = performance.now();
       try {
-        results = await native(() => session.run({ [req.name]: tensor }));
+        if (targets) {
+          const fetches: Record<string, ort.Tensor> = {};
+          req.outputs.forEach((name, i) => (fetches[name] = new ort.Tensor('float32', targets![i], learnt!.dims[i])));
+          try {
+            results = await native(() => session.run(feeds, fetches));
+            unused = undefined;
+          } catch {
+            // An output whose shape depends on the data refuses a buffer of the last shape: allocate from now on.
+            reuseFailed = true;
+            targets = undefined;
+            results = await native(() => session.run(feeds));
+          }
+        } else {
+          results = await native(() => session.run(feeds));
+        }
       } catch (err) {
         throw new Error(`onnxruntime run failed: ${message(err)}`);
       }
-      outputs = req.outputs.map((name) => ({ name, dims: [...results[name].dims], data: toFloat32(name, results[name]) }));
+      runMs = performance.now() - t0;
+      startedAt = performance.timeOrigin + t0;
+      outputs = req.outputs.map((name, i) => ({ name, dims: [...results[name].dims], data: targets ? targets[i] : toFloat32(name, results[name]) }));
+      learnt = { key, dims: outputs.map((o) => o.dims) };
+      reused = targets !== undefined;
     } catch (err) {
-      port.postMessage({ type: 'run-error', id: req.id, message: message(err), input: req.input } satisfies OrtWorkerReply, [req.input]);
+      const back = [req.input, ...(unused ?? [])];
+      port.postMessage({ type: 'run-error', id: req.id, message: message(err), input: req.input, unused } satisfies OrtWorkerReply, back);
       return;
     }
     // Outputs go back zero-copy: each buffer is transferred once; a view that shares its buffer is copied.
-    const transfer: ArrayBuffer[] = [req.input];
+    const transfer: ArrayBuffer[] = [req.input, ...(unused ?? [])];
     for (const o of outputs) {
       const buf = o.data.buffer as ArrayBuffer;
       if (o.data.byteOffset !== 0 || o.data.byteLength !== buf.byteLength || transfer.includes(buf)) o.data = o.data.slice();
       transfer.push(o.data.buffer as ArrayBuffer);
     }
-    port.postMessage({ type: 'result', id: req.id, outputs, input: req.input } satisfies OrtWorkerReply, transfer);
+    port.postMessage({ type: 'result', id: req.id, outputs, input: req.input, startedAt, runMs, unused, reused } satisfies OrtWorkerReply, transfer);
   };
 
   const release = async (): Promise<void> => {

@@ -7,22 +7,56 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import type * as ort from 'onnxruntime-node';
 import { InspectdError, ErrorCodes, errorMessage } from '../errors.js';
 import type { Logger } from '../ops/log.js';
-import type { Engine, EngineKind, OutputTensor, TensorSpec } from '../contracts/engine.js';
+import type { Engine, EngineKind, OutputTensor, RunTiming, SpinMode, TensorSpec } from '../contracts/engine.js';
 import { NativeState, type OrtWorkerData, type OrtWorkerReply, type OrtWorkerRequest } from './ort-protocol.js';
 
-export interface OrtEngineOptions {
+/** Spinning of onnxruntime's threads: contracts/engine.ts SpinMode. */
+export type OrtSpin = SpinMode;
+
+export interface OrtThreading {
+  /** Intra-op threads; 0 = os.availableParallelism(). */
+  threads: number;
+  /** Inter-op threads; more than 1 runs independent graph branches in parallel (execution mode 'parallel'). Default 1. */
+  interOpThreads?: number;
+  /** Default 'during-runs'. */
+  spin?: OrtSpin;
+}
+
+export interface OrtEngineOptions extends OrtThreading {
   /** Path or the model bytes (read once by the caller). */
   model: string | Uint8Array;
   provider: 'cpu' | 'cuda';
-  /** Intra-op threads; 0 = os.availableParallelism(). */
-  threads: number;
   /** [h, w] to use for dynamic spatial input axes during warm-up. */
   warmupSize?: [number, number];
+  /** Let runs write into output buffers the caller recycled (Engine.recycle). Default true; false allocates every run. */
+  reuseOutputs?: boolean;
   logger?: Logger;
+}
+
+/** The onnxruntime session options for these thread and spin settings (the bench's bare loops use them too). */
+export function ortSessionOptions(provider: 'cpu' | 'cuda', t: OrtThreading): ort.InferenceSession.SessionOptions {
+  const interOp = t.interOpThreads ?? 1;
+  const spinning = t.spin ?? 'during-runs';
+  const session: Record<string, unknown> = {};
+  if (spinning === 'during-runs') session.force_spinning_stop = '1';
+  if (spinning === 'never') {
+    session.intra_op = { allow_spinning: '0' };
+    session.inter_op = { allow_spinning: '0' };
+  }
+  return {
+    executionProviders: provider === 'cuda' ? ['cuda'] : ['cpu'],
+    intraOpNumThreads: t.threads > 0 ? t.threads : os.availableParallelism(),
+    interOpNumThreads: interOp,
+    graphOptimizationLevel: 'all',
+    // A YOLO graph is one chain: parallel execution only pays for branchy graphs, and only with inter-op threads.
+    executionMode: interOp > 1 ? 'parallel' : 'sequential',
+    ...(Object.keys(session).length > 0 ? { extra: { session } } : {}),
+  };
 }
 
 function toSpec(m: ort.InferenceSession.ValueMetadata): TensorSpec {
@@ -61,6 +95,8 @@ const WORKER_URL = new URL('./ort-worker.js', import.meta.url);
 const STOP_WAIT_MS = 5000;
 /** Input staging buffers kept per engine: one per concurrent caller (camera) is plenty. */
 const POOL_MAX = 4;
+/** Output buffer sets kept for reuse: one per run in flight (the pipeline has at most two) and a spare. */
+const OUT_POOL_MAX = 3;
 
 /** Swaps IDLE for STOPPING, waiting (synchronously) up to the deadline while a native call runs. */
 function barNativeSync(cell: Int32Array, deadline: number): boolean {
@@ -108,6 +144,7 @@ interface WorkerHandle {
 interface Pending {
   resolve: (outputs: OutputTensor[]) => void;
   reject: (err: Error) => void;
+  timing: RunTiming | undefined;
 }
 
 /** Waits for the worker's 'ready' (or its load failure, error or exit), mapping failures to inspectd errors. */
@@ -181,6 +218,8 @@ async function stopWorker({ worker, state }: WorkerHandle): Promise<string | und
  * inference. Concurrent run() calls are matched to replies by id; the worker serves them in order.
  */
 export class OrtEngine implements Engine {
+  /** The worker serves runs one at a time in arrival order, and starts the next as it replies. */
+  readonly queuesRuns = true;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private disposed = false;
@@ -190,6 +229,10 @@ export class OrtEngine implements Engine {
   private workerError: string | undefined;
   /** Input staging buffers, all of one size; each travels to the worker and back with its run. */
   private pool: ArrayBuffer[] = [];
+  /** Output buffer sets handed back by callers (recycle), one buffer per output; each travels with a run. */
+  private outPool: ArrayBuffer[][] = [];
+  private readonly pooledOut = new WeakSet<ArrayBuffer>();
+  private reused = 0;
 
   private constructor(
     readonly kind: EngineKind,
@@ -197,6 +240,7 @@ export class OrtEngine implements Engine {
     readonly inputs: readonly TensorSpec[],
     readonly outputs: readonly TensorSpec[],
     private readonly logger: Logger | undefined,
+    private readonly reuseOutputs: boolean,
   ) {
     const { worker } = handle;
     worker.on('message', (msg: OrtWorkerReply) => this.onMessage(msg));
@@ -216,15 +260,8 @@ export class OrtEngine implements Engine {
   }
 
   static async create(opts: OrtEngineOptions): Promise<OrtEngine> {
-    const threads = opts.threads > 0 ? opts.threads : os.availableParallelism();
-    const sessionOptions: ort.InferenceSession.SessionOptions = {
-      executionProviders: opts.provider === 'cuda' ? ['cuda'] : ['cpu'],
-      intraOpNumThreads: threads,
-      // One model, one run at a time: inter-op threads would only compete with intra-op ones.
-      interOpNumThreads: 1,
-      graphOptimizationLevel: 'all',
-      executionMode: 'sequential',
-    };
+    const sessionOptions = ortSessionOptions(opts.provider, opts);
+    const threads = sessionOptions.intraOpNumThreads;
     if (opts.provider === 'cuda') {
       const missing = cudaProviderMissing();
       if (missing) throw new InspectdError(ErrorCodes.ENGINE_UNAVAILABLE, missing);
@@ -265,7 +302,7 @@ export class OrtEngine implements Engine {
           `model input shape ${inputs.map((i) => `[${i.shape.join(', ')}]`).join(', ')} is not one NCHW image input; re-export the model as a detect model`,
         );
       }
-      engine = new OrtEngine(opts.provider === 'cuda' ? 'ort-cuda' : 'ort-cpu', handle, inputs, outputs, opts.logger);
+      engine = new OrtEngine(opts.provider === 'cuda' ? 'ort-cuda' : 'ort-cpu', handle, inputs, outputs, opts.logger, opts.reuseOutputs ?? true);
     } catch (err) {
       await stopWorker(handle);
       throw err;
@@ -279,7 +316,10 @@ export class OrtEngine implements Engine {
       await engine.dispose();
       throw err;
     }
-    opts.logger?.debug({ engine: engine.kind, threads, inputs: engine.inputs, outputs: engine.outputs }, 'onnxruntime session ready');
+    opts.logger?.debug(
+      { engine: engine.kind, threads, interOpThreads: sessionOptions.interOpNumThreads, spin: opts.spin ?? 'during-runs', inputs: engine.inputs, outputs: engine.outputs },
+      'onnxruntime session ready',
+    );
     return engine;
   }
 
@@ -287,7 +327,12 @@ export class OrtEngine implements Engine {
     return this.dead;
   }
 
-  async run(input: Float32Array, dims: number[]): Promise<OutputTensor[]> {
+  /** Runs so far whose outputs were written into recycled buffers (none allocated for them on this thread). */
+  get reusedOutputs(): number {
+    return this.reused;
+  }
+
+  async run(input: Float32Array, dims: number[], timing?: RunTiming): Promise<OutputTensor[]> {
     if (this.disposed) throw new InspectdError(ErrorCodes.ENGINE_DISPOSED, 'engine was disposed; load the model again');
     if (this.dead !== undefined) {
       throw new InspectdError(ErrorCodes.ENGINE_RUN, `onnxruntime worker thread stopped earlier (${this.dead}); this engine is unusable: restart inspectd`);
@@ -305,18 +350,38 @@ export class OrtEngine implements Engine {
     // way the caller's array is never detached: the Detector reuses its pooled tensors.
     const buf = this.takeBuffer(input.byteLength);
     new Float32Array(buf).set(input);
+    const reuse = this.outPool.pop();
+    if (reuse) for (const b of reuse) this.pooledOut.delete(b);
     const id = this.nextId++;
     if (this.pending.size === 0) this.handle.worker.ref();
     return new Promise<OutputTensor[]>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      const req: OrtWorkerRequest = { type: 'run', id, name: spec.name, input: buf, dims: [...dims], half: spec.type === 'float16', outputs: this.outputs.map((o) => o.name) };
+      this.pending.set(id, { resolve, reject, timing });
+      const req: OrtWorkerRequest = { type: 'run', id, name: spec.name, input: buf, dims: [...dims], half: spec.type === 'float16', outputs: this.outputs.map((o) => o.name), reuse };
       try {
-        this.handle.worker.postMessage(req, [buf]);
+        this.handle.worker.postMessage(req, reuse ? [buf, ...reuse] : [buf]);
       } catch (err) {
         this.settle(id);
         reject(new InspectdError(ErrorCodes.ENGINE_RUN, `cannot hand the run to the onnxruntime worker thread: ${errorMessage(err)}`, { cause: err }));
       }
     });
+  }
+
+  /**
+   * Takes back the outputs of a finished run for a later run to write into. Only whole, unshared float32
+   * buffers of a complete set are kept; anything else is left to the garbage collector.
+   */
+  recycle(outputs: readonly OutputTensor[]): void {
+    if (!this.reuseOutputs || this.disposed || this.outPool.length >= OUT_POOL_MAX || outputs.length !== this.outputs.length) return;
+    const set: ArrayBuffer[] = [];
+    for (const o of outputs) {
+      const buf = o.data.buffer;
+      // A detached buffer reads 0 bytes; one already pooled must not travel with two runs.
+      if (!(buf instanceof ArrayBuffer) || buf.byteLength === 0 || o.data.byteOffset !== 0 || o.data.byteLength !== buf.byteLength) return;
+      if (this.pooledOut.has(buf) || set.includes(buf)) return;
+      set.push(buf);
+    }
+    for (const b of set) this.pooledOut.add(b);
+    this.outPool.push(set);
   }
 
   async dispose(): Promise<void> {
@@ -326,6 +391,7 @@ export class OrtEngine implements Engine {
     if (this.disposed) return;
     this.disposed = true;
     this.pool = [];
+    this.outPool = [];
     if (this.dead !== undefined) return; // the thread is gone, or being stopped by messageerror
     this.closing = true;
     const error = await stopWorker(this.handle);
@@ -334,11 +400,19 @@ export class OrtEngine implements Engine {
 
   private onMessage(msg: OrtWorkerReply): void {
     if (msg.type !== 'result' && msg.type !== 'run-error') return; // 'released' is stopWorker's
-    this.recycle(msg.input);
+    this.recycleInput(msg.input);
+    if (msg.unused) this.recycle(msg.unused.map((b) => ({ name: '', dims: [], data: new Float32Array(b) })));
     const p = this.settle(msg.id);
     if (!p) return;
-    if (msg.type === 'result') p.resolve(msg.outputs);
-    else p.reject(new InspectdError(ErrorCodes.ENGINE_RUN, msg.message));
+    if (msg.type === 'result') {
+      if (msg.reused) this.reused++;
+      if (p.timing) {
+        // Both clocks are performance.now() plus their own thread's timeOrigin.
+        p.timing.startedAt = msg.startedAt - performance.timeOrigin;
+        p.timing.runMs = msg.runMs;
+      }
+      p.resolve(msg.outputs);
+    } else p.reject(new InspectdError(ErrorCodes.ENGINE_RUN, msg.message));
   }
 
   /** The worker is gone (or unreadable): fail every pending run; later runs fail at once. */
@@ -365,7 +439,7 @@ export class OrtEngine implements Engine {
     return this.pool.pop() ?? new ArrayBuffer(bytes);
   }
 
-  private recycle(buf: ArrayBuffer): void {
+  private recycleInput(buf: ArrayBuffer): void {
     if (this.disposed || this.pool.length >= POOL_MAX) return;
     if (this.pool.length === 0 || this.pool[0].byteLength === buf.byteLength) this.pool.push(buf);
   }

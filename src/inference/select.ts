@@ -9,13 +9,18 @@ import { InspectdError, ErrorCodes, errorMessage, isInspectdError } from '../err
 import type { Logger } from '../ops/log.js';
 import type { NativeAddon } from '../native/loader.js';
 import type { Engine, EngineKind, EnginePreference, EngineRefusal } from '../contracts/engine.js';
-import { createOrtEngine } from './ort.js';
+import { createOrtEngine, type OrtSpin } from './ort.js';
 import { createTensorRtEngine, defaultEngineCacheDir } from './tensorrt.js';
 
 export interface CreateEngineOptions {
   modelPath: string;
   preference: EnginePreference;
   threads: number;
+  /** onnxruntime inter-op threads (default 1) and spinning (default 'during-runs'); see ort.ts. */
+  interOpThreads?: number;
+  spin?: OrtSpin;
+  /** onnxruntime: runs write into recycled output buffers (default true). */
+  reuseOutputs?: boolean;
   engineCacheDir?: string;
   logger: Logger;
   /** The model bytes when the caller already read them (saves reading the file twice). */
@@ -42,6 +47,11 @@ const PREFERRED: Record<EnginePreference, EngineKind | undefined> = {
   cpu: 'ort-cpu',
 };
 
+function ortOptions(opts: CreateEngineOptions) {
+  const { threads, interOpThreads, spin, reuseOutputs, warmupSize, logger } = opts;
+  return { threads, interOpThreads, spin, reuseOutputs, warmupSize, logger };
+}
+
 export async function createEngine(opts: CreateEngineOptions): Promise<{ engine: Engine; refusals: EngineRefusal[] }> {
   const { logger } = opts;
   let bytes = opts.modelBytes;
@@ -67,10 +77,10 @@ export async function createEngine(opts: CreateEngineOptions): Promise<{ engine:
           });
           break;
         case 'ort-cuda':
-          engine = await createOrtEngine({ model: bytes, provider: 'cuda', threads: opts.threads, warmupSize: opts.warmupSize, logger });
+          engine = await createOrtEngine({ ...ortOptions(opts), model: bytes, provider: 'cuda' });
           break;
         case 'ort-cpu':
-          engine = await createOrtEngine({ model: bytes, provider: 'cpu', threads: opts.threads, warmupSize: opts.warmupSize, logger });
+          engine = await createOrtEngine({ ...ortOptions(opts), model: bytes, provider: 'cpu' });
           break;
       }
       const preferred = PREFERRED[opts.preference];

@@ -4,7 +4,10 @@
  * cameras take turns round-robin, and at most one inference is in flight at a time (the engine is the
  * bottleneck; a second run would only queue inside it and make every frame older). The next frame is
  * letterboxed while the engine still runs the current one, timed to be ready as the engine frees, so the
- * engine does not wait for preprocessing and the frame is at most one preprocess older for it.
+ * engine does not wait for preprocessing and the frame is at most one preprocess older for it. With a
+ * detector that queues runs (submitAhead), that frame is handed to the engine as soon as it is letterboxed:
+ * the engine starts it the moment it frees, and the previous frame is decoded and published meanwhile, so
+ * the engine waits for neither; at most one frame waits inside the engine.
  * Nothing is copied or serialised before inference; payloads are built after it.
  */
 import { performance } from 'node:perf_hooks';
@@ -38,6 +41,11 @@ export interface PipelineOptions {
    * are `<device>:<camera>:seq:<bootId>-<n>`, so they never repeat across restarts. 0 when omitted (tests).
    */
   bootId?: number;
+  /**
+   * Hand the next frame to the engine as soon as it is letterboxed when the detector allows it (default
+   * true); false runs it only after the previous frame was decoded and published (the benchmark's before).
+   */
+  submitAhead?: boolean;
 }
 
 interface Lane {
@@ -64,6 +72,29 @@ const LATENCY_RING = 512;
 /** Start preparing the next frame this much before the engine is expected to free (timer slack). */
 const PREPARE_LEAD_MS = 1;
 const EMA_ALPHA = 0.2;
+/** Recent engine and preprocess times kept for the submit-ahead timing's quantiles. */
+const RECENT = 16;
+
+/** The last RECENT samples of a duration, for a quantile: its tail is what makes a frame late. */
+class Recent {
+  private readonly ring = new Float64Array(RECENT);
+  private count = 0;
+  add(v: number): void {
+    this.ring[this.count++ % RECENT] = v;
+  }
+  quantile(p: number): number {
+    const n = Math.min(this.count, RECENT);
+    if (n === 0) return NaN;
+    const s = this.ring.slice(0, n).sort();
+    return s[Math.min(n - 1, Math.floor(p * n))];
+  }
+}
+
+/** A frame between its mailbox and its payloads; submittedAt is NaN until it was handed to the engine. */
+interface Job {
+  run: Promise<void>;
+  submittedAt: number;
+}
 
 /** A frame taken from its mailbox, letterboxed (or being) while the engine finishes the previous one. */
 interface Staged {
@@ -95,14 +126,21 @@ export class Pipeline {
   private cursor = 0;
   private detector: FrameDetector;
   private post: Partial<PostprocessOptions>;
-  private inFlight: Promise<void> | null = null;
+  /** At most two: one on the engine, and with submit-ahead the next one, being letterboxed or queued behind it. */
+  private readonly inFlight: Job[] = [];
   private staged: Staged | null = null;
   private stageTimer: NodeJS.Timeout | undefined;
-  /** When the engine started on the frame in flight; NaN while that frame is still being prepared. */
-  private engineStartedAt = NaN;
-  /** Moving averages that time the staging: engine time (inference + postprocess) and preprocess time. */
+  /** When the engine is expected to finish what it was handed; NaN when it was handed nothing unfinished. */
+  private engineFreeAt = NaN;
+  /**
+   * Moving averages that time the staging: engine time (inference, plus postprocess without submit-ahead,
+   * where the next run waits for it), preprocess time and its mean deviation.
+   */
   private engineMsAvg = NaN;
   private prepareMsAvg = NaN;
+  private readonly recentEngineMs = new Recent();
+  private readonly recentPrepareMs = new Recent();
+  private readonly submitAheadAllowed: boolean;
   private readonly publishing = new Set<Promise<void>>();
   private accepting = true;
   private stopped = false;
@@ -122,6 +160,7 @@ export class Pipeline {
     this.now = opts.now ?? (() => performance.now());
     this.wallNow = opts.wallNow ?? Date.now;
     this.maxTriggers = opts.maxPendingTriggers ?? 16;
+    this.submitAheadAllowed = opts.submitAhead ?? true;
   }
 
   addCamera(config: CameraConfig): void {
@@ -171,8 +210,7 @@ export class Pipeline {
     const old = this.detector;
     this.detector = detector;
     if (post) this.post = post;
-    const inflight = this.inFlight;
-    if (inflight) await inflight.catch(() => undefined);
+    await Promise.allSettled(this.inFlight.map((j) => j.run));
     return old;
   }
 
@@ -261,7 +299,7 @@ export class Pipeline {
 
   /** True while a frame waits in a mailbox (of a camera not paused), is staged, or is being inferred. */
   get busy(): boolean {
-    if (this.inFlight || this.staged) return true;
+    if (this.inFlight.length > 0 || this.staged) return true;
     for (const lane of this.lanes.values()) if (!lane.paused && lane.mailbox.size > 0) return true;
     return false;
   }
@@ -325,25 +363,34 @@ export class Pipeline {
     for (const resolve of w) resolve();
   }
 
-  /** Starts the next inference when the engine is free (a staged frame first), else considers staging one. */
+  /** Whether the next frame goes to the engine as soon as it is letterboxed. */
+  private get ahead(): boolean {
+    return this.submitAheadAllowed && this.detector.submitAhead === true;
+  }
+
+  /** Starts the next inference when nothing is in flight (a staged frame first); with one in flight, considers staging the next. */
   private pump(): void {
     if (this.stopped) return;
-    if (this.inFlight) {
-      this.stageNext();
-      return;
+    if (this.inFlight.length === 0) {
+      const next = this.staged ?? this.takeNext();
+      this.staged = null;
+      if (!next) {
+        this.wakeIdle();
+        return;
+      }
+      this.start(next);
     }
-    const next = this.staged ?? this.takeNext();
-    this.staged = null;
-    if (!next) {
-      this.wakeIdle();
-      return;
-    }
-    const run = this.process(next);
-    this.inFlight = run;
-    void run.finally(() => {
-      this.inFlight = null;
+    if (this.inFlight.length === 1) this.stageNext();
+  }
+
+  private start(next: Staged): void {
+    const job: Job = { run: Promise.resolve(), submittedAt: NaN };
+    job.run = this.process(next, job);
+    this.inFlight.push(job);
+    void job.run.finally(() => {
+      this.inFlight.splice(this.inFlight.indexOf(job), 1);
       this.pump();
-      if (!this.inFlight) this.wakeIdle();
+      if (this.inFlight.length === 0) this.wakeIdle();
     });
   }
 
@@ -369,58 +416,98 @@ export class Pipeline {
 
   /**
    * While the engine runs, takes the next frame and letterboxes it so that it is ready when the engine is
-   * expected to free (moving averages of both times); earlier would only make it older.
+   * expected to free (moving averages of both times); earlier would only make it older. With submit-ahead
+   * the frame goes to the engine once prepared (a second job in flight); without, it waits here, staged.
    */
   private stageNext(): void {
-    if (this.staged || this.stopped || Number.isNaN(this.engineStartedAt) || !this.detector.prepareFrame) return;
+    if (this.staged || this.stopped || this.inFlight.length !== 1 || Number.isNaN(this.engineFreeAt) || !this.detector.prepareFrame) return;
     let waiting = false;
     for (const lane of this.lanes.values()) if (!lane.paused && lane.mailbox.size > 0) waiting = true;
     if (!waiting) return;
-    const expected = Number.isNaN(this.engineMsAvg) ? 0 : this.engineMsAvg;
-    const prepare = Number.isNaN(this.prepareMsAvg) ? 0 : this.prepareMsAvg;
-    const dueIn = this.engineStartedAt + expected - prepare - PREPARE_LEAD_MS - this.now();
+    const dueIn = this.engineFreeAt - this.prepareLeadMs() - this.now();
     if (dueIn > 0) {
       if (this.stageTimer === undefined) {
         this.stageTimer = setTimeout(() => {
           this.stageTimer = undefined;
-          if (this.inFlight) this.stageNext();
+          if (this.inFlight.length === 1) this.stageNext();
         }, dueIn);
         this.stageTimer.unref?.();
       }
       return;
     }
-    this.staged = this.takeNext();
+    const next = this.takeNext();
+    if (!next) return;
+    if (this.ahead) this.start(next);
+    else this.staged = next;
   }
 
-  private async process(next: Staged): Promise<void> {
+  /**
+   * How long before the engine is expected to free the next frame's preparation starts. Without submit-ahead:
+   * the average preparation, as the frame waits here either way. With it, a frame ready early waits inside
+   * the engine (it ages by that) but one ready late idles the engine, and on a machine whose cores also run
+   * the inference a preparation now and then takes several times its median: so the slow end of recent
+   * preparations (p90), and the engine's fast end (p10 below its average) in case the run ends early.
+   */
+  private prepareLeadMs(): number {
+    const avg = Number.isNaN(this.prepareMsAvg) ? 0 : this.prepareMsAvg;
+    if (!this.ahead) return avg + PREPARE_LEAD_MS;
+    const slowPrepare = this.recentPrepareMs.quantile(0.9);
+    const earlyEnd = Number.isNaN(this.engineMsAvg) ? 0 : Math.max(0, this.engineMsAvg - this.recentEngineMs.quantile(0.1));
+    return (Number.isNaN(slowPrepare) ? avg : slowPrepare) + earlyEnd + PREPARE_LEAD_MS;
+  }
+
+  /** A job was handed to the engine: it runs after whatever the engine still has. */
+  private submitted(job: Job): void {
+    const now = this.now();
+    job.submittedAt = now;
+    const expected = Number.isNaN(this.engineMsAvg) ? 0 : this.engineMsAvg;
+    this.engineFreeAt = (Number.isNaN(this.engineFreeAt) ? now : Math.max(now, this.engineFreeAt)) + expected;
+  }
+
+  /** A job's run is over (at doneAt): the engine frees now, or runs the job submitted behind it. */
+  private engineDone(job: Job, doneAt: number): void {
+    const later = this.inFlight.find((j) => j !== job && !Number.isNaN(j.submittedAt));
+    const expected = Number.isNaN(this.engineMsAvg) ? 0 : this.engineMsAvg;
+    this.engineFreeAt = later ? Math.max(doneAt, later.submittedAt) + expected : NaN;
+  }
+
+  private async process(next: Staged, job: Job): Promise<void> {
     const { lane, frame } = next;
-    this.engineStartedAt = NaN;
     let result: Awaited<ReturnType<FrameDetector['detectFrame']>>;
     let detector = this.detector;
-    let waitedMs = 0;
+    let preparedMs = 0;
     try {
       const prepared = next.prepared ? await next.prepared : null;
       detector = this.detector;
-      this.engineStartedAt = this.now();
-      // Capture until the engine takes the frame, less preprocessing when it happened before that.
-      waitedMs = this.engineStartedAt - frame.captureMono - (prepared ? prepared.preprocessMs : 0);
-      this.stageNext();
+      let pending: Promise<Awaited<ReturnType<FrameDetector['detectFrame']>>>;
       if (prepared && next.detector === detector) {
-        result = await detector.inferPrepared!(prepared, this.post);
+        preparedMs = prepared.preprocessMs;
+        pending = detector.inferPrepared!(prepared, this.post);
       } else {
         if (prepared) next.detector.releasePrepared?.(prepared); // the detector was swapped meanwhile
-        result = await detector.detectFrame(frame, this.post);
+        pending = detector.detectFrame(frame, this.post);
       }
+      // The run is posted (inferPrepared hands it to the engine before its first await).
+      this.submitted(job);
+      this.stageNext();
+      result = await pending;
     } catch (err) {
+      this.engineDone(job, this.now());
       this.drop(lane, 'error');
       this.opts.logger.warn({ camera: frame.cameraId, seq: frame.seq, origin: frame.origin, err: errorMessage(err) }, 'frame could not be processed');
       frame.done?.(err instanceof Error ? err : new Error(String(err)));
       return;
     }
     const t = result.timings;
-    this.engineMsAvg = ema(this.engineMsAvg, t.inferenceMs + t.postprocessMs);
+    const engineAt = job.submittedAt + (t.engineWaitMs ?? 0);
+    const engineMs = this.ahead ? t.inferenceMs : t.inferenceMs + t.postprocessMs;
+    this.engineMsAvg = ema(this.engineMsAvg, engineMs);
+    this.recentEngineMs.add(engineMs);
     this.prepareMsAvg = ema(this.prepareMsAvg, t.preprocessMs);
-    const queueMs = Math.max(0, waitedMs);
+    this.recentPrepareMs.add(t.preprocessMs);
+    this.engineDone(job, engineAt + t.inferenceMs);
+    // Capture until the engine took the frame, less preprocessing when it happened before that.
+    const queueMs = Math.max(0, engineAt - frame.captureMono - preparedMs);
     lane.counters.inferred++;
     this.inferredTotalCount++;
     this.opts.observer?.inferred?.(frame.cameraId, t, queueMs);

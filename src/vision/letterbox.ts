@@ -6,8 +6,11 @@
  * sharp's kernels were not used for the resize: libvips' reduce widens every kernel ('linear' included) by
  * the shrink factor, i.e. it antialiases when downscaling, which OpenCV's INTER_LINEAR does not; that
  * shifts scores of small objects. sharp still decodes (EXIF rotate, alpha, colourspace, bit depth).
+ * The exception is an encoded image several times larger than the model input (decodeImageFor): there
+ * libvips shrinks on load (JPEG DCT scaling) and resizes, because decoding every pixel of a 4K JPEG to
+ * sample a 640 px letterbox costs more than the inference; README "Performance" gives the differences.
  */
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { InspectdError, ErrorCodes } from '../errors.js';
 import type { Frame } from '../contracts/frame.js';
 import type { LetterboxInfo } from '../contracts/vision.js';
@@ -233,6 +236,85 @@ export interface DecodedImage {
   format: 'rgb24' | 'gray8';
 }
 
+/** sharp's input options for every decode here: errors are errors, and a 16k x 16k image is the most. */
+const DECODE_OPTIONS = { failOn: 'error', limitInputPixels: 1 << 28 } as const;
+
+/** Shrink factor (per axis) from which decodeImageFor lets libvips decode at reduced size and resize. */
+export const DEFAULT_SHRINK_ON_LOAD_FACTOR = 3;
+
+function unreadable(input: Buffer | string, err: unknown): InspectdError {
+  const what = typeof input === 'string' ? input : `image (${input.length} bytes)`;
+  return new InspectdError(
+    ErrorCodes.IMAGE_UNREADABLE,
+    `cannot decode ${what}: ${(err as Error).message}; expected a JPEG, PNG, WebP, TIFF or GIF file`,
+    { cause: err },
+  );
+}
+
+/** The same conversions as decodeImage, on a pipeline that may also resize. */
+async function decodeWith(pipeline: Sharp): Promise<DecodedImage> {
+  const { data, info } = await pipeline
+    .removeAlpha()
+    .toColourspace('srgb')
+    // OpenCV ignores embedded ICC profiles; converting through one (sharp's default) shifts pixel
+    // values by up to 60 levels on the Ultralytics bus.jpg and moves scores off the reference.
+    .keepIccProfile()
+    .raw({ depth: 'uchar' })
+    .toBuffer({ resolveWithObject: true });
+  if (info.channels !== 3 && info.channels !== 1) throw new Error(`unexpected ${info.channels} channels after decoding`);
+  return { data, width: info.width, height: info.height, format: info.channels === 1 ? 'gray8' : 'rgb24' };
+}
+
+/**
+ * An encoded image decoded for a dstW x dstH letterbox. With `geometry`, libvips already resized it to the
+ * letterbox's inner size (geometry.newWidth x newHeight, from the full EXIF-rotated size): pad it only, and
+ * map boxes with geometry. Without, it is the full-size decode (decodeImage).
+ */
+export interface ImageForModel {
+  image: DecodedImage;
+  geometry?: LetterboxGeometry;
+}
+
+/**
+ * Decodes an encoded image for a dstW x dstH letterbox. When the image is at least `minShrink` times the
+ * letterbox's inner size on both axes, libvips decodes it shrunk (JPEG DCT scaling by 2, 4 or 8, WebP
+ * scale) and resizes the rest with its cubic kernel (of linear, cubic, mitchell, lanczos3 and mks2021 the closest to the
+ * reference on the 3x fixture scenes: bench/lib/fidelity.ts): the full-size pixels are never produced. Otherwise,
+ * and with minShrink Infinity, the full-size decode for the OpenCV-exact letterbox.
+ */
+export async function decodeImageFor(input: Buffer | string, dstW: number, dstH: number, minShrink: number): Promise<ImageForModel> {
+  if (!Number.isFinite(minShrink)) return { image: await decodeImage(input) };
+  let geometry: LetterboxGeometry;
+  try {
+    const meta = await sharp(input, DECODE_OPTIONS).metadata();
+    let w = meta.width ?? 0;
+    let h = meta.pageHeight ?? meta.height ?? 0;
+    // EXIF orientations 5-8 turn the image by 90 degrees: the letterbox sees it turned.
+    if ((meta.orientation ?? 1) >= 5) [w, h] = [h, w];
+    if (!(w > 0 && h > 0)) throw new Error('no image size in the header');
+    geometry = letterboxGeometry(w, h, dstW, dstH);
+  } catch (err) {
+    throw unreadable(input, err);
+  }
+  if (geometry.srcWidth < minShrink * geometry.newWidth || geometry.srcHeight < minShrink * geometry.newHeight) {
+    return { image: await decodeImage(input) };
+  }
+  try {
+    const image = await decodeWith(
+      sharp(input, DECODE_OPTIONS)
+        .rotate()
+        // fastShrinkOnLoad: libjpeg scales by the largest power of two that stays above the target, libvips does the rest.
+        .resize(geometry.newWidth, geometry.newHeight, { fit: 'fill', kernel: 'cubic', fastShrinkOnLoad: true }),
+    );
+    if (image.width !== geometry.newWidth || image.height !== geometry.newHeight) {
+      throw new Error(`resized to ${image.width}x${image.height}, expected ${geometry.newWidth}x${geometry.newHeight}`);
+    }
+    return { image, geometry };
+  } catch (err) {
+    throw unreadable(input, err);
+  }
+}
+
 /**
  * Decodes an encoded image (path or bytes) to 8-bit RGB as OpenCV's imread would see it:
  * EXIF orientation applied, alpha dropped (imread IMREAD_COLOR ignores it), ICC profile not applied,
@@ -240,24 +322,9 @@ export interface DecodedImage {
  */
 export async function decodeImage(input: Buffer | string): Promise<DecodedImage> {
   try {
-    const { data, info } = await sharp(input, { failOn: 'error', limitInputPixels: 1 << 28 })
-      .rotate()
-      .removeAlpha()
-      .toColourspace('srgb')
-      // OpenCV ignores embedded ICC profiles; converting through one (sharp's default) shifts pixel
-      // values by up to 60 levels on the Ultralytics bus.jpg and moves scores off the reference.
-      .keepIccProfile()
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3 && info.channels !== 1) throw new Error(`unexpected ${info.channels} channels after decoding`);
-    return { data, width: info.width, height: info.height, format: info.channels === 1 ? 'gray8' : 'rgb24' };
+    return await decodeWith(sharp(input, DECODE_OPTIONS).rotate());
   } catch (err) {
-    const what = typeof input === 'string' ? input : `image (${input.length} bytes)`;
-    throw new InspectdError(
-      ErrorCodes.IMAGE_UNREADABLE,
-      `cannot decode ${what}: ${(err as Error).message}; expected a JPEG, PNG, WebP, TIFF or GIF file`,
-      { cause: err },
-    );
+    throw unreadable(input, err);
   }
 }
 

@@ -53,6 +53,22 @@ test('inspectd CLI', { timeout: 120000 }, async (t) => {
     assert.match(r.stderr, /corrupt\.jpg.*cannot decode/);
   });
 
+  await t.test('detect --json: results and errors come out in argument order (the next image is prepared during inference)', async () => {
+    const wide = path.join(dir, 'wide.png');
+    await sharp(Buffer.alloc(96 * 32 * 3, 80), { raw: { width: 96, height: 32, channels: 3 } }).png().toFile(wide);
+    const missing = path.join(dir, 'gone.png');
+    const r = await cli(['detect', '--json', '--engine', 'cpu', '--model', TINY, good, corrupt, wide, missing, good, wide]);
+    assert.equal(r.code, 1);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(lines.map((l) => [l.image, l.width, l.height]), [['good.png', 64, 32], ['wide.png', 96, 32], ['good.png', 64, 32], ['wide.png', 96, 32]]);
+    assert.deepEqual(lines[2], lines[0], 'the same image detects the same after others');
+    // One message per failed image, in order (libvips' own message for the corrupt one spans several lines).
+    const errors = r.stderr.trim().split('\n').filter((l) => l.startsWith('inspectd detect: '));
+    assert.equal(errors.length, 2, r.stderr);
+    assert.match(errors[0], /corrupt\.jpg: cannot decode/);
+    assert.match(errors[1], /gone\.png: no such file/);
+  });
+
   await t.test('detect: --conf applies; table output without --json', async () => {
     const r = await cli(['detect', '--engine', 'cpu', '--conf', '0.88', '--model', TINY, good]);
     assert.equal(r.code, 0, r.stderr);

@@ -55,7 +55,7 @@ test('check-config: every problem with file:line:col, exit 1; no file is a usage
   assert.equal(
     r.err,
     `${file}: 2 problems\n` +
-      `${file}:1:23 model.treshold: unknown key; known keys: path, labels, engine, threads, conf, iou, maxDetections, engineCacheDir\n` +
+      `${file}:1:23 model.treshold: unknown key; known keys: path, labels, engine, threads, interOpThreads, spin, conf, iou, maxDetections, engineCacheDir\n` +
       `${file}:4:36 cameras[0].source.fps: must be > 0\n`,
   );
   const u = await run([]);

@@ -111,6 +111,8 @@ test('defaults fill every optional key; the result is deeply frozen', { timeout:
     path: '/x/m.onnx',
     engine: 'auto',
     threads: 0,
+    interOpThreads: 1,
+    spin: 'during-runs',
     conf: 0.25,
     iou: 0.7,
     maxDetections: 300,

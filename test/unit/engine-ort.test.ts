@@ -6,7 +6,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Worker } from 'node:worker_threads';
-import { createOrtEngine, type OrtEngine } from '../../src/inference/ort.js';
+import { createOrtEngine, ortSessionOptions, type OrtEngine } from '../../src/inference/ort.js';
+import type { RunTiming } from '../../src/contracts/engine.js';
 import { createEngine } from '../../src/inference/select.js';
 import { ErrorCodes } from '../../src/errors.js';
 import { silentLogger } from '../../src/ops/log.js';
@@ -163,6 +164,81 @@ test('concurrent runs from two callers each get the outputs of their own input',
   } finally {
     await engine.dispose();
   }
+});
+
+test('recycled output buffers: later runs write into them, and every result equals a fresh run of the same input', { timeout: 60000 }, async () => {
+  const reusing = await createOrtEngine({ model: DEMO, provider: 'cpu', threads: 1 });
+  const fresh = await createOrtEngine({ model: DEMO, provider: 'cpu', threads: 1, reuseOutputs: false });
+  try {
+    const dims = [1, 3, reusing.inputs[0].shape[2], reusing.inputs[0].shape[3]];
+    const n = dims[1] * dims[2] * dims[3];
+    const inputs = [demoInput(1, n), demoInput(2, n), demoInput(3, n)];
+    const expected = await Promise.all(inputs.map(async (x) => (await fresh.run(x, dims)).map((o) => o.data.slice())));
+    assert.notDeepEqual(expected[0][0], expected[1][0], 'the inputs give different outputs');
+    let recycled = 0;
+    for (let i = 0; i < 9; i++) {
+      const k = i % 3;
+      const out = await reusing.run(inputs[k], dims);
+      for (let j = 0; j < out.length; j++) assert.deepEqual(out[j].data, expected[k][j], `run ${i} (input ${k}) output ${out[j].name}`);
+      reusing.recycle(out);
+      // The next run takes the recycled set with it to the worker: these arrays are detached from now on.
+      const next = reusing.run(inputs[(k + 1) % 3], dims);
+      if (out.every((o) => o.data.byteLength === 0)) recycled++;
+      const got = await next;
+      for (let j = 0; j < got.length; j++) assert.deepEqual(got[j].data, expected[(k + 1) % 3][j], `run after recycling, output ${got[j].name}`);
+      reusing.recycle(got);
+    }
+    assert.equal(recycled, 9, 'every recycled set went back to the worker with the next run');
+    assert.ok(reusing.reusedOutputs >= 9, `runs written into recycled buffers: ${reusing.reusedOutputs}`);
+    assert.equal(fresh.reusedOutputs, 0);
+    // A set the engine did not make (wrong count) or already holds is ignored, not pooled twice.
+    const out = await reusing.run(inputs[0], dims);
+    reusing.recycle(out);
+    reusing.recycle(out);
+    const [a, b] = await Promise.all([reusing.run(inputs[1], dims), reusing.run(inputs[2], dims)]);
+    assert.deepEqual(a[0].data, expected[1][0]);
+    assert.deepEqual(b[0].data, expected[2][0]);
+  } finally {
+    await reusing.dispose();
+    await fresh.dispose();
+  }
+});
+
+test('runs handed over while one is in flight queue in order and report when the engine really started them', { timeout: 60000 }, async () => {
+  const engine = await createOrtEngine({ model: DEMO, provider: 'cpu', threads: 1 });
+  try {
+    assert.equal(engine.queuesRuns, true);
+    const dims = [1, 3, engine.inputs[0].shape[2], engine.inputs[0].shape[3]];
+    const input = demoInput(1, dims[1] * dims[2] * dims[3]);
+    const timings: RunTiming[] = [{}, {}, {}];
+    const t0 = performance.now();
+    await Promise.all(timings.map((t) => engine.run(input, dims, t)));
+    for (const [i, t] of timings.entries()) {
+      assert.ok(t.runMs! > 0 && t.startedAt! >= t0 - 1, `run ${i}: ${JSON.stringify(t)}`);
+      // Clocks of two threads, converted through their time origins: allow a millisecond.
+      if (i > 0) assert.ok(t.startedAt! >= timings[i - 1].startedAt! + timings[i - 1].runMs! - 1, `run ${i} started after run ${i - 1} ended: ${JSON.stringify(timings)}`);
+    }
+  } finally {
+    await engine.dispose();
+  }
+});
+
+test('session options: spinning, threads and execution mode as configured', () => {
+  assert.deepEqual(ortSessionOptions('cpu', { threads: 2 }), {
+    executionProviders: ['cpu'],
+    intraOpNumThreads: 2,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    extra: { session: { force_spinning_stop: '1' } },
+  });
+  const always = ortSessionOptions('cpu', { threads: 3, spin: 'always' });
+  assert.equal(always.extra, undefined, "'always' is onnxruntime's own default");
+  assert.deepEqual(ortSessionOptions('cuda', { threads: 1, spin: 'never' }).extra, { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } });
+  const parallel = ortSessionOptions('cpu', { threads: 0, interOpThreads: 2 });
+  assert.equal(parallel.executionMode, 'parallel');
+  assert.equal(parallel.interOpNumThreads, 2);
+  assert.equal(parallel.intraOpNumThreads, os.availableParallelism());
 });
 
 test('a worker that dies rejects every pending run with ENGINE_RUN and leaves the engine unusable, never hanging', { timeout: 30000 }, async () => {
