@@ -19,7 +19,8 @@ export function embeddedDefaults(packageRoot: string): LoadedConfig {
       {
         id: 'line1',
         // Seed 7: frames the demo model never saw in training (its dataset is seed 1).
-        source: { type: 'synthetic', fps: 5, width: 640, height: 480, seed: 7, defectRate: 0.3 },
+        // Still scenes: every frame is judged on its own (a reject per frame).
+        source: { type: 'synthetic', scene: 'still', fps: 5, width: 640, height: 480, seed: 7, defectRate: 0.3 },
         rules: { rejectClasses: [...DEMO_REJECT_CLASSES] },
       },
     ],

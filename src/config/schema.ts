@@ -25,6 +25,9 @@ export const MAX_FRAME_SIZE = 16384;
 export const SYNTHETIC_MIN_SIZE = 32;
 export const SYNTHETIC_MAX_SIZE = 8192;
 
+/** What the synthetic camera films (src/synth/conveyor.ts, src/synth/scene.ts). */
+export const SYNTHETIC_SCENES = ['conveyor', 'still'] as const;
+
 /** Node's timers take at most 2^31-1 ms; a longer delay fires after 1 ms instead (TimeoutOverflowWarning). */
 export const TIMER_MAX_MS = 2 ** 31 - 1;
 /**
@@ -107,6 +110,17 @@ export const SyntheticSourceSchema = Type.Object(
     height: Default(Type.Integer({ minimum: SYNTHETIC_MIN_SIZE, maximum: SYNTHETIC_MAX_SIZE, description: 'Frame height in pixels.' }), 480),
     seed: Default(Type.Integer({ minimum: 0, maximum: SEED_MAX, description: 'Same seed, same frames.' }), 1),
     defectRate: Default(Type.Number({ minimum: 0, maximum: 1, description: 'Fraction of parts that carry a defect.' }), 0.3),
+    scene: Default(
+      Enum(SYNTHETIC_SCENES, {
+        description: 'conveyor: a moving belt, plates enter at the left, cross at beltPxPerFrame and leave at the right (each seen in several frames); still: a new scene every frame (an indexed line, one part per frame).',
+      }),
+      'conveyor',
+    ),
+    beltPxPerFrame: Default(Type.Number({ minimum: 1, maximum: SYNTHETIC_MAX_SIZE, description: 'conveyor: how far the belt moves between frames, px.' }), 64),
+    lossless: Default(
+      Type.Boolean({ description: 'Hand out the next frame only once the previous one is judged (never dropped): with a high fps, the line runs as fast as the box can judge it. For tests and evaluations.' }),
+      false,
+    ),
   },
   { ...closed, description: 'Built-in synthetic production line (demo and tests).' },
 );

@@ -116,7 +116,17 @@ test('defaults fill every optional key; the result is deeply frozen', { timeout:
     maxDetections: 300,
     engineCacheDir: config.model.engineCacheDir,
   });
-  assert.deepEqual(config.cameras[0].source, { type: 'synthetic', fps: 5, width: 640, height: 480, seed: 1, defectRate: 0.3 });
+  assert.deepEqual(config.cameras[0].source, {
+    type: 'synthetic',
+    fps: 5,
+    width: 640,
+    height: 480,
+    seed: 1,
+    defectRate: 0.3,
+    scene: 'conveyor',
+    beltPxPerFrame: 64,
+    lossless: false,
+  });
   assert.equal(config.cameras[0].deadlineMs, 500);
   assert.equal(config.cameras[0].stallTimeoutMs, 5000);
   assert.equal(config.cameras[0].frozenFrames, 0);
@@ -206,7 +216,17 @@ test('embedded defaults: demo model under the package root, one synthetic camera
   assert.equal(config.model.path, '/opt/inspectd/models/demo/inspectd-demo.onnx');
   assert.equal(config.cameras.length, 1);
   assert.equal(config.cameras[0].id, 'line1');
-  assert.deepEqual(config.cameras[0].source, { type: 'synthetic', fps: 5, width: 640, height: 480, seed: 7, defectRate: 0.3 });
+  assert.deepEqual(config.cameras[0].source, {
+    type: 'synthetic',
+    fps: 5,
+    width: 640,
+    height: 480,
+    seed: 7,
+    defectRate: 0.3,
+    scene: 'still',
+    beltPxPerFrame: 64,
+    lossless: false,
+  });
   assert.deepEqual(config.cameras[0].rules.rejectClasses, [...DEMO_REJECT_CLASSES]);
   assert.equal(config.mqtt.url, undefined);
   assert.equal(config.snapshots.enabled, true);

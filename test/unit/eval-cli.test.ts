@@ -17,7 +17,7 @@ function oracleLoader(dropEvery = 0): DetectorLoader {
   return async () => {
     let n = 0;
     const det: EvalDetector = {
-      metadata: { names: ['scratch', 'dent', 'stain', 'missing_hole'] },
+      metadata: { names: ['scratch', 'dent', 'stain', 'missing_hole', 'plate'] },
       async detectImage(input) {
         const img = String(input);
         const labelPath = img.replace(`${path.sep}images${path.sep}`, `${path.sep}labels${path.sep}`).replace(/\.jpg$/, '.txt');

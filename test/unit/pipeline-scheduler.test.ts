@@ -55,7 +55,7 @@ class RecordingSink implements PipelineSink {
 
 const camera = (id: string, over: Partial<CameraConfig> = {}): CameraConfig => ({
   id,
-  source: { type: 'synthetic', fps: 10, width: 64, height: 48, seed: 1, defectRate: 0 },
+  source: { type: 'synthetic', fps: 10, width: 64, height: 48, seed: 1, defectRate: 0, scene: 'still', beltPxPerFrame: 64, lossless: false },
   deadlineMs: 100,
   stallTimeoutMs: 5000,
   frozenFrames: 0,

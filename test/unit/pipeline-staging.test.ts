@@ -58,7 +58,7 @@ class SplitDetector extends FakeDetectorBase {
 
 const camera: CameraConfig = {
   id: 'a',
-  source: { type: 'synthetic', fps: 100, width: 8, height: 8, seed: 1, defectRate: 0 },
+  source: { type: 'synthetic', fps: 100, width: 8, height: 8, seed: 1, defectRate: 0, scene: 'still', beltPxPerFrame: 64, lossless: false },
   deadlineMs: 10_000,
   stallTimeoutMs: 5000,
   frozenFrames: 0,

@@ -30,7 +30,7 @@ class FakeSource implements FrameSource {
 function camera(over: Partial<CameraConfig> = {}): CameraConfig {
   return {
     id: 'cam1',
-    source: { type: 'synthetic', fps: 5, width: 4, height: 4, seed: 1, defectRate: 0 },
+    source: { type: 'synthetic', fps: 5, width: 4, height: 4, seed: 1, defectRate: 0, scene: 'still', beltPxPerFrame: 64, lossless: false },
     deadlineMs: 500,
     stallTimeoutMs: 5000,
     frozenFrames: 0,
