@@ -1,7 +1,9 @@
 /**
  * MQTT commands (<base>/<device>/cmd/<name>): parsed into a typed command, then carried out.
  * cmd/reload (no payload); cmd/pause and cmd/resume (optional JSON {"camera": id}; all cameras when
- * absent); cmd/trigger (JSON {"camera": id, "partId": "..."} or a plain-text part id with one camera).
+ * absent); cmd/trigger (JSON {"camera": id, "partId": "...", "encoder": count?} or a plain-text part id with
+ * one camera); cmd/encoder (JSON {"camera": id?, "count": n, "at": ms or ISO time?}, or a plain number): a belt
+ * encoder reading, for every camera when camera is absent, taken now when `at` is absent.
  */
 import type { Logger } from '../ops/log.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
@@ -10,7 +12,8 @@ import type { DaemonBus } from './events.js';
 export type Command =
   | { kind: 'reload' }
   | { kind: 'pause' | 'resume'; camera?: string }
-  | { kind: 'trigger'; camera?: string; partId: string };
+  | { kind: 'trigger'; camera?: string; partId: string; encoder?: number }
+  | { kind: 'encoder'; camera?: string; count: number; at?: number };
 
 export type ParsedCommand = { ok: true; command: Command } | { ok: false; reason: string };
 
@@ -39,7 +42,25 @@ export function parseCommand(name: string, payload: Buffer): ParsedCommand {
       if (typeof partId !== 'string' || partId === '' || partId.length > MAX_PART_ID) {
         return { ok: false, reason: 'trigger needs {"camera": id, "partId": "..."} (camera optional with one camera); ignored' };
       }
-      return { ok: true, command: camera === undefined ? { kind: 'trigger', partId } : { kind: 'trigger', camera, partId } };
+      const encoder = body.encoder;
+      if (encoder !== undefined && !(typeof encoder === 'number' && Number.isFinite(encoder))) {
+        return { ok: false, reason: 'trigger: encoder must be a number (the belt encoder count at the trigger); ignored' };
+      }
+      return {
+        ok: true,
+        command: { kind: 'trigger', partId, ...(camera !== undefined ? { camera } : {}), ...(encoder !== undefined ? { encoder } : {}) },
+      };
+    }
+    case 'encoder': {
+      const raw = text.startsWith('{') ? body.count : text === '' ? undefined : Number(text);
+      if (typeof raw !== 'number' || !Number.isFinite(raw)) {
+        return { ok: false, reason: 'encoder needs {"count": n, "camera": id?, "at": ms?} or a plain number; ignored' };
+      }
+      const at = typeof body.at === 'number' ? body.at : typeof body.at === 'string' ? Date.parse(body.at) : undefined;
+      if (body.at !== undefined && !(at !== undefined && Number.isFinite(at))) {
+        return { ok: false, reason: 'encoder: at must be epoch milliseconds or an ISO time; ignored' };
+      }
+      return { ok: true, command: { kind: 'encoder', count: raw, ...(camera !== undefined ? { camera } : {}), ...(at !== undefined ? { at } : {}) } };
     }
     default:
       return { ok: false, reason: 'unknown command; ignored' };
@@ -85,8 +106,12 @@ export class CommandHandler {
           return;
         }
         if (!pipeline.trigger(cam, cmd.partId)) logger.warn({ camera: cam }, 'trigger for an unknown camera; ignored');
+        else if (cmd.encoder !== undefined) pipeline.encoder(cam, cmd.encoder, Date.now());
         return;
       }
+      case 'encoder':
+        if (!pipeline.encoder(cmd.camera, cmd.count, cmd.at ?? Date.now())) logger.warn({ camera: cmd.camera }, 'encoder reading for an unknown camera; ignored');
+        return;
     }
   }
 }

@@ -64,6 +64,7 @@ export class Daemon {
   private delivery: Delivery | null = null;
   private http: HttpService | null = null;
   private watchdog: InferenceWatchdog | null = null;
+  private snapshots: SnapshotService | null = null;
   private readyFlag = false;
   private startPromise: Promise<void> | null = null;
   private stopPromise: Promise<void> | null = null;
@@ -95,6 +96,9 @@ export class Daemon {
       model: this.model,
       createSupervisor: (o) => this.parts.createSupervisor(o),
       publishReject: (payload) => this.requireDelivery().publishReject(payload),
+      publishVerdict: (payload) => this.requireDelivery().publishVerdict(payload),
+      loadBootId: (dir) => this.parts.loadBootId(dir),
+      snapshotFile: (meta) => this.snapshots?.snapshotFile(meta),
       drainMs: opts.drainMs ?? 5000,
     });
     this.status = new StatusReporter(
@@ -206,7 +210,7 @@ export class Daemon {
     await this.reloader.catchUp(cfg);
     const now = this.config;
 
-    const snapshots = new SnapshotService({ bus, create: parts.createSnapshots, metrics, logger });
+    const snapshots = (this.snapshots = new SnapshotService({ bus, create: parts.createSnapshots, metrics, logger }));
     await snapshots.start(now.snapshots);
     stack.push('snapshots', () => snapshots.stop());
     this.reloader.participate({ name: 'snapshots', apply: (next, _p, diff) => (diff.snapshots ? snapshots.reconfigure(next.snapshots) : undefined) });

@@ -5,7 +5,8 @@
 import type { LoadedConfig } from '../config/load.js';
 import type { SourceState } from '../contracts/camera.js';
 import type { Frame } from '../contracts/frame.js';
-import type { DetectionsPayload, RejectPayload } from '../contracts/messages.js';
+import type { DetectionsPayload, RejectPayload, VerdictPayload } from '../contracts/messages.js';
+import type { StageStats } from '../parts/parts.js';
 import type { Detection, StageTimings } from '../contracts/vision.js';
 import type { DropReason } from '../pipeline/types.js';
 import { EventBus } from '../util/event-bus.js';
@@ -20,6 +21,13 @@ export interface DaemonEvents {
   detections: DetectionsPayload;
   /** A reject decision; `frame` and `causes` are for evidence (snapshots), never published. */
   'reject.decided': { payload: RejectPayload; frame: Frame; causes: Detection[] };
+  /**
+   * A part's verdict (decision: part), published or not. `frame`/`causes`: the evidence to snapshot (reject
+   * evidence only), written to `payload.evidence.snapshot`.
+   */
+  'verdict.decided': { payload: VerdictPayload; published: boolean; frame?: Frame; causes: Detection[] };
+  /** What tracking did in a frame of a decision: part camera (only when something counted happened). */
+  'parts.frame': { camera: string; stats: StageStats };
   'camera.state': { camera: string } & SourceState;
   'camera.restart': { camera: string; reason: string };
   /** The serving engine changed after the model was loaded (background TensorRT build, recovery). */

@@ -7,7 +7,8 @@
 import type { ConfigDiff } from '../config/diff.js';
 import type { Config } from '../config/types.js';
 import type { FrameDetector } from '../contracts/detector.js';
-import type { RejectPayload } from '../contracts/messages.js';
+import type { RejectPayload, VerdictPayload } from '../contracts/messages.js';
+import type { SnapshotMeta } from '../sink/snapshots.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../ops/log.js';
 import { Pipeline } from '../pipeline/pipeline.js';
@@ -25,6 +26,11 @@ export interface InspectionOptions {
   model: ModelSupply;
   createSupervisor: DaemonParts['createSupervisor'];
   publishReject: (payload: RejectPayload) => Promise<void>;
+  publishVerdict: (payload: VerdictPayload) => Promise<void>;
+  /** This start's boot number (persisted in the state folder): part ids never repeat across restarts. */
+  loadBootId: DaemonParts['loadBootId'];
+  /** The file a verdict's evidence snapshot will be written to; undefined when snapshots are off. */
+  snapshotFile: (meta: SnapshotMeta) => string | undefined;
   /** Longest wait for in-flight frames on stop. */
   drainMs: number;
 }
@@ -48,8 +54,11 @@ export class Inspection implements Reconfigurable {
   /** Starts the pipeline and every camera; both join `stack` (cameras stop first, then the drain). */
   async start(cfg: Readonly<Config>, detector: FrameDetector, stack: ServiceStack, signal: AbortSignal): Promise<void> {
     const { bus, logger } = this.opts;
+    const bootId = await this.opts.loadBootId(cfg.outbox.dir);
+    logger.info({ bootId }, 'boot counter: part ids of this start are <bootId>-<n>');
     const pipeline = (this.pipelineRef = new Pipeline({
       deviceId: cfg.device.id,
+      bootId,
       detector,
       post: postprocessOf(cfg.model),
       logger,
@@ -59,6 +68,12 @@ export class Inspection implements Reconfigurable {
         reject: async (payload, frame, causes) => {
           bus.emit('reject.decided', { payload, frame, causes });
           await this.opts.publishReject(payload);
+        },
+        verdict: async (payload, { frame, causes }) => {
+          const snapshot = frame ? this.opts.snapshotFile({ cameraId: payload.camera, seq: frame.seq, key: payload.key }) : undefined;
+          const full = snapshot ? { ...payload, evidence: { ...payload.evidence, snapshot } } : payload;
+          bus.emit('verdict.decided', { payload: full, published: true, ...(frame ? { frame } : {}), causes });
+          await this.opts.publishVerdict(full);
         },
       },
     }));

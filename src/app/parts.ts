@@ -20,6 +20,7 @@ import type { SnapshotWriter } from '../sink/snapshots.js';
 import { createSource } from '../source/factory.js';
 import { SourceSupervisor } from '../source/supervisor.js';
 import { Detector } from '../vision/detector.js';
+import { loadBootId } from './boot-id.js';
 
 export interface SinkOptions {
   mqtt: MqttConfig;
@@ -52,6 +53,8 @@ export interface DaemonParts {
   /** Half of WATCHDOG_USEC in ms, or null outside a systemd watchdog. */
   watchdogIntervalMs(): Promise<number | null>;
   createNotifier(): Promise<Notifier>;
+  /** The next boot number, persisted in `dir` (boot-id.ts). */
+  loadBootId(dir: string): Promise<number>;
 }
 
 export const defaultParts: DaemonParts = {
@@ -99,4 +102,5 @@ export const defaultParts: DaemonParts = {
     const n = new SdNotifier();
     return n.enabled ? n : NOOP_NOTIFIER;
   },
+  loadBootId: (dir) => loadBootId(dir),
 };

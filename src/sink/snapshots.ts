@@ -56,17 +56,18 @@ export class SnapshotWriter {
   }
 
   /**
-   * Resolves to the JPEG path, or null when disabled, busy, stopped or failed (logged, counted).
+   * Resolves to the JPEG path, or null when disabled, busy, stopped or failed (logged, counted). `file`: the
+   * path to write (from plannedFile()); default: a fresh name in the snapshot folder.
    * The frame bytes are copied before this returns, so the caller may reuse its buffer at once.
    */
-  saveReject(frame: SnapshotFrame, detections: Detection[], meta: SnapshotMeta): Promise<string | null> {
+  saveReject(frame: SnapshotFrame, detections: Detection[], meta: SnapshotMeta, file?: string): Promise<string | null> {
     if (!this.config.enabled || this.stopped) return Promise.resolve(null);
     if (this.inflight.size >= this.maxConcurrent) {
       this.drop('busy');
       return Promise.resolve(null);
     }
     const copy = Buffer.from(frame.data);
-    const job = this.write({ ...frame, data: copy }, detections.map((d) => ({ ...d, box: { ...d.box } })), meta).catch((err: unknown) => {
+    const job = this.write({ ...frame, data: copy }, detections.map((d) => ({ ...d, box: { ...d.box } })), meta, file).catch((err: unknown) => {
       this.drop('error');
       this.logger.warn({ camera: meta.cameraId, seq: meta.seq, key: meta.key, err: errorMessage(err) }, 'reject snapshot not written');
       return null;
@@ -90,7 +91,16 @@ export class SnapshotWriter {
     this.metrics?.snapshotsDropped.inc({ reason });
   }
 
-  private async write(frame: SnapshotFrame, detections: Detection[], meta: SnapshotMeta): Promise<string> {
+  /**
+   * The file a snapshot of `meta` taken now would be written to (a verdict names its evidence before the
+   * JPEG exists); undefined when disabled or stopped. Pass it to saveReject() as `file`.
+   */
+  plannedFile(meta: SnapshotMeta): string | undefined {
+    if (!this.config.enabled || this.stopped) return undefined;
+    return path.join(this.config.dir, snapshotName(meta, Date.now()));
+  }
+
+  private async write(frame: SnapshotFrame, detections: Detection[], meta: SnapshotMeta, planned?: string): Promise<string> {
     this.dirReady ??= fsp.mkdir(this.config.dir, { recursive: true }).then(() => undefined);
     await this.dirReady;
     const channels = frame.format === 'gray8' ? 1 : 3;
@@ -104,7 +114,7 @@ export class SnapshotWriter {
       // 4:4:4: thin red box lines lose their colour under 4:2:0 chroma subsampling.
       .jpeg({ quality: this.quality, chromaSubsampling: '4:4:4' })
       .toBuffer();
-    const file = path.join(this.config.dir, snapshotName(meta, Date.now()));
+    const file = planned ?? path.join(this.config.dir, snapshotName(meta, Date.now()));
     const tmp = `${file}.tmp`;
     try {
       await fsp.writeFile(tmp, jpeg);

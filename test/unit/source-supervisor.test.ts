@@ -6,6 +6,7 @@ import type { Frame } from '../../src/contracts/frame.js';
 import type { FrameSource, SourceHandlers } from '../../src/source/source.js';
 import { SourceSupervisor, sampleHash } from '../../src/source/supervisor.js';
 import type { SourceState } from '../../src/contracts/camera.js';
+import { partsConfig } from '../../src/config/defaults.js';
 
 /** A source the test drives by hand. */
 class FakeSource implements FrameSource {
@@ -36,6 +37,8 @@ function camera(over: Partial<CameraConfig> = {}): CameraConfig {
     frozenFrames: 0,
     rules: { rejectClasses: [], classConf: {}, minBoxArea: 0, zones: [] },
     trigger: false,
+    decision: 'frame',
+    parts: partsConfig(),
     ...over,
   };
 }
