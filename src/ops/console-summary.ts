@@ -27,7 +27,9 @@ export function formatSummary(s: SummarySnapshot): string {
   const p50 = Number.isFinite(s.p50Ms) ? `${s.p50Ms.toFixed(1)}ms` : '-';
   const engine = s.engine ? ` ${s.engine}` : '';
   const parts = s.parts ? ` | parts ${s.parts.seen} (reject ${s.parts.reject}, pass ${s.parts.pass}, fail-safe ${s.parts.failSafe})` : '';
-  return `[inspectd]${engine} ${s.fps.toFixed(1)} fps | p50 ${p50} | rejects ${rej}${parts} | broker ${s.broker} | outbox ${s.outboxDepth}${cams}`;
+  // Per-frame rejects only when some camera makes them: with parts alone, "rejects 0" would read as none rejected.
+  const rejSeg = s.parts && rejects.length === 0 ? '' : ` | rejects ${rej}`;
+  return `[inspectd]${engine} ${s.fps.toFixed(1)} fps | p50 ${p50}${rejSeg}${parts} | broker ${s.broker} | outbox ${s.outboxDepth}${cams}`;
 }
 
 export class ConsoleSummary {

@@ -36,7 +36,12 @@ test('console summary: enabled rule, line format, written on stderr-like sink', 
   // decision: part cameras: parts tracked, and their verdicts by outcome, fail-safes among them.
   assert.equal(
     formatSummary({ fps: 5, p50Ms: 20, rejectsByClass: {}, parts: { seen: 41, reject: 13, pass: 28, failSafe: 1 }, broker: 'connected', outboxDepth: 0 }),
-    '[inspectd] 5.0 fps | p50 20.0ms | rejects 0 | parts 41 (reject 13, pass 28, fail-safe 1) | broker connected | outbox 0',
+    '[inspectd] 5.0 fps | p50 20.0ms | parts 41 (reject 13, pass 28, fail-safe 1) | broker connected | outbox 0',
+  );
+  assert.match(
+    formatSummary({ fps: 5, p50Ms: 20, rejectsByClass: { dent: 2 }, parts: { seen: 1, reject: 0, pass: 1, failSafe: 0 }, broker: 'connected', outboxDepth: 0 }),
+    /\| rejects dent=2 \| parts 1 \(reject 0, pass 1, fail-safe 0\) \|/,
+    'per-frame rejects of other cameras still shown',
   );
   const lines: string[] = [];
   const s = new ConsoleSummary({ intervalMs: 20, snapshot: () => ({ fps: 1, p50Ms: 2, rejectsByClass: {}, broker: 'connected', outboxDepth: 0 }), write: (l) => lines.push(l) });
