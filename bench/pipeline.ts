@@ -79,7 +79,8 @@ async function benchCase(c: Case, brokerUrl: string): Promise<void> {
     {
       device: { id: 'bench' },
       model: { path: c.model, engine: 'cpu', threads: THREADS },
-      cameras: [{ id: 'cam', source: { type: 'synthetic' }, deadlineMs: 10_000, rules: { rejectClasses: c.rejectClasses } }],
+      // Per-frame rejects: this measures the frame path (bench/parts.ts measures part tracking).
+      cameras: [{ id: 'cam', source: { type: 'synthetic', scene: 'still' }, deadlineMs: 10_000, rules: { rejectClasses: c.rejectClasses }, decision: 'frame' }],
       mqtt: { url: brokerUrl, baseTopic: 'bench' },
       outbox: { dir: path.join(tmp, 'outbox'), rejectTtlMs: 60_000 },
     },
@@ -164,6 +165,7 @@ async function benchCase(c: Case, brokerUrl: string): Promise<void> {
         rejects++;
         return sink.publishReject(p);
       },
+      verdict: (p) => sink.publishVerdict(p),
     },
   });
   pipeline.addCamera(cfg.cameras[0]);

@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
-"""Trains inspectd's demo defect detector on the synthetic line and exports it to ONNX.
+"""Trains inspectd's demo detector (plates and their defects) on the synthetic line and exports it to ONNX.
 
 A compact anchor-free YOLO-style network: small conv backbone (strides 2..32), FPN-lite with heads on
-strides 8 and 16 (the demo defects are 14-60 px at 320 px input), decoupled box/cls branches, direct
+strides 8 and 16 (defects 14-60 px, plates 55-125 px at 320 px input), decoupled box/cls branches, direct
 ltrb regression, task-aligned assignment (YOLOv8 style, no DFL). Exported with the Ultralytics v8 output
 layout [1, 4+nc, N] (cx, cy, w, h in input pixels, sigmoid class scores) so any YOLOv8 consumer reads it.
 
 Run with Debian's python (torch 1.13 CPU, onnx):
-  /usr/bin/python3 models/train.py --data DIR --out models/demo/inspectd-demo.onnx [--epochs 6] [--seed 0]
+  /usr/bin/python3 models/train.py --data DIR --out models/demo/inspectd-demo.onnx [--epochs 10] [--seed 0]
 Deterministic for a seed on one machine: torch.manual_seed, one dataloading thread, fixed thread count.
 """
 import argparse
@@ -25,7 +25,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
-NAMES = ['scratch', 'dent', 'stain', 'missing_hole']
+NAMES = ['scratch', 'dent', 'stain', 'missing_hole', 'plate']
 IMGSZ = 320
 STRIDES = (8, 16)
 
@@ -369,7 +369,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--data', required=True)
     ap.add_argument('--out', default='models/demo/inspectd-demo.onnx')
-    ap.add_argument('--epochs', type=int, default=6)
+    ap.add_argument('--epochs', type=int, default=10)
     ap.add_argument('--batch', type=int, default=32)
     ap.add_argument('--lr', type=float, default=1e-3)
     ap.add_argument('--seed', type=int, default=0)
@@ -437,9 +437,9 @@ def main():
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         meta = {
             'author': 'inspectd project',
-            'description': 'inspectd demo defect detector (synthetic conveyor line: metal plates), anchor-free YOLO-style, v8 output layout',
+            'description': 'inspectd demo detector: plates and their defects on a synthetic conveyor line, anchor-free YOLO-style, v8 output layout',
             'license': 'Apache-2.0 (trained by the inspectd project on its own synthetic data)',
-            'version': '1',
+            'version': '2',
             'task': 'detect',
             'stride': '32',
             'batch': '1',

@@ -114,6 +114,7 @@ export class CameraRegistry {
         rt.state = s.state;
         rt.reason = s.reason;
         logger[s.state === 'fault' ? 'warn' : 'info']({ state: s.state, reason: s.reason }, 'camera state');
+        if (s.state === 'fault') pipeline.cameraFault(camera.id);
         bus.emit('camera.state', { camera: camera.id, ...s });
       },
       onRestart: (reason) => {

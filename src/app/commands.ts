@@ -1,10 +1,12 @@
 /**
  * MQTT commands (<base>/<device>/cmd/<name>), each off unless config `commands` enables it: validated into a
- * typed command, then carried out. A payload
- * that does not validate is refused (logged at warn, counted, shown on the status topic), never widened.
+ * typed command, then carried out. A payload that does not validate is refused (logged at warn, counted,
+ * shown on the status topic), never widened.
  *   cmd/reload   any payload
  *   cmd/pause, cmd/resume   empty, {} or {"camera": "*"}: every camera; {"camera": "<id>"}: that camera
- *   cmd/trigger  {"camera": "<id>", "partId": "<id>"} (camera optional with one camera), or a plain-text part id
+ *   cmd/trigger  {"camera": "<id>", "partId": "<id>", "encoder": count?} (camera optional with one camera), or a plain-text part id
+ *   cmd/encoder  {"camera": "<id>"?, "count": n, "at": ms or ISO time?}, or a plain number: a belt encoder
+ *                reading, for every camera when camera is absent, taken now when `at` is absent
  */
 import type { CommandsConfig } from '../config/types.js';
 import type { Logger } from '../ops/log.js';
@@ -16,7 +18,8 @@ import type { DaemonBus } from './events.js';
 export type Command =
   | { kind: 'reload' }
   | { kind: 'pause' | 'resume'; camera: string | '*' }
-  | { kind: 'trigger'; camera?: string; partId: string };
+  | { kind: 'trigger'; camera?: string; partId: string; encoder?: number }
+  | { kind: 'encoder'; camera?: string; count: number; at?: number };
 
 export type ParsedCommand = { ok: true; command: Command } | { ok: false; reason: string };
 
@@ -61,18 +64,43 @@ export function parseCommand(name: string, payload: Buffer): ParsedCommand {
       const usage = 'expected {"camera": "<id>", "partId": "<id>"} (camera optional with one camera) or a plain-text part id';
       let camera: string | undefined;
       let raw: unknown = text;
+      let encoder: unknown;
       if (text.startsWith('{') || text.startsWith('[') || text === 'null') {
         const body = parseJsonObject(text);
         if (typeof body === 'string') return refuse(`${body}; ${usage}`);
-        const extra = unknownKeys(body, ['camera', 'partId', 'triggerId', 'id']);
+        const extra = unknownKeys(body, ['camera', 'partId', 'triggerId', 'id', 'encoder']);
         if (extra) return refuse(`${extra}; ${usage}`);
         if (body.camera !== undefined && (typeof body.camera !== 'string' || body.camera === '')) return refuse(`"camera" must be a non-empty string; ${usage}`);
         camera = body.camera as string | undefined;
         raw = body.partId ?? body.triggerId ?? body.id;
+        encoder = body.encoder;
       }
       const partId = typeof raw === 'number' && Number.isFinite(raw) ? String(raw) : raw;
       if (typeof partId !== 'string' || partId === '' || partId.length > MAX_PART_ID) return refuse(`a part id of 1-${MAX_PART_ID} characters is needed; ${usage}`);
-      return { ok: true, command: camera === undefined ? { kind: 'trigger', partId } : { kind: 'trigger', camera, partId } };
+      if (encoder !== undefined && !(typeof encoder === 'number' && Number.isFinite(encoder))) return refuse(`"encoder" must be a number (the belt encoder count at the trigger); ${usage}`);
+      return {
+        ok: true,
+        command: { kind: 'trigger', partId, ...(camera !== undefined ? { camera } : {}), ...(encoder !== undefined ? { encoder: encoder as number } : {}) },
+      };
+    }
+    case 'encoder': {
+      const usage = 'expected {"count": n, "camera": "<id>"?, "at": epoch ms or ISO time?} or a plain number';
+      let body: Record<string, unknown> = {};
+      let raw: unknown = text === '' ? undefined : Number(text);
+      if (text.startsWith('{') || text.startsWith('[') || text === 'null') {
+        const parsed = parseJsonObject(text);
+        if (typeof parsed === 'string') return refuse(`${parsed}; ${usage}`);
+        const extra = unknownKeys(parsed, ['camera', 'count', 'at']);
+        if (extra) return refuse(`${extra}; ${usage}`);
+        body = parsed;
+        raw = body.count;
+      }
+      if (typeof raw !== 'number' || !Number.isFinite(raw)) return refuse(`"count" must be a number; ${usage}`);
+      if (body.camera !== undefined && (typeof body.camera !== 'string' || body.camera === '')) return refuse(`"camera" must be a non-empty string; ${usage}`);
+      const camera = body.camera as string | undefined;
+      const at = typeof body.at === 'number' ? body.at : typeof body.at === 'string' ? Date.parse(body.at) : undefined;
+      if (body.at !== undefined && !(at !== undefined && Number.isFinite(at))) return refuse(`"at" must be epoch milliseconds or an ISO time; ${usage}`);
+      return { ok: true, command: { kind: 'encoder', count: raw, ...(camera !== undefined ? { camera } : {}), ...(at !== undefined ? { at } : {}) } };
     }
     default:
       return refuse('unknown command');
@@ -148,9 +176,14 @@ export class CommandHandler {
         if (!cfg.trigger) return this.refuse(name, `camera '${camera}' is not in trigger mode (set trigger: true in its config); part ${cmd.partId} not judged`);
         if (pipeline.isPaused(camera)) return this.refuse(name, `camera '${camera}' is paused; part ${cmd.partId} not judged (resume it first)`);
         pipeline.trigger(camera, cmd.partId);
+        if (cmd.encoder !== undefined) pipeline.encoder(camera, cmd.encoder, Date.now());
         this.accept(name);
         return;
       }
+      case 'encoder':
+        if (!pipeline.encoder(cmd.camera, cmd.count, cmd.at ?? Date.now())) return this.refuse(name, `unknown camera '${cmd.camera}'`);
+        this.accept(name);
+        return;
     }
   }
 

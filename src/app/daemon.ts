@@ -67,6 +67,7 @@ export class Daemon {
   private http: HttpService | null = null;
   private watchdog: InferenceWatchdog | null = null;
   private commands: CommandHandler | null = null;
+  private snapshots: SnapshotService | null = null;
   private readyFlag = false;
   private startPromise: Promise<void> | null = null;
   private stopPromise: Promise<void> | null = null;
@@ -98,7 +99,9 @@ export class Daemon {
       model: this.model,
       createSupervisor: (o) => this.parts.createSupervisor(o),
       publishReject: (payload) => this.requireDelivery().publishReject(payload),
+      publishVerdict: (payload) => this.requireDelivery().publishVerdict(payload),
       loadBootId: (dir) => this.parts.loadBootId(dir),
+      snapshotFile: (meta) => this.snapshots?.snapshotFile(meta),
       drainMs: opts.drainMs ?? 5000,
     });
     this.status = new StatusReporter(
@@ -220,7 +223,7 @@ export class Daemon {
 
     // Rejects win on a shared disk: snapshots leave the outbox the room it may still need.
     const reserve = { dir: outbox.dir, bytes: () => outbox.reserveBytes };
-    const snapshots = new SnapshotService({ bus, create: parts.createSnapshots, metrics, logger, reserve });
+    const snapshots = (this.snapshots = new SnapshotService({ bus, create: parts.createSnapshots, metrics, logger, reserve }));
     await snapshots.start(now.snapshots);
     stack.push('snapshots', () => snapshots.stop());
     this.reloader.onSection('snapshots', (next) => snapshots.reconfigure(next.snapshots));
@@ -229,15 +232,9 @@ export class Daemon {
     this.reloader.participate(this.inspection);
     checkAbort(signal);
 
-    const commands = (this.commands = new CommandHandler({
-      bus,
-      pipeline: this.inspection.pipeline!,
-      cameras: this.inspection.cameras!,
-      enabled: () => this.config.commands,
-      reload: () => this.reload(),
-      metrics,
-      logger,
-    }));
+    const { pipeline, cameras } = this.inspection;
+    const enabled = () => this.config.commands;
+    const commands = (this.commands = new CommandHandler({ bus, pipeline: pipeline!, cameras: cameras!, enabled, reload: () => this.reload(), metrics, logger }));
     commands.start();
     stack.push('commands', () => commands.stop());
 

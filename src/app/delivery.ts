@@ -5,7 +5,7 @@
  */
 import type { Config } from '../config/types.js';
 import type { SourceState } from '../contracts/camera.js';
-import type { RejectPayload } from '../contracts/messages.js';
+import type { RejectPayload, VerdictPayload } from '../contracts/messages.js';
 import type { EventSink } from '../contracts/sink.js';
 import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
 import type { Logger } from '../ops/log.js';
@@ -72,6 +72,13 @@ export class Delivery {
     const sink = this.sink;
     if (!sink) throw new InspectdError(ErrorCodes.MQTT, 'no MQTT sink: reject cannot be stored');
     await sink.publishReject(payload);
+  }
+
+  /** Resolves once the verdict is durable. */
+  async publishVerdict(payload: VerdictPayload): Promise<void> {
+    const sink = this.sink;
+    if (!sink) throw new InspectdError(ErrorCodes.MQTT, 'no MQTT sink: verdict cannot be stored');
+    await sink.publishVerdict(payload);
   }
 
   /**

@@ -6,7 +6,8 @@ import type { LoadedConfig } from '../config/load.js';
 import type { SourceState } from '../contracts/camera.js';
 import type { EngineRefusal } from '../contracts/engine.js';
 import type { Frame } from '../contracts/frame.js';
-import type { DetectionsPayload, RejectPayload } from '../contracts/messages.js';
+import type { DetectionsPayload, RejectPayload, VerdictPayload } from '../contracts/messages.js';
+import type { StageStats } from '../parts/parts.js';
 import type { Detection, StageTimings } from '../contracts/vision.js';
 import type { DropReason } from '../pipeline/types.js';
 import { EventBus } from '../util/event-bus.js';
@@ -28,6 +29,13 @@ export interface DaemonEvents {
   'reject.decided': { payload: RejectPayload; frame: Frame; causes: Detection[] };
   /** A reject's annotated snapshot was written (file: its name in snapshots.dir). */
   'snapshot.saved': { key: string; camera: string; file: string };
+  /**
+   * A part's verdict (decision: part), published or not. `frame`/`causes`: the evidence to snapshot (reject
+   * evidence only), written to `payload.evidence.snapshot`.
+   */
+  'verdict.decided': { payload: VerdictPayload; published: boolean; frame?: Frame; causes: Detection[] };
+  /** What tracking did in a frame of a decision: part camera (only when something counted happened). */
+  'parts.frame': { camera: string; stats: StageStats };
   'camera.state': { camera: string } & SourceState;
   'camera.restart': { camera: string; reason: string };
   /** The serving engine changed after the model was loaded (background TensorRT build, recovery). */

@@ -9,7 +9,8 @@ import type { LoadedConfig } from '../config/load.js';
 import { assertRulesMatchModel } from '../config/model-classes.js';
 import type { Config } from '../config/types.js';
 import type { FrameDetector } from '../contracts/detector.js';
-import type { RejectPayload } from '../contracts/messages.js';
+import type { RejectPayload, VerdictPayload } from '../contracts/messages.js';
+import type { SnapshotMeta } from '../sink/snapshots.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../ops/log.js';
 import { Pipeline } from '../pipeline/pipeline.js';
@@ -27,8 +28,11 @@ export interface InspectionOptions {
   model: ModelSupply;
   createSupervisor: DaemonParts['createSupervisor'];
   publishReject: (payload: RejectPayload) => Promise<void>;
-  /** This start's boot number (persisted in the state folder): reject keys never repeat across restarts. */
+  publishVerdict: (payload: VerdictPayload) => Promise<void>;
+  /** This start's boot number (persisted in the state folder): part ids never repeat across restarts. */
   loadBootId: DaemonParts['loadBootId'];
+  /** The file a verdict's evidence snapshot will be written to; undefined when snapshots are off. */
+  snapshotFile: (meta: SnapshotMeta) => string | undefined;
   /** Longest wait for in-flight frames on stop. */
   drainMs: number;
 }
@@ -53,7 +57,7 @@ export class Inspection implements Reconfigurable {
   async start(cfg: Readonly<Config>, detector: FrameDetector, stack: ServiceStack, signal: AbortSignal): Promise<void> {
     const { bus, logger } = this.opts;
     const bootId = await this.opts.loadBootId(cfg.outbox.dir);
-    logger.info({ bootId }, 'boot counter: reject keys of this start are <device>:<camera>:seq:<bootId>-<n>');
+    logger.info({ bootId }, 'boot counter: reject keys are <device>:<camera>:seq:<bootId>-<n>, part ids <bootId>-<n>');
     const pipeline = (this.pipelineRef = new Pipeline({
       deviceId: cfg.device.id,
       bootId,
@@ -69,6 +73,12 @@ export class Inspection implements Reconfigurable {
         reject: async (payload, frame, causes) => {
           bus.emit('reject.decided', { payload, frame, causes });
           await this.opts.publishReject(payload);
+        },
+        verdict: async (payload, { frame, causes }) => {
+          const snapshot = frame ? this.opts.snapshotFile({ cameraId: payload.camera, seq: frame.seq, key: payload.key }) : undefined;
+          const full = snapshot ? { ...payload, evidence: { ...payload.evidence, snapshot } } : payload;
+          bus.emit('verdict.decided', { payload: full, published: true, ...(frame ? { frame } : {}), causes });
+          await this.opts.publishVerdict(full);
         },
       },
     }));

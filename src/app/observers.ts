@@ -8,7 +8,7 @@ import type { PipelineObserver } from '../pipeline/types.js';
 import { ErrorCodes, errorMessage, isInspectdError } from '../errors.js';
 import type { Logger } from '../ops/log.js';
 import type { Metrics } from '../ops/metrics.js';
-import type { SnapshotReserve, SnapshotWriter } from '../sink/snapshots.js';
+import type { SnapshotMeta, SnapshotReserve, SnapshotWriter } from '../sink/snapshots.js';
 import type { DaemonBus } from './events.js';
 import type { DaemonParts } from './parts.js';
 
@@ -20,6 +20,11 @@ export function pipelineObserver(bus: DaemonBus): PipelineObserver {
     inferred: (camera, timings) => bus.emit('frame.inferred', { camera, timings }),
     published: (camera, totalMs) => bus.emit('frame.published', { camera, totalMs }),
     late: (camera) => bus.emit('frame.late', { camera }),
+    parts: (camera, stats) => bus.emit('parts.frame', { camera, stats }),
+    // Published verdicts go on the bus from the pipeline sink, with their evidence and snapshot name.
+    verdict: (_camera, payload, published) => {
+      if (!published) bus.emit('verdict.decided', { payload, published, causes: [] });
+    },
   };
 }
 
@@ -43,6 +48,19 @@ export class MetricsObserver {
     bus.on('frame.late', this, ({ camera }) => m.framesLate.inc({ camera }));
     bus.on('reject.decided', this, ({ payload }) => {
       for (const cls of payload.classes) m.rejects.inc({ camera: payload.camera, class: cls });
+    });
+    bus.on('parts.frame', this, ({ camera, stats: s }) => {
+      if (s.partsSeen) m.partsSeen.inc({ camera }, s.partsSeen);
+      if (s.suppressed) m.duplicatesSuppressed.inc({ camera }, s.suppressed);
+      if (s.jumped) m.trackSwitches.inc({ camera, kind: 'jump' }, s.jumped);
+      if (s.reversed) m.trackSwitches.inc({ camera, kind: 'reverse' }, s.reversed);
+      if (s.orphans) m.orphanDetections.inc({ camera }, s.orphans);
+    });
+    bus.on('verdict.decided', this, ({ payload: v, published }) => {
+      const verdict = published ? v.verdict : v.failSafe ? 'none' : v.verdict;
+      m.verdicts.inc({ camera: v.camera, verdict, failsafe: String(v.failSafe), published: String(published) });
+      if (v.failSafe) m.partsFailSafe.inc({ camera: v.camera });
+      m.decisionSeconds.observe({ camera: v.camera }, v.latencyMs / 1000);
     });
     bus.on('camera.state', this, ({ camera, state }) => m.cameraUp.set({ camera }, state === 'ok' ? 1 : 0));
     bus.on('camera.restart', this, ({ camera }) => m.sourceRestarts.inc({ camera }));
@@ -80,6 +98,19 @@ export class SnapshotService {
         })
         .catch((err: unknown) => this.opts.logger.warn({ key: payload.key, err: errorMessage(err) }, 'reject snapshot not saved'));
     });
+    // A verdict's evidence: written under the name the verdict already carries (snapshotFile()).
+    this.opts.bus.on('verdict.decided', this, ({ payload, frame, causes }) => {
+      const file = payload.evidence.snapshot;
+      if (!frame || file === undefined) return;
+      this.writer?.saveReject(frame, causes, { cameraId: payload.camera, seq: frame.seq, key: payload.key }, file).catch((err: unknown) =>
+        this.opts.logger.warn({ key: payload.key, err: errorMessage(err) }, 'verdict evidence snapshot not saved'),
+      );
+    });
+  }
+
+  /** Where the evidence of a verdict will be written (undefined while snapshots are off). */
+  snapshotFile(meta: SnapshotMeta): string | undefined {
+    return this.writer?.plannedFile(meta);
   }
 
   /** The old writer is drained (and its directory released) first: the new one may lock the same directory. */

@@ -153,6 +153,8 @@ export class StatusReporter {
         ...c,
         paused: p?.isPaused(c.id) ?? false,
         trigger: registry?.config(c.id)?.trigger ?? false,
+        decision: registry?.config(c.id)?.decision ?? null,
+        partsInView: p?.partsInView(c.id) ?? null,
         counters: p?.counters(c.id) ?? null,
       })),
       outboxDepth: this.src.outboxDepth(),
@@ -213,13 +215,23 @@ export class StatusReporter {
   summarySnapshot(): SummarySnapshot {
     const p = this.src.pipeline();
     const rejectsByClass: Record<string, number> = {};
+    let parts: SummarySnapshot['parts'];
     for (const id of p?.cameraIds() ?? []) {
-      for (const [cls, n] of Object.entries(p!.counters(id)?.rejectsByClass ?? {})) rejectsByClass[cls] = (rejectsByClass[cls] ?? 0) + n;
+      const c = p!.counters(id);
+      for (const [cls, n] of Object.entries(c?.rejectsByClass ?? {})) rejectsByClass[cls] = (rejectsByClass[cls] ?? 0) + n;
+      if (c && p!.partsInView(id) !== undefined) {
+        parts ??= { seen: 0, reject: 0, pass: 0, failSafe: 0 };
+        parts.seen += c.parts.seen;
+        parts.reject += c.parts.reject;
+        parts.pass += c.parts.pass;
+        parts.failSafe += c.parts.failSafe;
+      }
     }
     return {
       fps: this.fps(),
       p50Ms: p ? p.latencyPercentile(50) : NaN,
       rejectsByClass,
+      ...(parts ? { parts } : {}),
       broker: this.src.sink()?.connected ? 'connected' : (this.mqttError() ?? 'disconnected'),
       outboxDepth: this.src.outboxDepth(),
       engine: this.src.model.detector?.engineKind,

@@ -237,6 +237,9 @@ export function validateConfigObject(
     const prev = seenIds.get(cam.id);
     if (prev !== undefined) add(['cameras', i, 'id'], `duplicate camera id '${cam.id}' (also cameras[${prev}].id); ids must be unique`);
     else seenIds.set(cam.id, i);
+    if (cam.trigger === true && cam.decision === 'part') {
+      add(['cameras', i, 'decision'], "decision 'part' tracks parts on a free-running camera; in trigger mode each trigger judges one frame: use decision: frame (the default with trigger)");
+    }
   });
 
   const commands = isObject(root.commands) ? root.commands : {};
@@ -473,7 +476,9 @@ function resolveCamera(cam: ValidatedCameraConfig): CameraConfig {
     src.type === 'folder'
       ? { ...src, doneDir: src.doneDir ?? path.join(src.path, 'done'), quarantineDir: src.quarantineDir ?? path.join(src.path, 'quarantine') }
       : src;
-  return { ...cam, source };
+  // A moving camera sees each part in several frames; a trigger or a hot-folder image shows one part once.
+  const decision = cam.decision ?? (cam.trigger || src.type === 'folder' ? 'frame' : 'part');
+  return { ...cam, source, decision };
 }
 
 /** The host name, made topic-safe (dots of an FQDN become -). */

@@ -26,6 +26,9 @@ export const MAX_FRAME_SIZE = 16384;
 export const SYNTHETIC_MIN_SIZE = 32;
 export const SYNTHETIC_MAX_SIZE = 8192;
 
+/** What the synthetic camera films (src/synth/conveyor.ts, src/synth/scene.ts). */
+export const SYNTHETIC_SCENES = ['conveyor', 'still'] as const;
+
 /** Node's timers take at most 2^31-1 ms; a longer delay fires after 1 ms instead (TimeoutOverflowWarning). */
 export const TIMER_MAX_MS = 2 ** 31 - 1;
 /**
@@ -110,6 +113,17 @@ export const SyntheticSourceSchema = Type.Object(
     height: Default(Type.Integer({ minimum: SYNTHETIC_MIN_SIZE, maximum: SYNTHETIC_MAX_SIZE, description: 'Frame height in pixels.' }), 480),
     seed: Default(Type.Integer({ minimum: 0, maximum: SEED_MAX, description: 'Same seed, same frames.' }), 1),
     defectRate: Default(Type.Number({ minimum: 0, maximum: 1, description: 'Fraction of parts that carry a defect.' }), 0.3),
+    scene: Default(
+      Enum(SYNTHETIC_SCENES, {
+        description: 'conveyor: a moving belt, plates enter at the left, cross at beltPxPerFrame and leave at the right (each seen in several frames); still: a new scene every frame (an indexed line, one part per frame).',
+      }),
+      'conveyor',
+    ),
+    beltPxPerFrame: Default(Type.Number({ minimum: 1, maximum: SYNTHETIC_MAX_SIZE, description: 'conveyor: how far the belt moves between frames, px.' }), 64),
+    lossless: Default(
+      Type.Boolean({ description: 'Hand out the next frame only once the previous one is judged (never dropped): with a high fps, the line runs as fast as the box can judge it. For tests and evaluations.' }),
+      false,
+    ),
   },
   { ...closed, description: 'Built-in synthetic production line (demo and tests).' },
 );
@@ -245,6 +259,114 @@ export const RulesSchema = Section(
   ),
 );
 
+/** Where parts come from and go to on the image; `none`: unknown (no decision line, no direction check). */
+export const BELT_DIRECTIONS = ['none', 'left-to-right', 'right-to-left', 'top-to-bottom', 'bottom-to-top'] as const;
+/** What judging a camera's frames means: one verdict per part (tracked across frames), or a reject per frame. */
+export const DECISIONS = ['part', 'frame'] as const;
+/** Fastest belt, mm/s (100 m/s); finest and coarsest scale, mm per pixel; longest ejector distance, mm (1 km). */
+export const MAX_BELT_SPEED_MM_S = 100_000;
+export const MAX_MM_PER_PIXEL = 10_000;
+export const MAX_EJECTOR_DISTANCE_MM = 1_000_000;
+/** Most frames a part may wait in probation or coast while unseen. */
+export const MAX_TRACK_FRAMES = 10_000;
+
+const fraction = (description: string) => Type.Number({ minimum: 0, maximum: 1, description });
+
+export const TrackerSchema = Section(
+  Type.Object(
+    {
+      highConf: Default(fraction('Detections at or above this confidence are matched to parts first (ByteTrack stage 1).'), 0.5),
+      lowConf: Default(
+        fraction('From this confidence up to highConf a detection only continues a part already tracked (stage 2); below it, ignored. Detections below model.conf never arrive.'),
+        0.1,
+      ),
+      newTrackConf: Default(fraction('An unmatched detection starts a new part only at or above this confidence.'), 0.6),
+      matchIou: Default(fraction("Least IoU between a part's predicted box and a high-confidence detection to match them."), 0.2),
+      lowMatchIou: Default(fraction('Least IoU for a low-confidence match (stage 2).'), 0.5),
+      probationFrames: Default(
+        Type.Integer({ minimum: 1, maximum: MAX_TRACK_FRAMES, description: 'Frames in a row a new track must be matched before it counts as a part (1 = at once).' }),
+        2,
+      ),
+      lostFrames: Default(
+        Type.Integer({ minimum: 0, maximum: MAX_TRACK_FRAMES, description: 'Frames a part is kept while unseen (a missed detection, an occlusion) before it is given up.' }),
+        10,
+      ),
+      duplicateIou: Default(
+        fraction('Two part detections of one frame, or two tracked parts, overlapping this much (IoU) are one part: parts on a belt lie side by side, not on top of each other.'),
+        0.5,
+      ),
+    },
+    closed,
+  ),
+);
+
+export const BeltSchema = Section(
+  Type.Object(
+    {
+      direction: Default(
+        Enum(BELT_DIRECTIONS, { description: 'How parts move across the image. Needed for the decision line; a part moving against it is reported.' }),
+        'none',
+      ),
+      speedMmPerS: Type.Optional(
+        Type.Number({ exclusiveMinimum: 0, maximum: MAX_BELT_SPEED_MM_S, description: 'Belt speed, mm/s. Omitted: measured from the tracked parts (needs mmPerPixel).' }),
+      ),
+      mmPerPixel: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: MAX_MM_PER_PIXEL, description: 'Image scale along the belt at the parts, mm per pixel.' })),
+      ejectorDistanceMm: Type.Optional(
+        Type.Number({
+          minimum: 0,
+          maximum: MAX_EJECTOR_DISTANCE_MM,
+          description: 'Distance from the decision line to the ejector along the belt, mm. With mmPerPixel (and speedMmPerS or measured speed): verdicts carry ejectAt and ejectInMs.',
+        }),
+      ),
+    },
+    closed,
+  ),
+);
+
+export const PartsSchema = Section(
+  Type.Object(
+    {
+      partClass: Type.Optional(
+        Type.String({
+          minLength: 1,
+          description: 'Class name of the part itself (e.g. plate): parts are tracked on it and defects belong to the part whose box holds them. Omitted: each tracked defect is a part (good parts are then never seen).',
+        }),
+      ),
+      minFrames: Default(
+        Type.Integer({ minimum: 1, maximum: MAX_TRACK_FRAMES, description: 'A reject class seen in at least this many of a part\'s frames rejects it; a pass needs this many frames of the part.' }),
+        2,
+      ),
+      highConf: Default(fraction('One detection of a reject class at or above this confidence rejects the part at once.'), 0.9),
+      requireWhole: Default(
+        Type.Boolean({ description: 'With partClass: a part never seen whole (only cut by the image edge) cannot pass: its verdict is the fail-safe.' }),
+        true,
+      ),
+      maxAgeMs: Default(ms(1, 'A part tracked this long without crossing the line or leaving is decided anyway, ms.'), 10_000),
+      publishPass: Default(Type.Boolean({ description: 'Publish pass verdicts too (a PLC shift register wants one verdict per part); rejects are always published.' }), true),
+      failSafe: Default(
+        Enum(['reject', 'pass', 'none'], {
+          description: "The verdict of a part that was tracked but could not be judged (frames lost, camera fault while in view): reason 'no-verdict'. none: publish nothing (still counted).",
+        }),
+        'reject',
+      ),
+      decisionLine: Section(
+        Type.Object(
+          {
+            position: Default(
+              fraction('Where along the belt direction a part is decided, as a fraction of the image width (horizontal belts) or height (vertical): 0.5 = the middle.'),
+              0.5,
+            ),
+          },
+          closed,
+        ),
+      ),
+      tracker: TrackerSchema,
+      belt: BeltSchema,
+    },
+    closed,
+  ),
+);
+
 function cameraSchema<S extends TSchema>(source: S) {
   return Type.Object(
     {
@@ -258,6 +380,12 @@ function cameraSchema<S extends TSchema>(source: S) {
       frozenFrames: Default(Type.Integer({ minimum: 0, maximum: MAX_COUNT, description: 'This many identical consecutive frames = frozen: fault and restart; 0 = off.' }), 0),
       rules: RulesSchema,
       trigger: Default(Type.Boolean({ description: 'Only frames tagged by a cmd/trigger message are judged for rejects.' }), false),
+      decision: Type.Optional(
+        Enum(DECISIONS, {
+          description: "part: track parts across frames and publish one verdict per part on <camera>/verdict; frame: judge each frame on its own (a reject per frame on <camera>/reject). Default: part for video sources (synthetic, ffmpeg, gstreamer); frame in trigger mode (always) and for a folder source (each image one part).",
+        }),
+      ),
+      parts: PartsSchema,
     },
     closed,
   );
@@ -413,6 +541,7 @@ export const CommandsSchema = Section(
       pause: Default(Type.Boolean({ description: 'cmd/pause: stop judging a camera (or all).' }), false),
       resume: Default(Type.Boolean({ description: 'cmd/resume.' }), false),
       trigger: Default(Type.Boolean({ description: 'cmd/trigger: tag the next frame of a trigger-mode camera with a part id. Needed by cameras with trigger: true.' }), false),
+      encoder: Default(Type.Boolean({ description: 'cmd/encoder: belt encoder readings for ejector timing (parts.belt.encoder).' }), false),
     },
     { ...closed, description: 'Which MQTT commands are carried out; a disabled one is ignored (logged, counted in inspectd_commands_total).' },
   ),

@@ -29,7 +29,12 @@ export type SourceConfig = SyntheticSourceConfig | FfmpegSourceConfig | Gstreame
 
 export type Zone = Static<typeof S.ZoneSchema>;
 export type RulesConfig = Static<typeof S.RulesSchema>;
-export type CameraConfig = Omit<ValidatedCameraConfig, 'source'> & { source: SourceConfig };
+export type PartsConfig = Static<typeof S.PartsSchema>;
+export type TrackerConfig = Static<typeof S.TrackerSchema>;
+export type BeltConfig = Static<typeof S.BeltSchema>;
+export type Decision = (typeof S.DECISIONS)[number];
+/** `decision` is filled in by load.ts: part, or frame in trigger mode. */
+export type CameraConfig = Omit<ValidatedCameraConfig, 'source' | 'decision'> & { source: SourceConfig; decision: Decision };
 
 export type TlsConfig = Static<typeof S.TlsSchema>;
 export type MqttConfig = Static<typeof S.MqttSchema>;

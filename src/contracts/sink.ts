@@ -3,10 +3,10 @@
  * The real one is src/sink/mqtt-sink.ts; test fakes implement the same interface.
  */
 import type { SourceState } from './camera.js';
-import type { DetectionsPayload, RejectPayload } from './messages.js';
+import type { DetectionsPayload, RejectPayload, VerdictPayload } from './messages.js';
 
 /** Commands accepted on `<base>/<device>/cmd/<command>`; anything else is ignored and logged. */
-export const COMMANDS = ['reload', 'pause', 'resume', 'trigger'] as const;
+export const COMMANDS = ['reload', 'pause', 'resume', 'trigger', 'encoder'] as const;
 export type CommandName = (typeof COMMANDS)[number];
 export type CommandHandler = (command: CommandName, payload: Buffer) => void;
 
@@ -21,6 +21,17 @@ export type PublishedReject = Omit<RejectPayload, 'captureWall'> & {
   publishedAt: string;
   deliveryDelayMs: number;
   expired: boolean;
+};
+
+/**
+ * A verdict as subscribers receive it: the VerdictPayload without its internal capture clock, stamped at
+ * delivery. `late`: delivered after `ejectAt` (or, without an ejector model, later than outbox.rejectTtlMs
+ * after the deciding frame's capture): published anyway, never dropped for it.
+ */
+export type PublishedVerdict = Omit<VerdictPayload, 'captureWall'> & {
+  publishedAt: string;
+  deliveryDelayMs: number;
+  late: boolean;
 };
 
 export interface EventSink {
@@ -42,6 +53,8 @@ export interface EventSink {
    * (the outbox is degraded and retries); delivery is at-least-once, deduped on `key`.
    */
   publishReject(payload: RejectPayload): Promise<void>;
+  /** A part's verdict on `<camera>/verdict`: like a reject, durable when this resolves, in order, deduped on `key`. */
+  publishVerdict(payload: VerdictPayload): Promise<void>;
   /** Durable and retained on `<camera>/state`; supersedes the camera's older undelivered states. */
   publishState(cameraId: string, state: SourceState): Promise<void>;
   publishStatus(info: StatusInfo): void;

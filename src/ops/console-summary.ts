@@ -8,6 +8,8 @@ export interface SummarySnapshot {
   /** Capture-to-publish p50 in ms (NaN before the first frame). */
   p50Ms: number;
   rejectsByClass: Record<string, number>;
+  /** Totals of the decision: part cameras (absent when there are none). */
+  parts?: { seen: number; reject: number; pass: number; failSafe: number };
   broker: 'connected' | 'disconnected' | string;
   outboxDepth: number;
   engine?: string;
@@ -24,7 +26,10 @@ export function formatSummary(s: SummarySnapshot): string {
   const cams = s.cameras && s.cameras.length > 0 ? ` | cams ${s.cameras.map((c) => `${c.id}:${c.state}`).join(' ')}` : '';
   const p50 = Number.isFinite(s.p50Ms) ? `${s.p50Ms.toFixed(1)}ms` : '-';
   const engine = s.engine ? ` ${s.engine}` : '';
-  return `[inspectd]${engine} ${s.fps.toFixed(1)} fps | p50 ${p50} | rejects ${rej} | broker ${s.broker} | outbox ${s.outboxDepth}${cams}`;
+  const parts = s.parts ? ` | parts ${s.parts.seen} (reject ${s.parts.reject}, pass ${s.parts.pass}, fail-safe ${s.parts.failSafe})` : '';
+  // Per-frame rejects only when some camera makes them: with parts alone, "rejects 0" would read as none rejected.
+  const rejSeg = s.parts && rejects.length === 0 ? '' : ` | rejects ${rej}`;
+  return `[inspectd]${engine} ${s.fps.toFixed(1)} fps | p50 ${p50}${rejSeg}${parts} | broker ${s.broker} | outbox ${s.outboxDepth}${cams}`;
 }
 
 export class ConsoleSummary {

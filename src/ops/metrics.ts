@@ -36,6 +36,16 @@ export class Metrics {
   readonly configReloads: Counter<'result'>;
   /** MQTT commands by name and result (accepted | refused). */
   readonly commands: Counter<'command' | 'result'>;
+  /** decision: part cameras. */
+  readonly partsSeen: Counter<'camera'>;
+  /** verdict: reject|pass|none (failSafe none); failsafe: true|false; published: true|false. */
+  readonly verdicts: Counter<'camera' | 'verdict' | 'failsafe' | 'published'>;
+  readonly partsFailSafe: Counter<'camera'>;
+  readonly duplicatesSuppressed: Counter<'camera'>;
+  /** kind: jump (a match far from the prediction) | reverse (against the belt direction). */
+  readonly trackSwitches: Counter<'camera' | 'kind'>;
+  readonly orphanDetections: Counter<'camera'>;
+  readonly decisionSeconds: Histogram<'camera'>;
 
   constructor(opts: { defaultMetrics?: boolean; prefix?: string } = {}) {
     const p = opts.prefix ?? 'inspectd_';
@@ -90,6 +100,29 @@ export class Metrics {
     this.cameraUp = new Gauge({ name: `${p}camera_up`, help: '1 while the camera delivers frames', labelNames: ['camera'], registers });
     this.configReloads = new Counter({ name: `${p}config_reloads_total`, help: 'Config reloads, by result', labelNames: ['result'], registers });
     this.commands = new Counter({ name: `${p}commands_total`, help: 'MQTT commands, by command and result (accepted, refused)', labelNames: ['command', 'result'], registers });
+    this.partsSeen = new Counter({ name: `${p}parts_seen_total`, help: 'Parts tracked (past probation); each gets one verdict', labelNames: ['camera'], registers });
+    this.verdicts = new Counter({
+      name: `${p}verdicts_total`,
+      help: 'Part verdicts, by outcome; failsafe=true: could not be judged (reason no-verdict); published=false: pass with publishPass off or failSafe none',
+      labelNames: ['camera', 'verdict', 'failsafe', 'published'],
+      registers,
+    });
+    this.partsFailSafe = new Counter({ name: `${p}parts_failsafe_total`, help: 'Parts that could not be judged (fail-safe verdict)', labelNames: ['camera'], registers });
+    this.duplicatesSuppressed = new Counter({
+      name: `${p}duplicates_suppressed_total`,
+      help: 'Reject detections on a part already rejecting: rejects a per-frame decision would have repeated',
+      labelNames: ['camera'],
+      registers,
+    });
+    this.trackSwitches = new Counter({ name: `${p}track_switches_suspected_total`, help: 'Suspected identity switches: a jump from the prediction, or motion against the belt', labelNames: ['camera', 'kind'], registers });
+    this.orphanDetections = new Counter({ name: `${p}orphan_detections_total`, help: 'Detections outside every tracked part (partClass set)', labelNames: ['camera'], registers });
+    this.decisionSeconds = new Histogram({
+      name: `${p}decision_latency_seconds`,
+      help: "Capture of the deciding frame to the part's verdict",
+      labelNames: ['camera'],
+      buckets: [0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2],
+      registers,
+    });
   }
 
   /** Records one stage duration given in milliseconds. */

@@ -22,6 +22,8 @@ import { FrameMailbox } from './mailbox.js';
 import type { FrameDetector, PreparedFrame } from '../contracts/detector.js';
 import type { CameraCounters, DropReason, PipelineObserver, PipelineSink } from './types.js';
 import type { DetectionsPayload, PayloadDetection, RejectPayload } from '../contracts/messages.js';
+import { PartStage, type PartVerdict, type StageResult } from '../parts/parts.js';
+import { EncoderClock } from '../parts/encoder.js';
 
 export interface PipelineOptions {
   deviceId: string;
@@ -38,7 +40,8 @@ export interface PipelineOptions {
   maxPendingTriggers?: number;
   /**
    * This daemon start's number (src/app/boot-id.ts, persisted and incremented on every start): reject keys
-   * are `<device>:<camera>:seq:<bootId>-<n>`, so they never repeat across restarts. 0 when omitted (tests).
+   * are `<device>:<camera>:seq:<bootId>-<n>` and part ids `<bootId>-<n>`, so neither repeats across
+   * restarts. 0 when omitted (tests).
    */
   bootId?: number;
   /**
@@ -54,6 +57,17 @@ interface Lane {
   paused: boolean;
   triggers: string[];
   counters: CameraCounters;
+  /** The part tracker of a `decision: part` camera (free-running); null: every frame judged on its own. */
+  parts: PartStage | null;
+  /** The model's classes the part stage was last set up for (partClass falls back when the model lacks it). */
+  partsFor: string;
+  /** Belt encoder readings for this camera (cmd/encoder, cmd/trigger). */
+  encoder: EncoderClock;
+}
+
+/** Whether a camera's frames feed the part tracker: `decision: part`, never in trigger mode. */
+function tracksParts(c: CameraConfig): boolean {
+  return c.decision === 'part' && !c.trigger;
 }
 
 function newCounters(): CameraCounters {
@@ -65,6 +79,7 @@ function newCounters(): CameraCounters {
     late: 0,
     rejects: 0,
     rejectsByClass: {},
+    parts: { seen: 0, reject: 0, pass: 0, failSafe: 0, unpublished: 0, suppressed: 0, switches: 0 },
   };
 }
 
@@ -153,6 +168,8 @@ export class Pipeline {
   private inferredTotalCount = 0;
   /** Rejects per camera id this start: kept when a camera is removed or re-added, so keys never repeat. */
   private readonly rejectNos = new Map<string, number>();
+  /** Part numbers of this boot, shared by every camera: never reused, even when a camera is re-added. */
+  private partNo = 0;
 
   constructor(private readonly opts: PipelineOptions) {
     this.detector = opts.detector;
@@ -165,25 +182,67 @@ export class Pipeline {
 
   addCamera(config: CameraConfig): void {
     if (this.lanes.has(config.id)) return this.updateCamera(config);
-    this.lanes.set(config.id, { config, mailbox: new FrameMailbox(), paused: false, triggers: [], counters: newCounters() });
+    const encoder = new EncoderClock();
+    const lane: Lane = { config, mailbox: new FrameMailbox(), paused: false, triggers: [], counters: newCounters(), parts: null, partsFor: '', encoder };
+    if (tracksParts(config)) lane.parts = this.newPartStage(config, encoder);
+    this.lanes.set(config.id, lane);
     this.order = [...this.lanes.keys()];
   }
 
-  /** Hot change of rules, deadline and trigger mode: the next frame judged uses it; nothing is dropped. */
+  /**
+   * Hot change of rules, deadline, trigger mode and part settings: the next frame judged uses it; nothing is
+   * dropped. Parts being tracked keep their tracks; a camera that stops tracking parts decides them now.
+   */
   updateCamera(config: CameraConfig): void {
     const lane = this.lanes.get(config.id);
     if (!lane) return this.addCamera(config);
     lane.config = config;
+    if (tracksParts(config)) {
+      if (lane.parts) lane.parts.configure(config.parts);
+      else lane.parts = this.newPartStage(config, lane.encoder);
+      lane.partsFor = '';
+    } else if (lane.parts) {
+      this.flushParts(lane);
+      lane.parts = null;
+    }
   }
 
-  /** Frames still queued for this camera are given up (lossless ones are not acknowledged: their source re-reads them). */
+  /**
+   * Frames still queued for this camera are given up (lossless ones are not acknowledged: their source
+   * re-reads them); parts in view get their verdicts now (fail-safe unless already rejecting).
+   */
   removeCamera(id: string): void {
     const lane = this.lanes.get(id);
     if (!lane) return;
     for (const _ of lane.mailbox.drainAll()) this.drop(lane, 'stopped');
+    this.flushParts(lane);
     this.lanes.delete(id);
     this.order = [...this.lanes.keys()];
     this.cursor = 0;
+  }
+
+  /**
+   * The camera's source faulted (stalled, exited, frozen): the parts it had in view cannot be judged and
+   * are decided now (fail-safe unless already rejecting); tracking starts afresh with the next frame.
+   */
+  cameraFault(id: string): void {
+    const lane = this.lanes.get(id);
+    if (lane) this.flushParts(lane);
+  }
+
+  /**
+   * A belt encoder reading for one camera, or for every camera when `cameraId` is undefined; `wall` is the
+   * reading's wall-clock time. False when the camera is unknown.
+   */
+  encoder(cameraId: string | undefined, count: number, wall: number): boolean {
+    const lanes = cameraId === undefined ? [...this.lanes.values()] : [this.lanes.get(cameraId)].filter((l): l is Lane => l !== undefined);
+    for (const lane of lanes) lane.encoder.add({ count, wall });
+    return lanes.length > 0;
+  }
+
+  /** Parts in view per camera (decision: part cameras only). */
+  partsInView(cameraId: string): number | undefined {
+    return this.lanes.get(cameraId)?.parts?.live;
   }
 
   cameraIds(): string[] {
@@ -327,6 +386,8 @@ export class Pipeline {
     });
     const done = (async () => {
       while (this.busy) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+      // Nothing more will be seen of the parts in view: they are decided (fail-safe unless rejecting).
+      for (const lane of this.lanes.values()) this.flushParts(lane);
       while (this.publishing.size > 0) await Promise.allSettled([...this.publishing]);
       return true as const;
     })();
@@ -495,6 +556,8 @@ export class Pipeline {
       this.engineDone(job, this.now());
       this.drop(lane, 'error');
       this.opts.logger.warn({ camera: frame.cameraId, seq: frame.seq, origin: frame.origin, err: errorMessage(err) }, 'frame could not be processed');
+      // The parts in this frame were not seen: time moves on for them, and they may be given up.
+      if (lane.parts) this.publishParts(lane, lane.parts.skip(frame, this.now(), this.wallNow()));
       frame.done?.(err instanceof Error ? err : new Error(String(err)));
       return;
     }
@@ -567,6 +630,10 @@ export class Pipeline {
     this.latencies[this.latencyCount++ % LATENCY_RING] = totalMs;
     this.opts.observer?.published?.(cam.id, totalMs);
 
+    if (lane.parts) {
+      this.judgeParts(lane, frame, kept, rejectCauses, detector.metadata.names);
+      return;
+    }
     const judged = !cam.trigger || frame.triggerId !== undefined;
     if (rejectCauses.length === 0 || !judged) {
       frame.done?.();
@@ -607,5 +674,96 @@ export class Pipeline {
     );
     this.publishing.add(tracked);
     void tracked.finally(() => this.publishing.delete(tracked));
+  }
+
+  private newPartStage(config: CameraConfig, encoder: EncoderClock): PartStage {
+    return new PartStage({
+      deviceId: this.opts.deviceId,
+      cameraId: config.id,
+      bootId: this.opts.bootId ?? 0,
+      nextNumber: () => ++this.partNo,
+      config: config.parts,
+      encoder,
+    });
+  }
+
+  /** A `decision: part` frame: the part stage takes its detections; verdicts are published; the frame is done once they are durable. */
+  private judgeParts(lane: Lane, frame: Frame, kept: Detection[], rejectCauses: Detection[], names: readonly string[]): void {
+    const stage = lane.parts!;
+    const cam = lane.config;
+    const partClass = cam.parts.partClass;
+    const modelKey = names.join('\n');
+    if (lane.partsFor !== modelKey) {
+      lane.partsFor = modelKey;
+      // A part class the model does not have would leave every detection without a part: track the defects instead.
+      if (partClass !== undefined && !names.includes(partClass)) {
+        this.opts.logger.error(
+          { camera: cam.id, partClass, classes: names },
+          `parts.partClass '${partClass}' is not a class of the model: tracking each defect as the part instead (no pass verdicts); fix parts.partClass or the model`,
+        );
+        const { partClass: _omit, ...rest } = cam.parts;
+        stage.configure(rest);
+      } else stage.configure(cam.parts);
+    }
+    const result = stage.observe({ frame, kept, rejectCauses }, this.now(), this.wallNow());
+    const stored = this.publishParts(lane, result);
+    if (!frame.done) return;
+    if (!stored) {
+      frame.done();
+      return;
+    }
+    void stored.then(
+      () => frame.done?.(),
+      (err: unknown) => frame.done?.(err instanceof Error ? err : new Error(String(err))),
+    );
+  }
+
+  private flushParts(lane: Lane): void {
+    if (lane.parts) this.publishParts(lane, lane.parts.flush(this.now(), this.wallNow()));
+  }
+
+  /** Counts a stage's results and publishes its verdicts in decision order; resolves once all are durable (null: none to wait for). */
+  private publishParts(lane: Lane, result: StageResult): Promise<void> | null {
+    const cam = lane.config.id;
+    const pc = lane.counters.parts;
+    const st = result.stats;
+    pc.seen += st.partsSeen;
+    pc.suppressed += st.suppressed;
+    pc.switches += st.jumped + st.reversed;
+    if (st.partsSeen || st.suppressed || st.jumped || st.reversed || st.orphans) this.opts.observer?.parts?.(cam, st);
+    const waits: Promise<void>[] = [];
+    for (const v of result.verdicts) {
+      const p = this.publishVerdict(lane, v);
+      if (p) waits.push(p);
+    }
+    return waits.length ? Promise.all(waits).then(() => undefined) : null;
+  }
+
+  private publishVerdict(lane: Lane, v: PartVerdict): Promise<void> | null {
+    const pc = lane.counters.parts;
+    const payload = v.payload;
+    if (payload.failSafe) pc.failSafe++;
+    if (!v.publish) pc.unpublished++;
+    else if (payload.verdict === 'reject') pc.reject++;
+    else pc.pass++;
+    this.opts.observer?.verdict?.(lane.config.id, payload, v.publish);
+    const log = this.opts.logger;
+    if (payload.failSafe) log.warn({ camera: payload.camera, key: payload.key, verdict: v.publish ? payload.verdict : 'none', reason: payload.reason }, 'part could not be judged: fail-safe verdict');
+    if (payload.againstBelt) log.warn({ camera: payload.camera, key: payload.key }, 'part moved against the belt direction (a mis-tracked part or the belt ran backwards)');
+    if (!v.publish) return null;
+    let p: Promise<void>;
+    try {
+      p = Promise.resolve(this.opts.sink.verdict(payload, { ...(v.frame ? { frame: v.frame } : {}), causes: v.causes }));
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    const tracked = p.catch((err: unknown) => {
+      log.error({ key: payload.key, err: errorMessage(err) }, 'verdict could not be stored: it is lost unless the outbox recovers');
+      throw err;
+    });
+    const settled = tracked.catch(() => undefined);
+    this.publishing.add(settled);
+    void settled.finally(() => this.publishing.delete(settled));
+    return tracked;
   }
 }

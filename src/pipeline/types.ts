@@ -1,7 +1,8 @@
 /** How the pipeline hands results on (PipelineSink) and reports what happened to frames (PipelineObserver, counters). */
 import type { Frame } from '../contracts/frame.js';
 import type { Detection, StageTimings } from '../contracts/vision.js';
-import type { DetectionsPayload, RejectPayload } from '../contracts/messages.js';
+import type { DetectionsPayload, RejectPayload, VerdictPayload } from '../contracts/messages.js';
+import type { StageStats } from '../parts/parts.js';
 
 /** Where results go; the daemon adapts this to the MQTT sink, snapshots and metrics. */
 export interface PipelineSink {
@@ -12,6 +13,11 @@ export interface PipelineSink {
   detections(payload: DetectionsPayload, frame: Frame): void;
   /** Resolves once the reject is durable (outbox or broker ack). */
   reject(payload: RejectPayload, frame: Frame, causes: Detection[]): Promise<void>;
+  /**
+   * A part's verdict (`decision: part`); resolves once it is durable. `frame` is the evidence frame and
+   * `causes` what to draw on it, when the verdict rests on a reject detection.
+   */
+  verdict(payload: VerdictPayload, evidence: { frame?: Frame; causes: Detection[] }): Promise<void>;
 }
 
 export type DropReason = 'superseded' | 'paused' | 'error' | 'stopped' | 'trigger-overflow';
@@ -24,6 +30,27 @@ export interface PipelineObserver {
   published?(camera: string, totalMs: number): void;
   late?(camera: string): void;
   rejected?(camera: string, classes: string[]): void;
+  /** Per frame of a `decision: part` camera: what tracking did. */
+  parts?(camera: string, stats: StageStats): void;
+  /** Every part decided, published or not (pass verdicts with publishPass off, failSafe none). */
+  verdict?(camera: string, payload: VerdictPayload, published: boolean): void;
+}
+
+/** A `decision: part` camera's part counts since start. */
+export interface PartCounters {
+  /** Parts confirmed by the tracker (each gets one verdict). */
+  seen: number;
+  /** Verdicts decided, by outcome; fail-safe ones are also in failSafe. */
+  reject: number;
+  pass: number;
+  /** Parts that could not be judged (reason no-verdict), whatever parts.failSafe made of them. */
+  failSafe: number;
+  /** Verdicts decided but not published (pass with publishPass off, failSafe none). */
+  unpublished: number;
+  /** Reject detections absorbed into a part already rejecting (a per-frame decision would have repeated them). */
+  suppressed: number;
+  /** Suspected identity switches: matches far from the prediction, tracks moving against the belt. */
+  switches: number;
 }
 
 export interface CameraCounters {
@@ -34,4 +61,5 @@ export interface CameraCounters {
   late: number;
   rejects: number;
   rejectsByClass: Record<string, number>;
+  parts: PartCounters;
 }

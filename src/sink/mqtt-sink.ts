@@ -20,6 +20,9 @@
  * outbox entry's own field) plus, at send time: publishedAt (ISO), deliveryDelayMs (publish wall -
  * captureWall), expired (true when deliveryDelayMs > rejectTtlMs). The outbox keeps the body as an
  * object; sending spreads it with those three fields.
+ * Verdict payload (`<camera>/verdict`, decision: part) = the VerdictPayload likewise without captureWall, plus
+ * publishedAt, deliveryDelayMs (publish wall - the deciding frame's captureWall) and late (delivered after
+ * ejectAt, or without an ejector model later than rejectTtlMs after that capture): queued like rejects.
  * Delivery is at-least-once: if a PUBACK is lost (link or daemon dies after the broker got the
  * message) the same reject is sent again; subscribers dedupe on `key`. A reject acked is never
  * sent again (its outbox file is gone before the next one is sent).
@@ -34,7 +37,7 @@ import type { Metrics } from '../ops/metrics.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
 import { redactUrl } from '../util/redact.js';
 import { backoffDelay } from '../util/backoff.js';
-import type { DetectionsPayload, RejectPayload } from '../contracts/messages.js';
+import type { DetectionsPayload, RejectPayload, VerdictPayload } from '../contracts/messages.js';
 import type { SourceState } from '../contracts/camera.js';
 import { COMMANDS, type CommandHandler, type EventSink, type StatusInfo } from '../contracts/sink.js';
 
@@ -274,6 +277,25 @@ export class MqttSink implements EventSink {
     });
   }
 
+  /** Resolves once the verdict is durably in the outbox; delivered in order with rejects and states. */
+  async publishVerdict(payload: VerdictPayload): Promise<void> {
+    this.assertOpen();
+    assertTopicSegment('camera id', payload.camera);
+    const { captureWall, device, camera, ...fields } = payload;
+    const ejectAt = payload.ejectAt !== undefined ? Date.parse(payload.ejectAt) : NaN;
+    await this.outbox.append({
+      key: payload.key,
+      kind: 'verdict',
+      topic: this.topic(camera, 'verdict'),
+      qos: 1,
+      retain: false,
+      payload: { device, camera, ...fields },
+      captureWall,
+      // Late means after the ejector: a verdict then can no longer act on the part.
+      expiresWall: Number.isFinite(ejectAt) ? ejectAt : captureWall + this.rejectTtlMs,
+    });
+  }
+
   /** Retained camera state through the outbox; older unsent states of the same camera are collapsed. */
   async publishState(cameraId: string, state: SourceState): Promise<void> {
     this.assertOpen();
@@ -468,7 +490,7 @@ export class MqttSink implements EventSink {
   }
 
   private send(client: MqttClient, entry: OutboxEntry): Promise<void> {
-    const payload = JSON.stringify(entry.kind === 'reject' ? this.stampReject(entry) : entry.payload);
+    const payload = JSON.stringify(entry.kind === 'reject' ? this.stampReject(entry) : entry.kind === 'verdict' ? this.stampVerdict(entry) : entry.payload);
     const opts: IClientPublishOptions = { qos: entry.qos, retain: entry.retain };
     return new Promise((resolve, reject) => {
       client.publish(entry.topic, payload, opts, (err) => (err ? reject(err) : resolve()));
@@ -482,6 +504,15 @@ export class MqttSink implements EventSink {
     const expired = entry.expiresWall !== undefined && now > entry.expiresWall;
     if (expired) this.logger.warn({ key: entry.key, deliveryDelayMs, rejectTtlMs: this.rejectTtlMs }, 'publishing EXPIRED reject');
     return { ...entry.payload, publishedAt: new Date(now).toISOString(), deliveryDelayMs, expired };
+  }
+
+  /** The stored verdict with its delivery fields (PublishedVerdict). */
+  private stampVerdict(entry: OutboxEntry): Record<string, unknown> {
+    const now = Date.now();
+    const deliveryDelayMs = now - entry.captureWall;
+    const late = entry.expiresWall !== undefined && now > entry.expiresWall;
+    if (late) this.logger.warn({ key: entry.key, deliveryDelayMs, ejectAt: entry.payload.ejectAt }, 'publishing LATE verdict (after the part passed the ejector, or past rejectTtlMs)');
+    return { ...entry.payload, publishedAt: new Date(now).toISOString(), deliveryDelayMs, late };
   }
 
   private async doStop(): Promise<void> {

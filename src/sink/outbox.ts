@@ -24,7 +24,12 @@ import { backoffDelay, type BackoffPolicy } from '../util/backoff.js';
 import { DirLock } from '../util/dir-lock.js';
 import { nodeStateFs, type StateFileHandle, type StateFs } from '../util/state-fs.js';
 
-export type OutboxKind = 'reject' | 'state';
+export type OutboxKind = 'reject' | 'verdict' | 'state';
+
+/** Decisions a PLC acts on: evicted for size only after every other kind, and logged as errors when dropped. */
+export function isDecision(kind: OutboxKind): boolean {
+  return kind === 'reject' || kind === 'verdict';
+}
 
 /** The message body, published as its JSON. */
 export type OutboxPayload = Readonly<Record<string, unknown>>;
@@ -127,7 +132,7 @@ export class Outbox {
   get bytes(): number {
     return this.totalBytes;
   }
-  /** Rejects dropped by the bounds since start (each was logged at error level). */
+  /** Rejects and verdicts dropped by the bounds since start (each was logged at error level). */
   get droppedRejects(): number {
     return this.droppedRejectCount;
   }
@@ -377,7 +382,7 @@ export class Outbox {
         for (const e of this.entries) {
           if (bytes <= this.config.maxBytes) break;
           if (chosen.has(e.id) || e.id === keepLast) continue;
-          if ((pass === 'other') === (e.kind === 'reject')) continue;
+          if ((pass === 'other') === isDecision(e.kind)) continue;
           chosen.add(e.id);
           victims.push({ entry: e, reason: 'size' });
           bytes -= e.bytes;
@@ -392,11 +397,11 @@ export class Outbox {
       this.droppedCount++;
       this.metrics?.outboxDropped.inc({ kind: entry.kind, reason });
       const info = { id: entry.id, ...(entry.key !== undefined ? { key: entry.key } : {}), topic: entry.topic, kind: entry.kind, reason, ageMs: now - entry.captureWall };
-      if (entry.kind === 'reject') {
+      if (isDecision(entry.kind)) {
         this.droppedRejectCount++;
         this.logger.error(
           { ...info, maxBytes: this.config.maxBytes, maxAgeMs: this.config.maxAgeMs },
-          'outbox dropped an undelivered REJECT event (bound reached); raise outbox.maxBytes/maxAgeMs or fix the broker connection',
+          `outbox dropped an undelivered ${entry.kind.toUpperCase()} event (bound reached); raise outbox.maxBytes/maxAgeMs or fix the broker connection`,
         );
       } else {
         this.logger.warn(info, 'outbox dropped an undelivered event (bound reached)');
@@ -471,7 +476,7 @@ function isPayload(v: unknown): v is OutboxPayload {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-const isKind = (v: unknown): v is OutboxKind => v === 'reject' || v === 'state';
+const isKind = (v: unknown): v is OutboxKind => v === 'reject' || v === 'verdict' || v === 'state';
 
 /** rejectTtlMs: the expiry deadline of a v1 reject, which did not store one. */
 function decode(buf: Buffer, seq: number, rejectTtlMs: number): OutboxEntry {

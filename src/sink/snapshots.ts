@@ -88,17 +88,17 @@ export class SnapshotWriter {
 
   /**
    * Resolves to the JPEG path, or null when disabled, busy, stopped, short of disk (yielding to the outbox)
-   * or failed (logged, counted).
+   * or failed (logged, counted). `file`: the path to write (from plannedFile()); default: a fresh name.
    * The frame bytes are copied before this returns, so the caller may reuse its buffer at once.
    */
-  saveReject(frame: SnapshotFrame, detections: Detection[], meta: SnapshotMeta): Promise<string | null> {
+  saveReject(frame: SnapshotFrame, detections: Detection[], meta: SnapshotMeta, file?: string): Promise<string | null> {
     if (!this.config.enabled || this.stopped) return Promise.resolve(null);
     if (this.inflight.size >= this.maxConcurrent) {
       this.drop('busy');
       return Promise.resolve(null);
     }
     const copy = Buffer.from(frame.data);
-    const job = this.write({ ...frame, data: copy }, detections.map((d) => ({ ...d, box: { ...d.box } })), meta).catch((err: unknown) => {
+    const job = this.write({ ...frame, data: copy }, detections.map((d) => ({ ...d, box: { ...d.box } })), meta, file).catch((err: unknown) => {
       this.drop('error');
       this.logger.warn({ camera: meta.cameraId, seq: meta.seq, key: meta.key, err: errorMessage(err) }, 'reject snapshot not written');
       return null;
@@ -145,7 +145,16 @@ export class SnapshotWriter {
     this.metrics?.snapshotsDropped.inc({ reason });
   }
 
-  private async write(frame: SnapshotFrame, detections: Detection[], meta: SnapshotMeta): Promise<string | null> {
+  /**
+   * The file a snapshot of `meta` taken now would be written to (a verdict names its evidence before the
+   * JPEG exists); undefined when disabled or stopped. Pass it to saveReject() as `file`.
+   */
+  plannedFile(meta: SnapshotMeta): string | undefined {
+    if (!this.config.enabled || this.stopped) return undefined;
+    return path.join(this.config.dir, snapshotName(meta, Date.now()));
+  }
+
+  private async write(frame: SnapshotFrame, detections: Detection[], meta: SnapshotMeta, planned?: string): Promise<string | null> {
     await this.ensureDir();
     const channels = frame.format === 'gray8' ? 1 : 3;
     const expected = frame.width * frame.height * channels;
@@ -163,8 +172,8 @@ export class SnapshotWriter {
       this.drop('disk');
       return null;
     }
-    const name = snapshotName(meta, Date.now());
-    const file = path.join(this.config.dir, name);
+    const file = planned ?? path.join(this.config.dir, snapshotName(meta, Date.now()));
+    const name = path.basename(file);
     const tmp = `${file}.tmp`;
     try {
       await fsp.writeFile(tmp, jpeg);

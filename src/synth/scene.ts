@@ -5,8 +5,13 @@
  */
 import sharp from 'sharp';
 
-/** Class names of the demo model, by class id. */
-export const DEMO_CLASSES: readonly string[] = ['scratch', 'dent', 'stain', 'missing_hole'];
+/** The defects a plate can carry, by class id (0..3). */
+export const DEFECT_CLASSES: readonly string[] = ['scratch', 'dent', 'stain', 'missing_hole'];
+/** The part itself: every visible plate is labelled with it, so a model can give a verdict per part. */
+export const PLATE_CLASS = 'plate';
+/** Class names of the demo model, by class id: the defects, then the plate (id 4). */
+export const DEMO_CLASSES: readonly string[] = [...DEFECT_CLASSES, PLATE_CLASS];
+export const PLATE_CLASS_ID = DEMO_CLASSES.indexOf(PLATE_CLASS);
 
 export interface SceneLabel {
   classId: number;
@@ -54,17 +59,17 @@ export function frameSeed(seed: number, index: number): number {
   return h >>> 0;
 }
 
-type Rng = () => number;
-const uni = (r: Rng, lo: number, hi: number): number => lo + (hi - lo) * r();
+export type Rng = () => number;
+export const uni = (r: Rng, lo: number, hi: number): number => lo + (hi - lo) * r();
 const pick = <T>(r: Rng, xs: readonly T[]): T => xs[Math.floor(r() * xs.length) % xs.length];
 
-interface Pt {
+export interface Pt {
   x: number;
   y: number;
 }
 
 /** A rigid placement of plate-local coordinates (origin at plate centre) into the image. */
-class Placement {
+export class Placement {
   private readonly c: number;
   private readonly s: number;
   constructor(
@@ -80,12 +85,16 @@ class Placement {
   }
 }
 
-function fmt(n: number): string {
+export function fmt(n: number): string {
   return n.toFixed(2);
 }
 
-/** Axis-aligned box (image pixels) around plate-local points, as a YOLO label clipped to the image. */
-function labelFor(classId: number, pts: Pt[], place: Placement, width: number, height: number): SceneLabel | null {
+/**
+ * Axis-aligned box (image pixels) around plate-local points, as a YOLO label clipped to the image; null when
+ * less than `minVisible` of the box's area (or under 2 px a side) is inside the frame: a sliver at the edge
+ * is not something a labeller would mark.
+ */
+export function labelFor(classId: number, pts: Pt[], place: Placement, width: number, height: number, minVisible = 0): SceneLabel | null {
   let x1 = Infinity;
   let y1 = Infinity;
   let x2 = -Infinity;
@@ -97,15 +106,17 @@ function labelFor(classId: number, pts: Pt[], place: Placement, width: number, h
     x2 = Math.max(x2, q.x);
     y2 = Math.max(y2, q.y);
   }
+  const full = Math.max(0, x2 - x1) * Math.max(0, y2 - y1);
   x1 = Math.max(0, x1);
   y1 = Math.max(0, y1);
   x2 = Math.min(width, x2);
   y2 = Math.min(height, y2);
   if (x2 - x1 < 2 || y2 - y1 < 2) return null;
+  if (minVisible > 0 && (x2 - x1) * (y2 - y1) < minVisible * full) return null;
   return { classId, cx: (x1 + x2) / 2 / width, cy: (y1 + y2) / 2 / height, w: (x2 - x1) / width, h: (y2 - y1) / height };
 }
 
-function ellipsePts(cx: number, cy: number, rx: number, ry: number, rotDeg: number): Pt[] {
+export function ellipsePts(cx: number, cy: number, rx: number, ry: number, rotDeg: number): Pt[] {
   const a = (rotDeg * Math.PI) / 180;
   const pts: Pt[] = [];
   for (let k = 0; k < 16; k++) {
@@ -120,6 +131,157 @@ function ellipsePts(cx: number, cy: number, rx: number, ry: number, rotDeg: numb
 interface Built {
   svg: string;
   labels: SceneLabel[];
+}
+
+export interface PlateContext {
+  /** Scene unit (the shorter frame side): every size scales with it. */
+  u: number;
+  width: number;
+  height: number;
+  beltTone: number;
+  defectRate: number;
+  /** A plate label needs this fraction of its box inside the frame, a defect label minVisibleDefect (0: any). */
+  minVisible?: number;
+  minVisibleDefect?: number;
+}
+
+export interface DrawnPlate {
+  svg: string;
+  labels: SceneLabel[];
+  /** -1 when the plate is good, else its defect's class id. */
+  defectClass: number;
+}
+
+/**
+ * One plate at `place` with its holes and at most one defect, drawn in plate-local coordinates; labels for
+ * the plate (class `plate`) and its defect. Consumes `r` in a fixed order (finish, holes, defect), so a plate
+ * drawn from the same stream looks the same in every frame it appears in.
+ */
+export function drawPlate(r: Rng, key: string | number, pw: number, ph: number, place: Placement, ctx: PlateContext): DrawnPlate {
+  const { u, width: W, height: H, beltTone } = ctx;
+  const labels: SceneLabel[] = [];
+  const plateLabel = labelFor(
+    PLATE_CLASS_ID,
+    [
+      { x: -pw / 2, y: -ph / 2 },
+      { x: pw / 2, y: -ph / 2 },
+      { x: -pw / 2, y: ph / 2 },
+      { x: pw / 2, y: ph / 2 },
+    ],
+    place,
+    W,
+    H,
+    ctx.minVisible ?? 0,
+  );
+  if (plateLabel) labels.push(plateLabel);
+  const minVisible = ctx.minVisibleDefect ?? 0;
+  const metal = Math.round(uni(r, 150, 205));
+  const tint = Math.round(uni(r, -6, 6));
+  const g = `m${key}`;
+  const el: string[] = [];
+  el.push(
+    `<defs><linearGradient id="${g}" x1="0" y1="0" x2="1" y2="1">` +
+      `<stop offset="0" stop-color="rgb(${metal + 25},${metal + 25},${metal + 25 + tint})"/>` +
+      `<stop offset="1" stop-color="rgb(${metal - 25},${metal - 25},${metal - 25 + tint})"/></linearGradient></defs>`,
+  );
+  // Drop shadow then the plate.
+  el.push(
+    `<rect x="${fmt(-pw / 2 + u * 0.012)}" y="${fmt(-ph / 2 + u * 0.015)}" width="${fmt(pw)}" height="${fmt(ph)}" rx="${fmt(u * 0.02)}" fill="rgba(0,0,0,0.45)"/>`,
+  );
+  el.push(
+    `<rect x="${fmt(-pw / 2)}" y="${fmt(-ph / 2)}" width="${fmt(pw)}" height="${fmt(ph)}" rx="${fmt(u * 0.02)}" fill="url(#${g})" stroke="rgb(${metal - 45},${metal - 45},${metal - 45})" stroke-width="${fmt(u * 0.004)}"/>`,
+  );
+  // Brushed finish: a few faint lines along the plate.
+  for (let k = 0; k < 4; k++) {
+    const y = uni(r, -ph / 2.3, ph / 2.3);
+    el.push(
+      `<line x1="${fmt(-pw / 2.2)}" y1="${fmt(y)}" x2="${fmt(pw / 2.2)}" y2="${fmt(y)}" stroke="rgba(255,255,255,0.07)" stroke-width="${fmt(u * 0.006)}"/>`,
+    );
+  }
+  // Four mounting holes near the corners.
+  const hr = u * uni(r, 0.022, 0.03);
+  const hx = pw / 2 - hr * 2.2;
+  const hy = ph / 2 - hr * 2.2;
+  const holes: Pt[] = [
+    { x: -hx, y: -hy },
+    { x: hx, y: -hy },
+    { x: -hx, y: hy },
+    { x: hx, y: hy },
+  ];
+  const defective = r() < ctx.defectRate;
+  const defectClass = defective ? Math.floor(r() * DEFECT_CLASSES.length) % DEFECT_CLASSES.length : -1;
+  const missing = defectClass === 3 ? Math.floor(r() * 4) % 4 : -1;
+  holes.forEach((h, k) => {
+    if (k === missing) {
+      // A hole that was never drilled: only a faint centre-punch mark remains.
+      el.push(`<circle cx="${fmt(h.x)}" cy="${fmt(h.y)}" r="${fmt(hr * 0.18)}" fill="rgba(0,0,0,0.25)"/>`);
+      const lb = labelFor(3, ellipsePts(h.x, h.y, hr * 1.5, hr * 1.5, 0), place, W, H, minVisible);
+      if (lb) labels.push(lb);
+    } else {
+      el.push(`<circle cx="${fmt(h.x)}" cy="${fmt(h.y)}" r="${fmt(hr)}" fill="rgb(${beltTone - 20},${beltTone - 20},${beltTone - 20})" stroke="rgb(${metal - 60},${metal - 60},${metal - 60})" stroke-width="${fmt(hr * 0.25)}"/>`);
+    }
+  });
+  // Surface defects live inside the hole pattern so they never overlap a hole.
+  const ix = hx - hr * 2;
+  const iy = hy - hr * 2;
+  if (defectClass === 0) {
+    const len = u * uni(r, 0.1, 0.2);
+    const a = uni(r, 0, 180);
+    const cx = uni(r, -ix + len / 3, ix - len / 3);
+    const cy = uni(r, -iy + len / 4, iy - len / 4);
+    const dx = (Math.cos((a * Math.PI) / 180) * len) / 2;
+    const dy = (Math.sin((a * Math.PI) / 180) * len) / 2;
+    const bend = uni(r, -0.15, 0.15) * len;
+    const mid = { x: cx - dy / len * bend * 2, y: cy + dx / len * bend * 2 };
+    const sw = u * uni(r, 0.006, 0.011);
+    el.push(
+      `<path d="M${fmt(cx - dx)},${fmt(cy - dy)} Q${fmt(mid.x)},${fmt(mid.y)} ${fmt(cx + dx)},${fmt(cy + dy)}" fill="none" stroke="rgb(35,35,38)" stroke-width="${fmt(sw)}" stroke-linecap="round"/>`,
+    );
+    el.push(
+      `<path d="M${fmt(cx - dx)},${fmt(cy - dy + sw)} Q${fmt(mid.x)},${fmt(mid.y + sw)} ${fmt(cx + dx)},${fmt(cy + dy + sw)}" fill="none" stroke="rgba(255,255,255,0.6)" stroke-width="${fmt(sw * 0.5)}" stroke-linecap="round"/>`,
+    );
+    // Box around the drawn curve: sample the quadratic Bezier, pad by the stroke width.
+    const curve: Pt[] = [];
+    for (let k = 0; k <= 10; k++) {
+      const t = k / 10;
+      const x = (1 - t) * (1 - t) * (cx - dx) + 2 * (1 - t) * t * mid.x + t * t * (cx + dx);
+      const y = (1 - t) * (1 - t) * (cy - dy) + 2 * (1 - t) * t * mid.y + t * t * (cy + dy);
+      curve.push({ x: x - sw, y: y - sw }, { x: x + sw, y: y + sw * 2 });
+    }
+    const lb = labelFor(0, curve, place, W, H, minVisible);
+    if (lb) labels.push(lb);
+  } else if (defectClass === 1) {
+    const rr = u * uni(r, 0.03, 0.05);
+    const cx = uni(r, -ix + rr, ix - rr);
+    const cy = uni(r, -iy + rr, iy - rr);
+    const id = `d${key}`;
+    el.push(
+      `<defs><radialGradient id="${id}" cx="0.38" cy="0.38" r="0.65">` +
+        `<stop offset="0" stop-color="rgb(20,20,24)" stop-opacity="0.85"/>` +
+        `<stop offset="0.55" stop-color="rgb(70,70,75)" stop-opacity="0.55"/>` +
+        `<stop offset="1" stop-color="rgb(255,255,255)" stop-opacity="0.35"/></radialGradient></defs>`,
+    );
+    el.push(`<circle cx="${fmt(cx)}" cy="${fmt(cy)}" r="${fmt(rr)}" fill="url(#${id})"/>`);
+    const lb = labelFor(1, ellipsePts(cx, cy, rr, rr, 0), place, W, H, minVisible);
+    if (lb) labels.push(lb);
+  } else if (defectClass === 2) {
+    const rx = u * uni(r, 0.035, 0.065);
+    const ry = rx * uni(r, 0.55, 1);
+    const rot = uni(r, 0, 180);
+    const cx = uni(r, -ix + rx, ix - rx);
+    const cy = uni(r, -iy + rx, iy - rx);
+    const col = pick(r, ['150,95,35', '120,70,30', '95,110,40', '60,45,30']);
+    el.push(
+      `<ellipse cx="${fmt(cx)}" cy="${fmt(cy)}" rx="${fmt(rx)}" ry="${fmt(ry)}" transform="rotate(${fmt(rot)} ${fmt(cx)} ${fmt(cy)})" fill="rgba(${col},0.8)"/>`,
+    );
+    el.push(
+      `<ellipse cx="${fmt(cx + rx * 0.3)}" cy="${fmt(cy)}" rx="${fmt(rx * 0.5)}" ry="${fmt(ry * 0.6)}" transform="rotate(${fmt(rot)} ${fmt(cx)} ${fmt(cy)})" fill="rgba(${col},0.6)"/>`,
+    );
+    const lb = labelFor(2, ellipsePts(cx, cy, rx, ry, rot), place, W, H, minVisible);
+    if (lb) labels.push(lb);
+  }
+  const svg = `<g transform="translate(${fmt(place.cx)} ${fmt(place.cy)}) rotate(${fmt(place.angleDeg)})">${el.join('')}</g>`;
+  return { svg, labels, defectClass };
 }
 
 /** Builds the scene's SVG and labels; pure function of its arguments. */
@@ -157,112 +319,9 @@ export function buildSceneSvg(seed: number, index: number, opts: SceneOptions): 
     const cyLo = Math.min(half, H / 2);
     const cyHi = H - Math.min(half, H / 2);
     const place = new Placement(uni(r, cxLo, cxHi), uni(r, cyLo, cyHi), angle);
-    const metal = Math.round(uni(r, 150, 205));
-    const tint = Math.round(uni(r, -6, 6));
-    const g = `m${p}`;
-    const el: string[] = [];
-    el.push(
-      `<defs><linearGradient id="${g}" x1="0" y1="0" x2="1" y2="1">` +
-        `<stop offset="0" stop-color="rgb(${metal + 25},${metal + 25},${metal + 25 + tint})"/>` +
-        `<stop offset="1" stop-color="rgb(${metal - 25},${metal - 25},${metal - 25 + tint})"/></linearGradient></defs>`,
-    );
-    // Drop shadow then the plate.
-    el.push(
-      `<rect x="${fmt(-pw / 2 + u * 0.012)}" y="${fmt(-ph / 2 + u * 0.015)}" width="${fmt(pw)}" height="${fmt(ph)}" rx="${fmt(u * 0.02)}" fill="rgba(0,0,0,0.45)"/>`,
-    );
-    el.push(
-      `<rect x="${fmt(-pw / 2)}" y="${fmt(-ph / 2)}" width="${fmt(pw)}" height="${fmt(ph)}" rx="${fmt(u * 0.02)}" fill="url(#${g})" stroke="rgb(${metal - 45},${metal - 45},${metal - 45})" stroke-width="${fmt(u * 0.004)}"/>`,
-    );
-    // Brushed finish: a few faint lines along the plate.
-    for (let k = 0; k < 4; k++) {
-      const y = uni(r, -ph / 2.3, ph / 2.3);
-      el.push(
-        `<line x1="${fmt(-pw / 2.2)}" y1="${fmt(y)}" x2="${fmt(pw / 2.2)}" y2="${fmt(y)}" stroke="rgba(255,255,255,0.07)" stroke-width="${fmt(u * 0.006)}"/>`,
-      );
-    }
-    // Four mounting holes near the corners.
-    const hr = u * uni(r, 0.022, 0.03);
-    const hx = pw / 2 - hr * 2.2;
-    const hy = ph / 2 - hr * 2.2;
-    const holes: Pt[] = [
-      { x: -hx, y: -hy },
-      { x: hx, y: -hy },
-      { x: -hx, y: hy },
-      { x: hx, y: hy },
-    ];
-    const defective = r() < opts.defectRate;
-    const defectClass = defective ? Math.floor(r() * DEMO_CLASSES.length) % DEMO_CLASSES.length : -1;
-    const missing = defectClass === 3 ? Math.floor(r() * 4) % 4 : -1;
-    holes.forEach((h, k) => {
-      if (k === missing) {
-        // A hole that was never drilled: only a faint centre-punch mark remains.
-        el.push(`<circle cx="${fmt(h.x)}" cy="${fmt(h.y)}" r="${fmt(hr * 0.18)}" fill="rgba(0,0,0,0.25)"/>`);
-        const lb = labelFor(3, ellipsePts(h.x, h.y, hr * 1.5, hr * 1.5, 0), place, W, H);
-        if (lb) labels.push(lb);
-      } else {
-        el.push(`<circle cx="${fmt(h.x)}" cy="${fmt(h.y)}" r="${fmt(hr)}" fill="rgb(${beltTone - 20},${beltTone - 20},${beltTone - 20})" stroke="rgb(${metal - 60},${metal - 60},${metal - 60})" stroke-width="${fmt(hr * 0.25)}"/>`);
-      }
-    });
-    // Surface defects live inside the hole pattern so they never overlap a hole.
-    const ix = hx - hr * 2;
-    const iy = hy - hr * 2;
-    if (defectClass === 0) {
-      const len = u * uni(r, 0.1, 0.2);
-      const a = uni(r, 0, 180);
-      const cx = uni(r, -ix + len / 3, ix - len / 3);
-      const cy = uni(r, -iy + len / 4, iy - len / 4);
-      const dx = (Math.cos((a * Math.PI) / 180) * len) / 2;
-      const dy = (Math.sin((a * Math.PI) / 180) * len) / 2;
-      const bend = uni(r, -0.15, 0.15) * len;
-      const mid = { x: cx - dy / len * bend * 2, y: cy + dx / len * bend * 2 };
-      const sw = u * uni(r, 0.006, 0.011);
-      el.push(
-        `<path d="M${fmt(cx - dx)},${fmt(cy - dy)} Q${fmt(mid.x)},${fmt(mid.y)} ${fmt(cx + dx)},${fmt(cy + dy)}" fill="none" stroke="rgb(35,35,38)" stroke-width="${fmt(sw)}" stroke-linecap="round"/>`,
-      );
-      el.push(
-        `<path d="M${fmt(cx - dx)},${fmt(cy - dy + sw)} Q${fmt(mid.x)},${fmt(mid.y + sw)} ${fmt(cx + dx)},${fmt(cy + dy + sw)}" fill="none" stroke="rgba(255,255,255,0.6)" stroke-width="${fmt(sw * 0.5)}" stroke-linecap="round"/>`,
-      );
-      // Box around the drawn curve: sample the quadratic Bezier, pad by the stroke width.
-      const curve: Pt[] = [];
-      for (let k = 0; k <= 10; k++) {
-        const t = k / 10;
-        const x = (1 - t) * (1 - t) * (cx - dx) + 2 * (1 - t) * t * mid.x + t * t * (cx + dx);
-        const y = (1 - t) * (1 - t) * (cy - dy) + 2 * (1 - t) * t * mid.y + t * t * (cy + dy);
-        curve.push({ x: x - sw, y: y - sw }, { x: x + sw, y: y + sw * 2 });
-      }
-      const lb = labelFor(0, curve, place, W, H);
-      if (lb) labels.push(lb);
-    } else if (defectClass === 1) {
-      const rr = u * uni(r, 0.03, 0.05);
-      const cx = uni(r, -ix + rr, ix - rr);
-      const cy = uni(r, -iy + rr, iy - rr);
-      const id = `d${p}`;
-      el.push(
-        `<defs><radialGradient id="${id}" cx="0.38" cy="0.38" r="0.65">` +
-          `<stop offset="0" stop-color="rgb(20,20,24)" stop-opacity="0.85"/>` +
-          `<stop offset="0.55" stop-color="rgb(70,70,75)" stop-opacity="0.55"/>` +
-          `<stop offset="1" stop-color="rgb(255,255,255)" stop-opacity="0.35"/></radialGradient></defs>`,
-      );
-      el.push(`<circle cx="${fmt(cx)}" cy="${fmt(cy)}" r="${fmt(rr)}" fill="url(#${id})"/>`);
-      const lb = labelFor(1, ellipsePts(cx, cy, rr, rr, 0), place, W, H);
-      if (lb) labels.push(lb);
-    } else if (defectClass === 2) {
-      const rx = u * uni(r, 0.035, 0.065);
-      const ry = rx * uni(r, 0.55, 1);
-      const rot = uni(r, 0, 180);
-      const cx = uni(r, -ix + rx, ix - rx);
-      const cy = uni(r, -iy + rx, iy - rx);
-      const col = pick(r, ['150,95,35', '120,70,30', '95,110,40', '60,45,30']);
-      el.push(
-        `<ellipse cx="${fmt(cx)}" cy="${fmt(cy)}" rx="${fmt(rx)}" ry="${fmt(ry)}" transform="rotate(${fmt(rot)} ${fmt(cx)} ${fmt(cy)})" fill="rgba(${col},0.8)"/>`,
-      );
-      el.push(
-        `<ellipse cx="${fmt(cx + rx * 0.3)}" cy="${fmt(cy)}" rx="${fmt(rx * 0.5)}" ry="${fmt(ry * 0.6)}" transform="rotate(${fmt(rot)} ${fmt(cx)} ${fmt(cy)})" fill="rgba(${col},0.6)"/>`,
-      );
-      const lb = labelFor(2, ellipsePts(cx, cy, rx, ry, rot), place, W, H);
-      if (lb) labels.push(lb);
-    }
-    parts.push(`<g transform="translate(${fmt(place.cx)} ${fmt(place.cy)}) rotate(${fmt(angle)})">${el.join('')}</g>`);
+    const { svg: plateSvg, labels: plateLabels } = drawPlate(r, p, pw, ph, place, { u, width: W, height: H, beltTone, defectRate: opts.defectRate });
+    parts.push(plateSvg);
+    labels.push(...plateLabels);
   }
 
   // Lighting: a soft directional gradient across the frame, brighter or dimmer per frame.
@@ -285,11 +344,23 @@ const MAX_VECTOR_AREA = 640 * 480;
 /** Renders one frame of the synthetic line: RGB pixels plus YOLO labels. */
 export async function renderScene(seed: number, index: number, opts: SceneOptions): Promise<Scene> {
   const { width, height } = opts;
+  checkSize(width, height);
+  const { svg, labels } = buildSceneSvg(seed, index, opts);
+  const rgb = await rasterize(svg, width, height, seed, index);
+  return { rgb, width, height, labels };
+}
+
+export function checkSize(width: number, height: number): void {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 32 || height < 32) {
     throw new RangeError(`scene size must be integers >= 32, got ${width}x${height}`);
   }
-  const { svg, labels } = buildSceneSvg(seed, index, opts);
-  // A second stream, so post-processing choices don't shift the layout stream.
+}
+
+/**
+ * The camera: draws a scene's SVG, then blur (half the frames) and sensor noise from a stream of its own
+ * for (seed, index), so post-processing choices don't shift the layout stream.
+ */
+export async function rasterize(svg: string, width: number, height: number, seed: number, index: number): Promise<Buffer> {
   const r = mulberry32(frameSeed(seed ^ 0x5bd1e995, index));
   const sigma = r() < 0.5 ? 0 : uni(r, 0.35, 1.1) * Math.max(1, Math.min(width, height) / 320);
   const noiseAmp = uni(r, 2, 12);
@@ -310,7 +381,7 @@ export async function renderScene(seed: number, index: number, opts: SceneOption
   if (sigma >= 0.3) img = img.blur(sigma);
   const rgb = await img.raw().toBuffer();
   addNoise(rgb, noiseAmp, r);
-  return { rgb, width, height, labels };
+  return rgb;
 }
 
 /** Sensor noise: uniform-sum approximation of Gaussian, clamped; in place. */

@@ -189,7 +189,9 @@ test('inspectd CLI', { timeout: 120000 }, async (t) => {
     assert.equal(summary.images, 3);
     assert.deepEqual((await readdir(path.join(out, 'images', 'train'))).sort(), ['train_000000.jpg', 'train_000001.jpg']);
     assert.deepEqual(await readdir(path.join(out, 'labels', 'val')), ['val_000000.txt']);
-    assert.match(await readFile(path.join(out, 'data.yaml'), 'utf8'), /^nc: 4$/m);
+    // The four defects and the plate itself.
+    assert.match(await readFile(path.join(out, 'data.yaml'), 'utf8'), /^nc: 5$/m);
+    assert.equal((await cli(['dataset', '--out', out, '--scene', 'sideways'])).code, 2, 'an unknown --scene is a usage error');
   });
 
   await t.test('info --json: layout, input size, classes, engine and refusals', async () => {

@@ -51,7 +51,7 @@ test('daemon composition: detections, rejects, state, status, commands, hot relo
     device: { id: 't1' },
     model: { path: modelFile, engine: 'cpu', threads: 1 },
     cameras: [
-      { id: 'cam1', source: { type: 'synthetic', fps: 20, width: 64, height: 48 }, deadlineMs: 2000, rules: { rejectClasses: ['scratch'] } },
+      { id: 'cam1', source: { type: 'synthetic', fps: 20, width: 64, height: 48 }, deadlineMs: 2000, rules: { rejectClasses: ['scratch'] }, decision: 'frame' },
       { id: 'cam2', source: { type: 'synthetic', fps: 20, width: 64, height: 48, seed: 2 }, trigger: true, rules: { rejectClasses: ['scratch'] } },
     ],
     mqtt: { url: broker.url },

@@ -53,6 +53,7 @@ function fakeParts(log: string[], over: Partial<DaemonParts> = {}): Partial<Daem
     },
     publishDetections() {},
     async publishReject() {},
+    async publishVerdict() {},
     async publishState() {},
     publishStatus(info) {
       log.push(`status ${JSON.stringify(info.lastConfigError)}`);
@@ -108,7 +109,7 @@ async function setup(t: import('node:test').TestContext) {
   const cfg = {
     device: { id: 'life' },
     model: { path: path.join(tmp.dir, 'a.onnx') },
-    cameras: [{ id: 'c1', source: { type: 'synthetic' }, rules: { rejectClasses: ['scratch'] } }],
+    cameras: [{ id: 'c1', source: { type: 'synthetic' }, rules: { rejectClasses: ['scratch'] }, decision: 'frame' }],
     mqtt: { url: 'mqtt://127.0.0.1:1' },
     outbox: { dir: path.join(tmp.dir, 'outbox') },
     console: { summary: 'off' },
@@ -220,6 +221,9 @@ test('mqtt edit: a new connection takes over without refusing a reject while the
             throw new Error('sink is stopping');
           }
           accepted++;
+        },
+        async publishVerdict() {
+          throw new Error('this test judges frames (decision: frame): no verdict expected');
         },
         async publishState() {},
         publishStatus() {},

@@ -60,6 +60,8 @@ test('broker down 20 s: every reject delivered exactly once, in order, none miss
         source: { type: 'ffmpeg', input: image, inputArgs: ['-loop', '1', '-framerate', '4'], realtime: true, width: 320, height: 240 },
         deadlineMs: 5000,
         rules: { rejectClasses: [...DEMO_REJECT_CLASSES] },
+        // One still image looped: every frame judged on its own (test/integration/parts-outage.test.ts: verdicts).
+        decision: 'frame',
       },
     ],
     // the recorder reconnects every 200 ms, the daemon every 3 s: the recorder is subscribed before the replay

@@ -58,6 +58,8 @@ test('inspectd run: ffmpeg -> yolov8n -> mosquitto; killed camera; SIGHUP and fi
         deadlineMs: 5000,
         stallTimeoutMs: 60_000,
         rules: { rejectClasses: ['bus'] as string[] },
+        // One photo looped: every frame judged on its own, a reject per frame.
+        decision: 'frame',
       },
     ],
     mqtt: { url: broker.url },

@@ -14,8 +14,9 @@ const MODEL = repoPath('models', 'demo', 'inspectd-demo.onnx');
 const EVAL_JS = repoPath('dist', 'src', 'cli', 'eval.js');
 
 /**
- * The acceptance figure of issue 5, measured the way models/make-demo.sh and the model card do: the
- * held-out set is seed 1001 (the training seed is 1), 500 frames at 320x240, defect rate 0.8.
+ * The acceptance figure of issue 5 (and of the retrained model of issue 10), measured the way
+ * models/make-demo.sh and the model card do: the held-out set is seed 1001 (the training seed is 1), 500
+ * conveyor frames at 320x240, defect rate 0.8: whole plates and plates cut by the frame's edges.
  */
 test('inspectd eval: the committed demo model keeps its model-card mAP50 on the held-out synthetic set', { timeout: 240_000 }, async (t) => {
   assert.ok(existsSync(MODEL), `demo model missing at ${MODEL}: run models/make-demo.sh`);
@@ -35,11 +36,11 @@ test('inspectd eval: the committed demo model keeps its model-card mAP50 on the 
   };
   t.diagnostic(`mAP50 ${report.mAP50.toFixed(3)} P ${report.precision.toFixed(3)} R ${report.recall.toFixed(3)}; ${report.perClass.map((c) => `${c.name} ${c.ap50.toFixed(3)}`).join(', ')}`);
   assert.equal(report.images, 500);
-  assert.equal(report.instances, 490);
-  assert.deepEqual(report.perClass.map((c) => c.name), ['scratch', 'dent', 'stain', 'missing_hole']);
-  // The card states 0.996 (issue 5 asks for >= 0.8). Below 0.95 the model file or the inference path
+  assert.equal(report.instances, 1816);
+  assert.deepEqual(report.perClass.map((c) => c.name), ['scratch', 'dent', 'stain', 'missing_hole', 'plate']);
+  // The card states 0.978 (issue 5 asks for >= 0.8). Below 0.95 the model file or the inference path
   // (letterbox, decode, NMS) has changed for the worse: re-measure and update models/demo/MODEL_CARD.md.
-  assert.ok(report.mAP50 >= 0.95, `mAP50 ${report.mAP50}: the model card states 0.996`);
+  assert.ok(report.mAP50 >= 0.95, `mAP50 ${report.mAP50}: the model card states 0.978`);
   for (const c of report.perClass) assert.ok(c.ap50 >= 0.9, `${c.name} AP50 ${c.ap50}`);
 });
 

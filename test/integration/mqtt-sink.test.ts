@@ -11,7 +11,7 @@ import { silentLogger } from '../../src/ops/log.js';
 import type { MqttConfig, OutboxConfig } from '../../src/config/types.js';
 import type { RejectPayload } from '../../src/contracts/messages.js';
 import { freePort, mosquittoSkip, startMosquitto } from '../helpers/mosquitto.js';
-import { detectionsPayload, rejectPayload } from '../helpers/messages.js';
+import { detectionsPayload, rejectPayload, verdictPayload } from '../helpers/messages.js';
 
 const skip = mosquittoSkip();
 const logger = silentLogger();
@@ -469,4 +469,43 @@ test('broker restarted without persistence: every retained topic (camera states 
   assert.equal((JSON.parse(got.get('inspectd/dev1/cam1/state')!) as Record<string, unknown>).state, 'ok');
   const cam2 = JSON.parse(got.get('inspectd/dev1/cam2/state')!) as Record<string, unknown>;
   assert.deepEqual([cam2.state, cam2.reason], ['fault', 'camera stalled']);
+});
+
+test('verdicts: <camera>/verdict, QoS 1 through the outbox, in order with rejects; late when delivered after ejectAt', { skip, timeout: 20_000 }, async (t) => {
+  const broker = await startMosquitto();
+  t.after(() => broker.stop());
+  const sub = await subscriber(broker.url, 'inspectd/dev1/cam1/+');
+  t.after(() => sub.client.endAsync(true));
+  const dir = tmpDir(t);
+  const { sink } = await makeSink(t, broker.url, dir);
+  await sink.start(new AbortController().signal);
+  const now = Date.now();
+  await sink.publishVerdict(verdictPayload({ key: 'dev1:cam1:part:4-1', captureWall: now, ejectAt: new Date(now + 60_000).toISOString(), ejectInMs: 60_000 }));
+  await sink.publishReject(rejectPayload({ key: 'dev1:cam1:seq:9', captureWall: now }));
+  // The ejector has already passed: still published, marked late.
+  await sink.publishVerdict(verdictPayload({ key: 'dev1:cam1:part:4-2', captureWall: now - 5000, ejectAt: new Date(now - 4000).toISOString(), ejectInMs: -4000 }));
+  // No ejector model: late means later than rejectTtlMs (60 s here) after capture.
+  await sink.publishVerdict(verdictPayload({ key: 'dev1:cam1:part:4-3', captureWall: now, verdict: 'pass', classes: [] }));
+  await sub.waitFor((m) => m.length >= 4);
+  assert.deepEqual(
+    sub.msgs.map((m) => [m.topic.split('/').at(-1), (JSON.parse(m.text) as { key: string }).key]),
+    [
+      ['verdict', 'dev1:cam1:part:4-1'],
+      ['reject', 'dev1:cam1:seq:9'],
+      ['verdict', 'dev1:cam1:part:4-2'],
+      ['verdict', 'dev1:cam1:part:4-3'],
+    ],
+  );
+  const verdicts = sub.msgs.filter((m) => m.topic.endsWith('/verdict')).map((m) => JSON.parse(m.text) as Record<string, unknown>);
+  assert.deepEqual(verdicts.map((v) => v.late), [false, true, false]);
+  for (const v of verdicts) {
+    assert.equal(v.captureWall, undefined, 'the outbox clock is not published');
+    assert.equal(v.device, 'dev1');
+    assert.equal(typeof v.publishedAt, 'string');
+    assert.equal(typeof v.deliveryDelayMs, 'number');
+    assert.equal(sub.msgs.find((m) => m.text.includes(String(v.key)))?.retain, false);
+  }
+  assert.equal(verdicts[2].verdict, 'pass');
+  // The last PUBACK may still be on its way when the subscriber has the message.
+  await until(() => readdirSync(dir).filter((f) => f.endsWith('.json')).length === 0);
 });

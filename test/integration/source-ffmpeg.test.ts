@@ -12,6 +12,7 @@ import { FfmpegSource } from '../../src/source/ffmpeg.js';
 import type { Frame } from '../../src/contracts/frame.js';
 import { SourceSupervisor } from '../../src/source/supervisor.js';
 import type { SourceState } from '../../src/contracts/camera.js';
+import { partsConfig } from '../../src/config/defaults.js';
 
 const haveFfmpeg = spawnSync('ffmpeg', ['-version']).status === 0;
 const skip = haveFfmpeg ? false : 'ffmpeg not installed (apt-get install ffmpeg)';
@@ -103,6 +104,8 @@ test('killing the ffmpeg process: supervisor reports fault, restarts, then ok', 
     frozenFrames: 0,
     rules: { rejectClasses: [], classConf: {}, minBoxArea: 0, zones: [] },
     trigger: false,
+    decision: 'frame',
+    parts: partsConfig(),
   };
   const sources: FfmpegSource[] = [];
   const states: SourceState[] = [];
@@ -160,6 +163,8 @@ function fileCamera(input: string, loop: boolean): CameraConfig {
     frozenFrames: 0,
     rules: { rejectClasses: [], classConf: {}, minBoxArea: 0, zones: [] },
     trigger: false,
+    decision: 'frame',
+    parts: partsConfig(),
   };
 }
 

@@ -156,7 +156,7 @@ test('check-config: a rule naming a class the model lacks is refused with file:l
   assert.equal(r.rc, 1, r.out + r.err);
   assert.match(r.err, /3 problems/);
   assert.match(r.err, /config\.yaml:6:\d+ cameras\[0\]\.rules\.rejectClasses\[0\]: unknown class 'scrath'.*did you mean 'scratch'/);
-  assert.match(r.err, /config\.yaml:6:\d+ cameras\[0\]\.rules\.rejectClasses\[2\]: class id 7 is out of range: model inspectd-demo\.onnx has 4 classes/);
+  assert.match(r.err, /config\.yaml:6:\d+ cameras\[0\]\.rules\.rejectClasses\[2\]: class id 7 is out of range: model inspectd-demo\.onnx has 5 classes/);
   assert.match(r.err, /config\.yaml:7:\d+ cameras\[0\]\.rules\.classConf\.stian: unknown class 'stian'.*did you mean 'stain'/);
 
   writeFileSync(file, [`model: { path: ${JSON.stringify(model)} }`, 'cameras:', '  - id: cam1', '    source: { type: synthetic }', '    rules: { rejectClasses: [scratch, "1"] }', ''].join('\n'));

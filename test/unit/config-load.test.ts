@@ -118,7 +118,29 @@ test('defaults fill every optional key; the result is deeply frozen', { timeout:
     maxDetections: 300,
     engineCacheDir: config.model.engineCacheDir,
   });
-  assert.deepEqual(config.cameras[0].source, { type: 'synthetic', fps: 5, width: 640, height: 480, seed: 1, defectRate: 0.3 });
+  assert.deepEqual(config.cameras[0].source, {
+    type: 'synthetic',
+    fps: 5,
+    width: 640,
+    height: 480,
+    seed: 1,
+    defectRate: 0.3,
+    scene: 'conveyor',
+    beltPxPerFrame: 64,
+    lossless: false,
+  });
+  assert.equal(config.cameras[0].decision, 'part', 'a free-running camera tracks parts');
+  assert.deepEqual(config.cameras[0].parts, {
+    minFrames: 2,
+    highConf: 0.9,
+    requireWhole: true,
+    maxAgeMs: 10_000,
+    publishPass: true,
+    failSafe: 'reject',
+    decisionLine: { position: 0.5 },
+    tracker: { highConf: 0.5, lowConf: 0.1, newTrackConf: 0.6, matchIou: 0.2, lowMatchIou: 0.5, probationFrames: 2, lostFrames: 10, duplicateIou: 0.5 },
+    belt: { direction: 'none' },
+  });
   assert.equal(config.cameras[0].deadlineMs, 500);
   assert.equal(config.cameras[0].stallTimeoutMs, 5000);
   assert.equal(config.cameras[0].frozenFrames, 0);
@@ -208,8 +230,22 @@ test('embedded defaults: demo model under the package root, one synthetic camera
   assert.equal(config.model.path, '/opt/inspectd/models/demo/inspectd-demo.onnx');
   assert.equal(config.cameras.length, 1);
   assert.equal(config.cameras[0].id, 'line1');
-  assert.deepEqual(config.cameras[0].source, { type: 'synthetic', fps: 5, width: 640, height: 480, seed: 7, defectRate: 0.3 });
+  assert.deepEqual(config.cameras[0].source, {
+    type: 'synthetic',
+    fps: 5,
+    width: 640,
+    height: 480,
+    seed: 7,
+    defectRate: 0.3,
+    scene: 'conveyor',
+    beltPxPerFrame: 64,
+    lossless: false,
+  });
   assert.deepEqual(config.cameras[0].rules.rejectClasses, [...DEMO_REJECT_CLASSES]);
+  // One verdict per plate: the demo model detects the plate itself; the belt runs 64 px/frame at 5 fps, 0.5 mm/px.
+  assert.equal(config.cameras[0].decision, 'part');
+  assert.equal(config.cameras[0].parts.partClass, 'plate');
+  assert.deepEqual(config.cameras[0].parts.belt, { direction: 'left-to-right', mmPerPixel: 0.5, speedMmPerS: 160, ejectorDistanceMm: 300 });
   assert.equal(config.mqtt.url, undefined);
   assert.equal(config.snapshots.enabled, true);
   assert.equal(config.snapshots.maxFiles, 500);
@@ -286,5 +322,45 @@ test('a trigger-mode camera needs commands.trigger: refused with file:line until
   const text = ['model: { path: m.onnx }', 'cameras:', '  - id: t1', '    source: { type: synthetic }', '    trigger: true', ''].join('\n');
   assert.throws(() => parseConfigText(text, 'c.yaml', '/tmp'), { code: 'INSPECTD_ERR_CONFIG_INVALID', message: /c\.yaml:5:\d+ cameras\[0\]\.trigger: a trigger-mode camera needs cmd\/trigger: set commands: \{ trigger: true \}/ });
   const ok = parseConfigText(text + 'commands: { trigger: true }\n', 'c.yaml', '/tmp');
-  assert.deepEqual(ok.config.commands, { reload: false, pause: false, resume: false, trigger: true });
+  assert.deepEqual(ok.config.commands, { reload: false, pause: false, resume: false, trigger: true, encoder: false });
+});
+
+test('decision: part for video cameras, frame in trigger mode and for a hot folder; part with trigger is refused at its line', { timeout: 5000 }, () => {
+  const cams = (extra: string) => `commands: { trigger: true }\nmodel:\n  path: m.onnx\ncameras:\n${extra}`;
+  const { config } = parseConfigText(
+    cams(
+      [
+        '  - {id: live, source: {type: synthetic}}',
+        '  - {id: trig, source: {type: synthetic}, trigger: true}',
+        '  - {id: dir, source: {type: folder, path: /in}}',
+        '  - {id: forced, source: {type: synthetic}, decision: frame}',
+        '  - {id: folderparts, source: {type: folder, path: /in2}, decision: part}',
+        '',
+      ].join('\n'),
+    ),
+    'c.yaml',
+    '/x',
+  );
+  assert.deepEqual(
+    config.cameras.map((c) => [c.id, c.decision]),
+    [
+      ['live', 'part'],
+      ['trig', 'frame'],
+      ['dir', 'frame'],
+      ['forced', 'frame'],
+      ['folderparts', 'part'],
+    ],
+  );
+  assert.deepEqual(problemsOf(cams('  - id: t\n    source: {type: synthetic}\n    trigger: true\n    decision: part\n'), '/c.yaml'), [
+    "/c.yaml:8:15 cameras[0].decision: decision 'part' tracks parts on a free-running camera; in trigger mode each trigger judges one frame: use decision: frame (the default with trigger)",
+  ]);
+});
+
+test('parts settings: bounded, closed, and the belt direction is one of the five', { timeout: 5000 }, () => {
+  const cam = (parts: string) => `${MIN}    parts: ${parts}\n`;
+  assert.equal(parseConfigText(cam('{partClass: plate, belt: {direction: top-to-bottom, speedMmPerS: 250, mmPerPixel: 0.2, ejectorDistanceMm: 400}}'), 'c.yaml', '/x').config.cameras[0].parts.belt.speedMmPerS, 250);
+  const problems = problemsOf(cam('{minFrames: 0, highConf: 2, belt: {direction: sideways}, tracker: {lostFrames: -1}, decisionLine: {position: 1.5}, bogus: 1}'), '/c.yaml');
+  assert.equal(problems.length, 6, problems.join('\n'));
+  assert.ok(problems.some((p) => /parts\.belt\.direction: must be one of/.test(p)), problems.join('\n'));
+  assert.ok(problems.some((p) => /parts: unknown key 'bogus'/.test(p) || /bogus/.test(p)), problems.join('\n'));
 });

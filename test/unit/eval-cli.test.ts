@@ -17,7 +17,7 @@ function oracleLoader(dropEvery = 0): DetectorLoader {
   return async () => {
     let n = 0;
     const det: EvalDetector = {
-      metadata: { names: ['scratch', 'dent', 'stain', 'missing_hole'] },
+      metadata: { names: ['scratch', 'dent', 'stain', 'missing_hole', 'plate'] },
       async detectImage(input) {
         const img = String(input);
         const labelPath = img.replace(`${path.sep}images${path.sep}`, `${path.sep}labels${path.sep}`).replace(/\.jpg$/, '.txt');
@@ -189,7 +189,7 @@ test('eval refuses a dataset whose data.yaml or classes.txt names other classes 
     const det = await oracleLoader()(opts);
     return { ...det, metadata: { names: ['person', 'bicycle', 'car', 'motorcycle'] }, detectImage: det.detectImage, dispose: det.dispose };
   };
-  await assert.rejects(runEval(opts, coco), { code: 'INSPECTD_ERR_DATASET', message: /data\.yaml: scratch, dent, stain, missing_hole\) are not the model's \(coco\.onnx: person, bicycle, car, motorcycle\)/ });
+  await assert.rejects(runEval(opts, coco), { code: 'INSPECTD_ERR_DATASET', message: /data\.yaml: scratch, dent, stain, missing_hole, plate\) are not the model's \(coco\.onnx: person, bicycle, car, motorcycle\)/ });
   assert.equal((await runEval(opts, oracleLoader())).mAP50, 1, 'matching names: evaluated');
 
   await rm(path.join(dir, 'data.yaml'));
@@ -206,7 +206,7 @@ test('eval reports label files with out-of-range classes or unnormalised boxes i
   await writeFile(path.join(labels, files[0]!), '9 0.5 0.5 0.2 0.2\n');
   await writeFile(path.join(labels, files[1]!), '1 0.5 0.5 2 0.2\n');
   const blind: DetectorLoader = async () => ({
-    metadata: { names: ['scratch', 'dent', 'stain', 'missing_hole'] },
+    metadata: { names: ['scratch', 'dent', 'stain', 'missing_hole', 'plate'] },
     async detectImage() {
       return { width: 96, height: 64, detections: [], timings: { preprocessMs: 1, inferenceMs: 2, postprocessMs: 3 } };
     },
@@ -214,7 +214,7 @@ test('eval reports label files with out-of-range classes or unnormalised boxes i
   });
   const r = await runEval({ modelPath: 'm.onnx', dataDir: dir, split: 'val', conf: 0.001, iou: 0.7, maxDetections: 300 }, blind);
   assert.equal(r.badLabels.length, 2);
-  assert.match(r.badLabels[0]!, /line 1: class 9 is out of range: the model has 4 classes \(0-3\)/);
+  assert.match(r.badLabels[0]!, /line 1: class 9 is out of range: the model has 5 classes \(0-4\)/);
   assert.match(r.badLabels[1]!, /line 1: coordinates must be normalised to 0\.\.1/);
   assert.equal(r.images, 1, 'only the good file is counted');
 });

@@ -48,3 +48,27 @@ test('metrics: engine refusals are on /metrics, one series each, replaced when a
   assert.doesNotMatch(text, /engine="ort-cuda",reason=/);
   assert.match(text, /inspectd_engine_refusal_info\{engine="tensorrt",reason="no engine"\} 1/);
 });
+
+test('part metrics from the bus: parts seen, verdicts by outcome, fail-safes, suppressed duplicates, switches, decision latency', { timeout: 5_000 }, async () => {
+  const { EventBus } = await import('../../src/util/event-bus.js');
+  const { MetricsObserver } = await import('../../src/app/observers.js');
+  const { verdictPayload } = await import('../helpers/messages.js');
+  type Events = import('../../src/app/events.js').DaemonEvents;
+  const bus = new EventBus<Events>(() => undefined);
+  const m = new Metrics();
+  const obs = new MetricsObserver(bus, m);
+  obs.start();
+  bus.emit('parts.frame', { camera: 'cam1', stats: { partsSeen: 2, suppressed: 3, reversed: 1, jumped: 0, orphans: 1 } });
+  bus.emit('verdict.decided', { payload: verdictPayload({ key: 'k1', captureWall: 0, latencyMs: 12 }), published: true, causes: [] });
+  bus.emit('verdict.decided', { payload: verdictPayload({ key: 'k2', captureWall: 0, verdict: 'pass', failSafe: true }), published: false, causes: [] });
+  obs.stop();
+  const text = await m.text();
+  assert.match(text, /inspectd_parts_seen_total\{camera="cam1"\} 2/);
+  assert.match(text, /inspectd_duplicates_suppressed_total\{camera="cam1"\} 3/);
+  assert.match(text, /inspectd_track_switches_suspected_total\{camera="cam1",kind="reverse"\} 1/);
+  assert.match(text, /inspectd_orphan_detections_total\{camera="cam1"\} 1/);
+  assert.match(text, /inspectd_verdicts_total\{camera="cam1",verdict="reject",failsafe="false",published="true"\} 1/);
+  assert.match(text, /inspectd_verdicts_total\{camera="cam1",verdict="none",failsafe="true",published="false"\} 1/);
+  assert.match(text, /inspectd_parts_failsafe_total\{camera="cam1"\} 1/);
+  assert.match(text, /inspectd_decision_latency_seconds_bucket\{le="0.02",camera="cam1"\} 2/);
+});

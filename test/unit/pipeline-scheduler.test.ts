@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
 import type { PipelineSink } from '../../src/pipeline/types.js';
-import type { DetectionsPayload, RejectPayload } from '../../src/contracts/messages.js';
+import type { DetectionsPayload, RejectPayload, VerdictPayload } from '../../src/contracts/messages.js';
+import { partsConfig } from '../../src/config/defaults.js';
 import type { FrameDetector } from '../../src/contracts/detector.js';
 import { FakeDetectorBase } from '../helpers/fake-detector.js';
 import type { CameraConfig } from '../../src/config/types.js';
@@ -51,16 +52,23 @@ class RecordingSink implements PipelineSink {
     this.rejects.push(p);
     await this.rejectGate;
   }
+  readonly verdicts: VerdictPayload[] = [];
+  async verdict(p: VerdictPayload): Promise<void> {
+    this.verdicts.push(p);
+  }
 }
 
 const camera = (id: string, over: Partial<CameraConfig> = {}): CameraConfig => ({
   id,
-  source: { type: 'synthetic', fps: 10, width: 64, height: 48, seed: 1, defectRate: 0 },
+  source: { type: 'synthetic', fps: 10, width: 64, height: 48, seed: 1, defectRate: 0, scene: 'still', beltPxPerFrame: 64, lossless: false },
   deadlineMs: 100,
   stallTimeoutMs: 5000,
   frozenFrames: 0,
   trigger: false,
   rules: { rejectClasses: ['scratch'], classConf: {}, minBoxArea: 0, zones: [] },
+  // These tests are about the per-frame path: one reject per judged frame.
+  decision: 'frame',
+  parts: partsConfig(),
   ...over,
 });
 

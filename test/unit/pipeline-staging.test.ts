@@ -14,6 +14,7 @@ import type { CameraConfig } from '../../src/config/types.js';
 import type { Frame } from '../../src/contracts/frame.js';
 import type { StageTimings } from '../../src/contracts/vision.js';
 import { silentLogger } from '../../src/ops/log.js';
+import { partsConfig } from '../../src/config/defaults.js';
 
 const PREPARE_MS = 15;
 const ENGINE_MS = 60;
@@ -58,12 +59,14 @@ class SplitDetector extends FakeDetectorBase {
 
 const camera: CameraConfig = {
   id: 'a',
-  source: { type: 'synthetic', fps: 100, width: 8, height: 8, seed: 1, defectRate: 0 },
+  source: { type: 'synthetic', fps: 100, width: 8, height: 8, seed: 1, defectRate: 0, scene: 'still', beltPxPerFrame: 64, lossless: false },
   deadlineMs: 10_000,
   stallTimeoutMs: 5000,
   frozenFrames: 0,
   trigger: false,
   rules: { rejectClasses: [], classConf: {}, minBoxArea: 0, zones: [] },
+  decision: 'frame',
+  parts: partsConfig(),
 };
 
 function frame(seq: number): Frame {
@@ -74,7 +77,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 function setup(detector: FrameDetector) {
   const dets: DetectionsPayload[] = [];
-  const pipeline = new Pipeline({ deviceId: 'dev', detector, sink: { detections: (p) => dets.push(p), reject: async () => {} }, logger: silentLogger() });
+  const pipeline = new Pipeline({ deviceId: 'dev', detector, sink: { detections: (p) => dets.push(p), reject: async () => {}, verdict: async () => {} }, logger: silentLogger() });
   pipeline.addCamera(camera);
   return { pipeline, dets };
 }

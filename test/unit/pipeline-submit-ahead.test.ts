@@ -5,6 +5,7 @@
  * detector that cannot queue), the next run is handed over only after the previous frame was published.
  * Real timers: a fake detector whose engine is a FIFO of fixed-length runs, fed like a fast camera.
  */
+import { partsConfig } from '../../src/config/defaults.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -94,12 +95,14 @@ class QueueingDetector extends FakeDetectorBase {
 
 const camera: CameraConfig = {
   id: 'a',
-  source: { type: 'synthetic', fps: 100, width: 8, height: 8, seed: 1, defectRate: 0 },
+  source: { type: 'synthetic', fps: 100, width: 8, height: 8, seed: 1, defectRate: 0, scene: 'still', beltPxPerFrame: 64, lossless: false },
   deadlineMs: 10_000,
   stallTimeoutMs: 5000,
   frozenFrames: 0,
   trigger: false,
   rules: { rejectClasses: [], classConf: {}, minBoxArea: 0, zones: [] },
+  decision: 'frame',
+  parts: partsConfig(),
 };
 
 function frame(seq: number): Frame {
@@ -122,6 +125,7 @@ async function run(detector: QueueingDetector, frames: number, submitAhead?: boo
         publishedAt.set(p.seq, performance.now());
       },
       reject: async () => {},
+      verdict: async () => {},
     },
     logger: silentLogger(),
   });
@@ -185,7 +189,7 @@ test('setDetector waits for both frames in flight before handing back the old de
   const first = new QueueingDetector();
   const second = new QueueingDetector();
   const dets: DetectionsPayload[] = [];
-  const pipeline = new Pipeline({ deviceId: 'dev', detector: first, sink: { detections: (p) => dets.push(p), reject: async () => {} }, logger: silentLogger() });
+  const pipeline = new Pipeline({ deviceId: 'dev', detector: first, sink: { detections: (p) => dets.push(p), reject: async () => {}, verdict: async () => {} }, logger: silentLogger() });
   pipeline.addCamera(camera);
   let seq = 0;
   const feed = setInterval(() => pipeline.offer(frame(seq++)), 5);

@@ -180,3 +180,18 @@ test('snapshots yield to the outbox: short of the reserved space, old snapshots 
   reserved = 0;
   assert.ok(await w.saveReject(grayFrame('rgb24'), [det], { cameraId: 'cam1', seq: 5, key: 'k5' }), 'written again once there is room');
 });
+
+test('a verdict names its evidence snapshot before it exists: plannedFile, then saveReject writes exactly there', { timeout: 10_000 }, async (t) => {
+  const dir = tmpDir(t);
+  const w = new SnapshotWriter({ config: { enabled: true, dir, maxFiles: 10, maxBytes: 1e9 }, logger: silentLogger() });
+  const meta = { cameraId: 'cam1', seq: 12, key: 'dev:cam1:part:3-4' };
+  const planned = w.plannedFile(meta);
+  assert.ok(planned && path.dirname(planned) === dir);
+  assert.match(path.basename(planned), /^\d{8}T\d{9}Z_cam1_000000000012\.jpg$/);
+  assert.equal(await w.saveReject(grayFrame('rgb24'), [det], meta, planned), planned);
+  assert.deepEqual(readdirSync(dir), [path.basename(planned)]);
+  await w.stop();
+  assert.equal(w.plannedFile(meta), undefined, 'stopped: nothing will be written');
+  const off = new SnapshotWriter({ config: { enabled: false, dir, maxFiles: 10, maxBytes: 1e9 }, logger: silentLogger() });
+  assert.equal(off.plannedFile(meta), undefined, 'disabled: no name');
+});

@@ -7,6 +7,7 @@ import type { Frame } from '../../src/contracts/frame.js';
 import type { FrameSource, SourceHandlers } from '../../src/source/source.js';
 import { SourceSupervisor, sampleHash } from '../../src/source/supervisor.js';
 import type { SourceState } from '../../src/contracts/camera.js';
+import { partsConfig } from '../../src/config/defaults.js';
 
 /** A source the test drives by hand. */
 class FakeSource implements FrameSource {
@@ -32,12 +33,14 @@ class FakeSource implements FrameSource {
 function camera(over: Partial<CameraConfig> = {}): CameraConfig {
   return {
     id: 'cam1',
-    source: { type: 'synthetic', fps: 5, width: 4, height: 4, seed: 1, defectRate: 0 },
+    source: { type: 'synthetic', fps: 5, width: 4, height: 4, seed: 1, defectRate: 0, scene: 'still', beltPxPerFrame: 64, lossless: false },
     deadlineMs: 500,
     stallTimeoutMs: 5000,
     frozenFrames: 0,
     rules: { rejectClasses: [], classConf: {}, minBoxArea: 0, zones: [] },
     trigger: false,
+    decision: 'frame',
+    parts: partsConfig(),
     ...over,
   };
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DEMO_CLASSES, frameSeed, mulberry32, renderScene } from '../../src/synth/scene.js';
+import { DEMO_CLASSES, frameSeed, mulberry32, PLATE_CLASS_ID, renderScene } from '../../src/synth/scene.js';
 import { writeDataset } from '../../src/synth/dataset.js';
 
 test('mulberry32 is deterministic and spreads over [0, 1)', { timeout: 5_000 }, () => {
@@ -36,20 +36,23 @@ test('renderScene: labels are normalised, in range, and cover every demo class',
   let defective = 0;
   for (let i = 0; i < 60; i++) {
     const s = await renderScene(1, i, { width: 128, height: 96, defectRate: 1 });
-    if (s.labels.length) defective++;
+    if (s.labels.some((l) => l.classId !== PLATE_CLASS_ID)) defective++;
+    assert.ok(s.labels.some((l) => l.classId === PLATE_CLASS_ID), `frame ${i}: every plate is labelled`);
     for (const l of s.labels) {
       seen.add(l.classId);
       assert.ok(l.classId >= 0 && l.classId < DEMO_CLASSES.length);
-      assert.ok(l.w > 0 && l.h > 0 && l.w < 0.6 && l.h < 0.6, JSON.stringify(l));
+      // Defects are small; a plate's box may take most of the frame.
+      const most = l.classId === PLATE_CLASS_ID ? 1 + 1e-6 : 0.6;
+      assert.ok(l.w > 0 && l.h > 0 && l.w < most && l.h < most, JSON.stringify(l));
       assert.ok(l.cx - l.w / 2 >= -1e-6 && l.cx + l.w / 2 <= 1 + 1e-6, JSON.stringify(l));
       assert.ok(l.cy - l.h / 2 >= -1e-6 && l.cy + l.h / 2 <= 1 + 1e-6, JSON.stringify(l));
     }
   }
-  assert.deepEqual([...seen].sort(), [0, 1, 2, 3]);
+  assert.deepEqual([...seen].sort(), [0, 1, 2, 3, 4]);
   assert.ok(defective >= 55, `defectRate 1 gave only ${defective}/60 defective frames`);
   for (let i = 0; i < 20; i++) {
     const s = await renderScene(1, i, { width: 128, height: 96, defectRate: 0 });
-    assert.equal(s.labels.length, 0);
+    assert.deepEqual(s.labels.map((l) => l.classId).filter((c) => c !== PLATE_CLASS_ID), [], 'no defect labels at defect rate 0');
   }
 });
 
@@ -72,8 +75,9 @@ test('writeDataset writes an Ultralytics-style layout, deterministically', { tim
   assert.equal((await readdir(path.join(dir, 'a', 'labels', 'val'))).length, 2);
   const yaml = await readFile(path.join(dir, 'a', 'data.yaml'), 'utf8');
   assert.match(yaml, /train: images\/train/);
-  assert.match(yaml, /nc: 4/);
+  assert.match(yaml, /nc: 5/);
   assert.match(yaml, /3: missing_hole/);
+  assert.match(yaml, /4: plate/);
   for (const f of ['images/train/train_000002.jpg', 'labels/val/val_000001.txt']) {
     assert.ok((await readFile(path.join(dir, 'a', f))).equals(await readFile(path.join(dir, 'b', f))), f);
   }
@@ -81,6 +85,6 @@ test('writeDataset writes an Ultralytics-style layout, deterministically', { tim
   assert.equal(jpg[0], 0xff);
   assert.equal(jpg[1], 0xd8);
   for (const line of (await readFile(path.join(dir, 'a', 'labels', 'train', 'train_000000.txt'), 'utf8')).split('\n').filter(Boolean)) {
-    assert.match(line, /^[0-3] (0|1)\.\d{6} (0|1)\.\d{6} (0|1)\.\d{6} (0|1)\.\d{6}$/);
+    assert.match(line, /^[0-4] (0|1)\.\d{6} (0|1)\.\d{6} (0|1)\.\d{6} (0|1)\.\d{6}$/);
   }
 });

@@ -12,6 +12,9 @@ const cfg = (over: Partial<SyntheticSourceConfig> = {}): SyntheticSourceConfig =
   height: 120,
   seed: 11,
   defectRate: 0.5,
+  scene: 'still',
+  beltPxPerFrame: 64,
+  lossless: false,
   ...over,
 });
 
