@@ -34,7 +34,7 @@ async function dispatch(argv: string[]): Promise<number> {
   // Options before the command name are inspectd's own; none takes a value, so the first word is the command.
   const at = argv.findIndex((a) => !a.startsWith('-'));
   const own = at < 0 ? argv : argv.slice(0, at);
-  let parsed;
+  let parsed: ReturnType<typeof parseCommandArgs<{ version: { type: 'boolean'; short: 'V' } }>>;
   try {
     parsed = parseCommandArgs(own, usage() + '\n', { version: { type: 'boolean', short: 'V' } });
   } catch (err) {

@@ -145,7 +145,8 @@ export class CommandHandler {
     this.opts.bus.removeListeners(this);
   }
 
-  handle(name: string, payload: Buffer): void {
+  /** Carries out one command; true when it was accepted. */
+  handle(name: string, payload: Buffer): boolean {
     const enabled = this.opts.enabled();
     if (!(name in enabled) || !enabled[name as keyof CommandsConfig]) return this.ignoreDisabled(name);
     const parsed = parseCommand(name, payload);
@@ -156,7 +157,7 @@ export class CommandHandler {
       case 'reload':
         this.accept(name);
         void this.opts.reload();
-        return;
+        return true;
       case 'pause':
       case 'resume': {
         const camera = cmd.camera === ALL ? undefined : cmd.camera;
@@ -165,7 +166,7 @@ export class CommandHandler {
         this.accept(name);
         logger.info({ command: cmd.kind, cameras: ids }, `cameras ${cmd.kind}d`);
         bus.emit('status.changed', {});
-        return;
+        return true;
       }
       case 'trigger': {
         const ids = pipeline.cameraIds();
@@ -178,12 +179,12 @@ export class CommandHandler {
         pipeline.trigger(camera, cmd.partId);
         if (cmd.encoder !== undefined) pipeline.encoder(camera, cmd.encoder, Date.now());
         this.accept(name);
-        return;
+        return true;
       }
       case 'encoder':
         if (!pipeline.encoder(cmd.camera, cmd.count, cmd.at ?? Date.now())) return this.refuse(name, `unknown camera '${cmd.camera}'`);
         this.accept(name);
-        return;
+        return true;
     }
   }
 
@@ -193,19 +194,21 @@ export class CommandHandler {
   }
 
   /** Off in config: ignored and counted; said once per command so a chatty publisher does not flood the log. */
-  private ignoreDisabled(name: string): void {
+  private ignoreDisabled(name: string): false {
     this.counts.disabled++;
     this.opts.metrics.commands.inc({ command: name, result: 'disabled' });
-    if (this.warnedDisabled.has(name)) return;
+    if (this.warnedDisabled.has(name)) return false;
     this.warnedDisabled.add(name);
     this.opts.logger.warn({ command: name }, `MQTT command ignored: cmd/${name} is disabled (enable it with commands: { ${name}: true })`);
+    return false;
   }
 
-  private refuse(name: string, reason: string): void {
+  private refuse(name: string, reason: string): false {
     this.counts.refused++;
     this.counts.lastRefused = { at: new Date().toISOString(), command: name, reason };
     this.opts.metrics.commands.inc({ command: name, result: 'refused' });
     this.opts.logger.warn({ command: name, reason }, 'MQTT command refused');
     this.opts.bus.emit('status.changed', {});
+    return false;
   }
 }

@@ -10,7 +10,7 @@ import type { DetectionsPayload, RejectPayload, VerdictPayload } from '../contra
 import type { StageStats } from '../parts/parts.js';
 import type { Detection, StageTimings } from '../contracts/vision.js';
 import type { DropReason } from '../pipeline/types.js';
-import { EventBus } from '../util/event-bus.js';
+import type { EventBus } from '../util/event-bus.js';
 
 export interface DaemonEvents {
   'frame.captured': { camera: string };

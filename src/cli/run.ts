@@ -96,7 +96,7 @@ interface RunControl {
 }
 
 async function run(argv: string[], hooks: RunHooks, ctl: RunControl): Promise<number> {
-  let args;
+  let args: ReturnType<typeof parseRunArgs>;
   try {
     args = parseRunArgs(argv);
   } catch (err) {

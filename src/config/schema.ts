@@ -72,6 +72,7 @@ export const CLIENT_ID_SAFE = '^[^\\u0000-\\u001f\\u007f#+]+$';
  */
 export function baseTopicProblem(topic: string): string | undefined {
   if (topic.length === 0) return 'must not be empty';
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what must be refused in a topic.
   if (/[#+\u0000]/.test(topic) || /^\/|\/$|\/\//.test(topic)) return 'must not contain MQTT wildcards (+ #), NUL, empty levels or leading/trailing /';
   return undefined;
 }
@@ -580,6 +581,7 @@ export function editorSchema(): Record<string, unknown> {
     properties: { type: { enum: [...SOURCE_TYPES] } },
     allOf: SOURCE_TYPES.map((t) => ({
       if: { properties: { type: { const: t } }, required: ['type'] },
+      // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then, not a thenable.
       then: { $ref: `#/definitions/source_${t}` },
     })),
   });

@@ -76,6 +76,7 @@ export interface MqttSinkOptions {
 
 /** Throws when an id cannot be one MQTT topic level. */
 export function assertTopicSegment(what: string, id: string): void {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what must be refused in a topic.
   if (typeof id !== 'string' || id.length === 0 || /[+#/\u0000]/.test(id)) {
     throw new InspectdError(ErrorCodes.CONFIG_INVALID, `${what} "${id}" cannot be used in an MQTT topic: use a non-empty id without + # / characters`);
   }

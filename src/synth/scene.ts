@@ -3,7 +3,7 @@
  * a defect. Deterministic from (seed, index): the same pair always renders the same pixels and labels.
  * Rendered as SVG by sharp (librsvg), then blurred and noised, so a frame costs a few milliseconds.
  */
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 
 /** The defects a plate can carry, by class id (0..3). */
 export const DEFECT_CLASSES: readonly string[] = ['scratch', 'dent', 'stain', 'missing_hole'];
@@ -367,7 +367,7 @@ export async function rasterize(svg: string, width: number, height: number, seed
   // librsvg's cost grows with area (full-frame gradients dominate): above VGA, draw the vector scene at
   // VGA-sized resolution and upscale; the scene is smooth, and noise is still added at full resolution.
   const area = width * height;
-  let img;
+  let img: Sharp;
   if (area > MAX_VECTOR_AREA) {
     const k = Math.sqrt(MAX_VECTOR_AREA / area);
     const rw = Math.max(32, Math.round(width * k));
@@ -393,7 +393,7 @@ function addNoise(buf: Buffer, amp: number, r: Rng): void {
   const step = 1 + 2 * Math.floor(r() * 500);
   for (let i = 0; i < buf.length; i++) {
     const v = buf[i] + table[j];
-    buf[i] = v < 0 ? 0 : v > 255 ? 255 : v;
+    buf[i] = Math.max(0, Math.min(v, 255));
     j = (j + step) & 4095;
   }
 }
