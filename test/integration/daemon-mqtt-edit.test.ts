@@ -26,7 +26,7 @@ test('a live mqtt edit that cannot connect is refused and the running connection
   const cfg = {
     device: { id: 'edit' },
     model: { path: modelFile },
-    cameras: [{ id: 'cam1', source: { type: 'synthetic', fps: 20, width: 64, height: 48 }, rules: { rejectClasses: ['scratch'] } }],
+    cameras: [{ id: 'cam1', source: { type: 'synthetic', fps: 20, width: 64, height: 48 }, decision: 'frame', rules: { rejectClasses: ['scratch'] } }],
     mqtt: { url: broker.url },
     outbox: { dir: path.join(tmp.dir, 'outbox') },
     snapshots: { enabled: false },
