@@ -81,6 +81,26 @@ export class LineView implements LineViewProvider {
         ...(payload.triggerId !== undefined ? { partId: payload.triggerId } : {}),
       });
     });
+    // Part verdicts (decision: part): every published one, pass verdicts too, with the ejector timing.
+    bus.on('verdict.decided', this, ({ payload, published }) => {
+      if (!published) return;
+      if (payload.verdict === 'reject') this.frames.markRejected(payload.camera, payload.evidence.seq, payload.classes);
+      const confidences = payload.detections.map((d) => d.confidence);
+      this.add({
+        kind: 'verdict',
+        key: payload.key,
+        camera: payload.camera,
+        seq: payload.evidence.seq,
+        time: payload.decidedAt,
+        decision: payload.verdict,
+        classes: payload.classes,
+        confidence: confidences.length ? Math.max(...confidences) : null,
+        reason: payload.reason,
+        partId: payload.partId,
+        ...(payload.ejectAt !== undefined ? { ejectAt: payload.ejectAt } : {}),
+        ...(payload.ejectInMs !== undefined ? { ejectDelayMs: payload.ejectInMs } : {}),
+      });
+    });
     bus.on('snapshot.saved', this, ({ key, file }) => {
       const item = this.items.find((i) => i.key === key);
       if (!item) return;

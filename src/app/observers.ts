@@ -102,9 +102,12 @@ export class SnapshotService {
     this.opts.bus.on('verdict.decided', this, ({ payload, frame, causes }) => {
       const file = payload.evidence.snapshot;
       if (!frame || file === undefined) return;
-      this.writer?.saveReject(frame, causes, { cameraId: payload.camera, seq: frame.seq, key: payload.key }, file).catch((err: unknown) =>
-        this.opts.logger.warn({ key: payload.key, err: errorMessage(err) }, 'verdict evidence snapshot not saved'),
-      );
+      this.writer
+        ?.saveReject(frame, causes, { cameraId: payload.camera, seq: frame.seq, key: payload.key }, file)
+        .then((saved) => {
+          if (saved) this.opts.bus.emit('snapshot.saved', { key: payload.key, camera: payload.camera, file: path.basename(saved) });
+        })
+        .catch((err: unknown) => this.opts.logger.warn({ key: payload.key, err: errorMessage(err) }, 'verdict evidence snapshot not saved'));
     });
   }
 

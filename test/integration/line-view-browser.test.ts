@@ -63,6 +63,7 @@ test('line view in chromium: live image, reject strip, camera fault, config erro
       {
         id: 'line1',
         source: { type: 'synthetic', fps: 5, width: 640, height: 480, seed: 7, defectRate: 0.5 },
+        decision: 'frame',
         rules: { rejectClasses: ['scratch', 'dent', 'stain', 'missing_hole'], zones: [{ name: 'belt', polygon: [[10, 10], [630, 10], [630, 470], [10, 470]] }] },
       },
       {
