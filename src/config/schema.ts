@@ -13,7 +13,7 @@
  * The limits below are the runtime's limits too: code that checks a config value at run time imports them.
  */
 import { OptionalKind, Type, type Static, type TObject, type TSchema } from '@sinclair/typebox';
-import { SPIN_MODES } from '../contracts/engine.js';
+import { DEFAULT_SPIN, SPIN_MODES } from '../contracts/engine.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Limits shared with the runtime
@@ -418,9 +418,9 @@ export const ModelSchema = Type.Object(
     spin: Default(
       Enum(SPIN_MODES, {
         description:
-          "When onnxruntime's threads busy-wait: during-runs (inside a run only), always (onnxruntime's default: also between runs, a core per thread), never (least CPU, slower runs). README \"Performance\".",
+          "When onnxruntime's threads busy-wait: during-runs (inside a run only), briefly (also up to 1 ms after one), always (onnxruntime's default: also between runs, a core per thread), never (least CPU, slower runs). README \"Performance\".",
       }),
-      'during-runs',
+      DEFAULT_SPIN,
     ),
     conf: Default(Type.Number({ minimum: 0, maximum: 1, description: 'Global confidence threshold.' }), 0.25),
     iou: Default(Type.Number({ minimum: 0, maximum: 1, description: 'NMS IoU threshold.' }), 0.7),

@@ -6,12 +6,20 @@ export type EngineKind = 'tensorrt' | 'ort-cuda' | 'ort-cpu';
 
 /**
  * When onnxruntime's intra-op threads busy-wait for work instead of sleeping (config model.spin, README
- * "Performance"): 'during-runs' spin inside a run and stop the moment it returns (onnxruntime's
- * session.force_spinning_stop); 'always' is onnxruntime's default, spinning on after a run, which saves the
- * next run a wake-up but burns a core per idle thread between frames; 'never' (intra_op.allow_spinning=0)
- * costs least CPU, but every parallel section of a run waits for its threads to wake.
+ * "Performance"): 'briefly' spin inside a run and for at most SPIN_BRIEFLY_US after it (onnxruntime's
+ * session.intra_op.spin_duration_us), long enough for a next run already queued, short against a camera's
+ * frame interval; 'during-runs' stop the moment a run returns (session.force_spinning_stop); 'always' is
+ * onnxruntime's default, spinning on after a run, which burns a core per idle thread between frames;
+ * 'never' (intra_op.allow_spinning=0) costs least CPU, but every parallel section waits for its threads to wake.
  */
-export const SPIN_MODES = ['during-runs', 'always', 'never'] as const;
+export const SPIN_MODES = ['during-runs', 'briefly', 'always', 'never'] as const;
+export const SPIN_BRIEFLY_US = 1000;
+/**
+ * The default (config model.spin): no measurable throughput difference to 'briefly' or 'always' with a
+ * camera faster than the engine on the 2-core build VM, under a third of 'always''s CPU per frame at 30 fps
+ * (BENCHMARKS.md, the spin variants).
+ */
+export const DEFAULT_SPIN: SpinMode = 'during-runs';
 export type SpinMode = (typeof SPIN_MODES)[number];
 export type EnginePreference = 'auto' | 'tensorrt' | 'cuda' | 'cpu';
 

@@ -106,7 +106,7 @@ async function main(port: NonNullable<typeof parentPort>): Promise<void> {
       try {
         if (targets) {
           const fetches: Record<string, ort.Tensor> = {};
-          req.outputs.forEach((name, i) => (fetches[name] = new ort.Tensor('float32', targets![i], learnt!.dims[i])));
+          for (const [i, name] of req.outputs.entries()) fetches[name] = new ort.Tensor('float32', targets[i], learnt!.dims[i]);
           try {
             results = await native(() => session.run(feeds, fetches));
             unused = undefined;

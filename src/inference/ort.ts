@@ -12,18 +12,19 @@ import { Worker } from 'node:worker_threads';
 import type * as ort from 'onnxruntime-node';
 import { InspectdError, ErrorCodes, errorMessage } from '../errors.js';
 import type { Logger } from '../ops/log.js';
-import type { Engine, EngineKind, OutputTensor, RunTiming, SpinMode, TensorSpec } from '../contracts/engine.js';
+import { DEFAULT_SPIN, SPIN_BRIEFLY_US, type Engine, type EngineKind, type OutputTensor, type RunTiming, type SpinMode, type TensorSpec } from '../contracts/engine.js';
 import { NativeState, type OrtWorkerData, type OrtWorkerReply, type OrtWorkerRequest } from './ort-protocol.js';
 
 /** Spinning of onnxruntime's threads: contracts/engine.ts SpinMode. */
 export type OrtSpin = SpinMode;
+export { DEFAULT_SPIN };
 
 export interface OrtThreading {
   /** Intra-op threads; 0 = os.availableParallelism(). */
   threads: number;
   /** Inter-op threads; more than 1 runs independent graph branches in parallel (execution mode 'parallel'). Default 1. */
   interOpThreads?: number;
-  /** Default 'during-runs'. */
+  /** Default DEFAULT_SPIN. */
   spin?: OrtSpin;
 }
 
@@ -41,9 +42,10 @@ export interface OrtEngineOptions extends OrtThreading {
 /** The onnxruntime session options for these thread and spin settings (the bench's bare loops use them too). */
 export function ortSessionOptions(provider: 'cpu' | 'cuda', t: OrtThreading): ort.InferenceSession.SessionOptions {
   const interOp = t.interOpThreads ?? 1;
-  const spinning = t.spin ?? 'during-runs';
+  const spinning = t.spin ?? DEFAULT_SPIN;
   const session: Record<string, unknown> = {};
   if (spinning === 'during-runs') session.force_spinning_stop = '1';
+  if (spinning === 'briefly') session.intra_op = { spin_duration_us: String(SPIN_BRIEFLY_US) };
   if (spinning === 'never') {
     session.intra_op = { allow_spinning: '0' };
     session.inter_op = { allow_spinning: '0' };
@@ -317,7 +319,7 @@ export class OrtEngine implements Engine {
       throw err;
     }
     opts.logger?.debug(
-      { engine: engine.kind, threads, interOpThreads: sessionOptions.interOpNumThreads, spin: opts.spin ?? 'during-runs', inputs: engine.inputs, outputs: engine.outputs },
+      { engine: engine.kind, threads, interOpThreads: sessionOptions.interOpNumThreads, spin: opts.spin ?? DEFAULT_SPIN, inputs: engine.inputs, outputs: engine.outputs },
       'onnxruntime session ready',
     );
     return engine;

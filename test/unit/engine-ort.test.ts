@@ -235,6 +235,7 @@ test('session options: spinning, threads and execution mode as configured', () =
   const always = ortSessionOptions('cpu', { threads: 3, spin: 'always' });
   assert.equal(always.extra, undefined, "'always' is onnxruntime's own default");
   assert.deepEqual(ortSessionOptions('cuda', { threads: 1, spin: 'never' }).extra, { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } });
+  assert.deepEqual(ortSessionOptions('cpu', { threads: 2, spin: 'briefly' }).extra, { session: { intra_op: { spin_duration_us: '1000' } } });
   const parallel = ortSessionOptions('cpu', { threads: 0, interOpThreads: 2 });
   assert.equal(parallel.executionMode, 'parallel');
   assert.equal(parallel.interOpNumThreads, 2);

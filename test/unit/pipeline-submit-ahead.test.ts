@@ -148,7 +148,11 @@ test('submit-ahead: the engine starts the next frame while the previous one is d
   assert.ok(dets.length >= 14);
   assert.ok(detector.maxWaiting <= 1, `at most one frame queued inside the engine, saw ${detector.maxWaiting}`);
   assert.ok(detector.maxOutstanding <= 2, `at most two frames handed to the detector at once, saw ${detector.maxOutstanding}`);
-  assert.deepEqual(dets.map((d) => d.seq), [...dets.map((d) => d.seq)].sort((a, b) => a - b), 'published in capture order');
+  assert.deepEqual(
+    dets.map((d) => d.seq),
+    [...dets.map((d) => d.seq)].sort((a, b) => a - b),
+    'published in capture order',
+  );
 
   const ran = detector.runs.filter((r) => r.engineEnd !== undefined);
   const steady = ran.slice(3);

@@ -21,16 +21,23 @@ function iou(a: Box, b: Box): number {
   return inter / ((a.x2 - a.x1) * (a.y2 - a.y1) + (b.x2 - b.x1) * (b.y2 - b.y1) - inter);
 }
 
-test('decodeImageFor: an image at least 3x the letterbox is resized on load, geometry from its full EXIF-rotated size; a smaller one is decoded whole', { timeout: 20_000 }, async () => {
+test('decodeImageFor: an image at least 3x the letterbox is resized on load, geometry from its full EXIF-rotated size; a smaller one is decoded whole', {
+  timeout: 20_000,
+}, async () => {
   assert.equal(DEFAULT_SHRINK_ON_LOAD_FACTOR, 3);
   const raw = Buffer.alloc(2000 * 1000 * 3, 90);
-  const big = await sharp(raw, { raw: { width: 2000, height: 1000, channels: 3 } }).jpeg().toBuffer();
+  const big = await sharp(raw, { raw: { width: 2000, height: 1000, channels: 3 } })
+    .jpeg()
+    .toBuffer();
   const a = await decodeImageFor(big, 320, 320, 3);
   assert.ok(a.geometry, 'shrunk on load');
   assert.deepEqual([a.geometry.srcWidth, a.geometry.srcHeight, a.geometry.newWidth, a.geometry.newHeight], [2000, 1000, 320, 160]);
   assert.deepEqual([a.image.width, a.image.height], [320, 160]);
   // Stored 2000x1000 with orientation 6: upright it is 1000x2000.
-  const turned = await sharp(raw, { raw: { width: 2000, height: 1000, channels: 3 } }).jpeg().withMetadata({ orientation: 6 }).toBuffer();
+  const turned = await sharp(raw, { raw: { width: 2000, height: 1000, channels: 3 } })
+    .jpeg()
+    .withMetadata({ orientation: 6 })
+    .toBuffer();
   const b = await decodeImageFor(turned, 320, 320, 3);
   assert.deepEqual([b.geometry?.srcWidth, b.geometry?.srcHeight, b.image.width, b.image.height], [1000, 2000, 160, 320]);
   // 2000 px is under 3x 960: decoded whole for the exact letterbox; Infinity never shrinks.
@@ -47,7 +54,9 @@ test('a 4K JPEG shrunk on load: boxes in source pixels, on the labelled defects,
     let found = 0;
     for (const index of [1, 3]) {
       const s = await renderScene(3, index, { width: 3840, height: 2160, defectRate: 1 });
-      const jpeg = await sharp(s.rgb, { raw: { width: s.width, height: s.height, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+      const jpeg = await sharp(s.rgb, { raw: { width: s.width, height: s.height, channels: 3 } })
+        .jpeg({ quality: 90 })
+        .toBuffer();
       const a = await fast.detectImage(jpeg);
       const b = await exact.detectImage(jpeg);
       assert.deepEqual([a.width, a.height], [3840, 2160]);

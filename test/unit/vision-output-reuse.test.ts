@@ -32,9 +32,12 @@ test('recycled output buffers do not leak one frame into the next: every frame d
       for (const [i, f] of frames.entries()) assert.deepEqual(strip((await reusing.detectFrame(f, { conf: 0.05 })).detections), expected[i], `round ${round} frame ${i}`);
       const prepared = await Promise.all(frames.map((f) => reusing.prepareFrame(f)));
       const results = await Promise.all(prepared.map((p) => reusing.inferPrepared(p, { conf: 0.05 })));
-      results.forEach((r, i) => assert.deepEqual(strip(r.detections), expected[i], `round ${round} frame ${i}, overlapping`));
+      for (const [i, r] of results.entries()) assert.deepEqual(strip(r.detections), expected[i], `round ${round} frame ${i}, overlapping`);
       // The later ones waited for the engine, and say so apart from their own run time.
-      assert.ok(results.some((r) => (r.timings.engineWaitMs ?? 0) > 0), JSON.stringify(results.map((r) => r.timings)));
+      assert.ok(
+        results.some((r) => (r.timings.engineWaitMs ?? 0) > 0),
+        JSON.stringify(results.map((r) => r.timings)),
+      );
     }
   } finally {
     await reusing.dispose();
