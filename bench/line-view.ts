@@ -121,4 +121,7 @@ rmSync(tmp, { recursive: true, force: true });
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
 process.stdout.write('\nmedian over rounds (ratio: to no viewer in the same round):\n');
 process.stdout.write(`  0 viewers: ${median(fps[0]!).toFixed(1)} frames/s\n`);
-for (const n of [1, 5]) process.stdout.write(`  ${n} viewer(s): ${median(fps[n]!).toFixed(1)} frames/s, ratio ${median(ratios[n]!).toFixed(3)} (rounds: ${ratios[n]!.map((r) => r.toFixed(3)).join(', ')})\n`);
+for (const n of [1, 5])
+  process.stdout.write(
+    `  ${n} viewer(s): ${median(fps[n]!).toFixed(1)} frames/s, ratio ${median(ratios[n]!).toFixed(3)} (rounds: ${ratios[n]!.map((r) => r.toFixed(3)).join(', ')})\n`,
+  );

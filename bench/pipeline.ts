@@ -28,7 +28,7 @@ import type { Frame } from '../src/contracts/frame.js';
 import { renderScene } from '../src/synth/scene.js';
 import { Detector } from '../src/inference/detector.js';
 import { preprocessRawSync } from '../src/vision/letterbox.js';
-import { bareSessionLoop, formatStats as fmt, median, quantile } from '../src/cli/bench.js';
+import { bareSessionLoop, formatStats as fmt, median } from '../src/cli/bench.js';
 import { REPO_ROOT, SHARED_FIXTURES } from '../test/helpers/fixtures.js';
 
 function arg(name: string, fallback: string): string {
@@ -44,11 +44,6 @@ const HEIGHT = Number(arg('height', '1080'));
 
 const ROOT = REPO_ROOT;
 const SHARED = SHARED_FIXTURES;
-
-function stats(ms: number[]): { median: number; p99: number } {
-  const s = [...ms].sort((a, b) => a - b);
-  return { median: quantile(s, 0.5), p99: quantile(s, 0.99) };
-}
 
 /** The broker: mosquitto (the test helper) when installed, else the embedded aedes broker. */
 async function startBroker(): Promise<{ url: string; kind: string; stop: () => Promise<void> }> {
@@ -264,7 +259,10 @@ async function imageFrame(file: string): Promise<Case['frames']> {
 
 async function main(): Promise<void> {
   console.log(
-    `inspectd bench:pipeline  node ${process.version}  ${os.cpus()[0]?.model ?? 'cpu'} x${os.availableParallelism()}  loadavg ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
+    `inspectd bench:pipeline  node ${process.version}  ${os.cpus()[0]?.model ?? 'cpu'} x${os.availableParallelism()}  loadavg ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
   );
   const cases: Case[] = [];
   const demo = path.join(ROOT, 'models', 'demo', 'inspectd-demo.onnx');

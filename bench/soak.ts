@@ -26,7 +26,12 @@ interface Sample {
 }
 
 const { values } = parseArgs({
-  options: { minutes: { type: 'string', default: '30' }, fps: { type: 'string', default: '10' }, 'warmup-min': { type: 'string', default: '5' }, 'sample-s': { type: 'string', default: '10' } },
+  options: {
+    minutes: { type: 'string', default: '30' },
+    fps: { type: 'string', default: '10' },
+    'warmup-min': { type: 'string', default: '5' },
+    'sample-s': { type: 'string', default: '10' },
+  },
 });
 const minutes = Number(values.minutes);
 const warmupMin = Math.min(Number(values['warmup-min']), minutes / 2);
@@ -72,11 +77,20 @@ process.stdout.write('   min    rss  heap  external  arraybuf  loop p99 ms  fram
 while ((performance.now() - t0) / 60000 < minutes) {
   await new Promise((r) => setTimeout(r, sampleS * 1000));
   const m = process.memoryUsage();
-  const s: Sample = { t: (performance.now() - t0) / 60000, rssMb: mb(m.rss), heapMb: mb(m.heapUsed), externalMb: mb(m.external), arrayBuffersMb: mb(m.arrayBuffers), loopP99Ms: loop.percentile(99) / 1e6 };
+  const s: Sample = {
+    t: (performance.now() - t0) / 60000,
+    rssMb: mb(m.rss),
+    heapMb: mb(m.heapUsed),
+    externalMb: mb(m.external),
+    arrayBuffersMb: mb(m.arrayBuffers),
+    loopP99Ms: loop.percentile(99) / 1e6,
+  };
   loop.reset();
   samples.push(s);
   const frames = daemon.pipelineStats?.inferredTotal ?? 0;
-  process.stdout.write(`${s.t.toFixed(2).padStart(6)} ${String(s.rssMb).padStart(6)} ${String(s.heapMb).padStart(5)} ${String(s.externalMb).padStart(9)} ${String(s.arrayBuffersMb).padStart(9)} ${s.loopP99Ms.toFixed(1).padStart(12)} ${String(frames).padStart(7)}\n`);
+  process.stdout.write(
+    `${s.t.toFixed(2).padStart(6)} ${String(s.rssMb).padStart(6)} ${String(s.heapMb).padStart(5)} ${String(s.externalMb).padStart(9)} ${String(s.arrayBuffersMb).padStart(9)} ${s.loopP99Ms.toFixed(1).padStart(12)} ${String(frames).padStart(7)}\n`,
+  );
 }
 await daemon.stop();
 rmSync(tmp, { recursive: true, force: true });
@@ -92,7 +106,9 @@ if (after.length < 3) {
     const ys = after.map((s) => s[key]);
     const k = slope(xs, ys);
     const pct = (k * span * 100) / Math.max(0.1, ys[0]!);
-    process.stdout.write(`  ${key.padEnd(15)} ${k >= 0 ? '+' : ''}${k.toFixed(3)} MB/min  (${pct >= 0 ? '+' : ''}${pct.toFixed(1)} % over the window; first ${ys[0]} MB, last ${ys.at(-1)} MB)\n`);
+    process.stdout.write(
+      `  ${key.padEnd(15)} ${k >= 0 ? '+' : ''}${k.toFixed(3)} MB/min  (${pct >= 0 ? '+' : ''}${pct.toFixed(1)} % over the window; first ${ys[0]} MB, last ${ys.at(-1)} MB)\n`,
+    );
   }
   const p99 = after.map((s) => s.loopP99Ms).sort((a, b) => a - b);
   process.stdout.write(`  event-loop delay p99: median ${p99[p99.length >> 1]!.toFixed(1)} ms, worst ${p99.at(-1)!.toFixed(1)} ms\n`);

@@ -37,8 +37,14 @@ if (!opt.fixtures) {
 }
 const cache = opt.cache ?? defaultEngineCacheDir();
 const modelDir = path.join(opt.fixtures, 'models');
-const models = opt.models ? opt.models.split(',') : readdirSync(modelDir).filter((f) => f.endsWith('.onnx')).sort();
-const images = readdirSync(path.join(opt.fixtures, 'images')).filter((f) => /\.(jpe?g|png)$/i.test(f)).sort();
+const models = opt.models
+  ? opt.models.split(',')
+  : readdirSync(modelDir)
+      .filter((f) => f.endsWith('.onnx'))
+      .sort();
+const images = readdirSync(path.join(opt.fixtures, 'images'))
+  .filter((f) => /\.(jpe?g|png)$/i.test(f))
+  .sort();
 
 function iou(a, b) {
   const w = Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0]));
@@ -65,7 +71,9 @@ function unmatched(reference, got) {
 
 function expectedFor(model) {
   try {
-    const lines = readFileSync(path.join(opt.fixtures, 'expected', model.replace(/\.onnx$/, '.jsonl')), 'utf8').trim().split('\n');
+    const lines = readFileSync(path.join(opt.fixtures, 'expected', model.replace(/\.onnx$/, '.jsonl')), 'utf8')
+      .trim()
+      .split('\n');
     return new Map(lines.map((l) => JSON.parse(l)).map((e) => [e.image, e.detections]));
   } catch {
     return new Map();
@@ -94,12 +102,30 @@ for (const model of models) {
     const whole = await ort.detectImage(path.join(opt.fixtures, 'images', image));
     const bad = want ? unmatched(want, plain(whole.detections)) : [];
     if (bad.length) failed++;
-    rows.push({ model, image, path: 'ort-image', detections: whole.detections.length, 'ms/frame': (performance.now() - t0).toFixed(1), letterbox: 'js', vs: want ? 'expected/*.jsonl' : '(no reference)', result: bad.length ? `MISSING ${bad.join('; ')}` : 'match' });
+    rows.push({
+      model,
+      image,
+      path: 'ort-image',
+      detections: whole.detections.length,
+      'ms/frame': (performance.now() - t0).toFixed(1),
+      letterbox: 'js',
+      vs: want ? 'expected/*.jsonl' : '(no reference)',
+      result: bad.length ? `MISSING ${bad.join('; ')}` : 'match',
+    });
     const t1 = performance.now();
     const r = await ort.detectFrame(frame);
     ref.set(image, plain(r.detections));
     const missing = want ? unmatched(want, ref.get(image)) : [];
-    rows.push({ model, image, path: 'ort-cpu', detections: r.detections.length, 'ms/frame': (performance.now() - t1).toFixed(1), letterbox: 'cpu', vs: want ? 'expected/*.jsonl (shown, not counted)' : '(no reference)', result: missing.length ? `differs: ${missing.join('; ')}` : 'match' });
+    rows.push({
+      model,
+      image,
+      path: 'ort-cpu',
+      detections: r.detections.length,
+      'ms/frame': (performance.now() - t1).toFixed(1),
+      letterbox: 'cpu',
+      vs: want ? 'expected/*.jsonl (shown, not counted)' : '(no reference)',
+      result: missing.length ? `differs: ${missing.join('; ')}` : 'match',
+    });
   }
 
   let trt = null;
@@ -117,7 +143,16 @@ for (const model of models) {
       const r = await trt.detectFrame(frame);
       const missing = unmatched(ref.get(image), plain(r.detections));
       if (missing.length) failed++;
-      rows.push({ model, image, path: 'trt-run', detections: r.detections.length, 'ms/frame': (performance.now() - t0).toFixed(1), letterbox: 'cpu', vs: 'ort-cpu', result: missing.length ? `MISSING ${missing.join('; ')}` : 'match' });
+      rows.push({
+        model,
+        image,
+        path: 'trt-run',
+        detections: r.detections.length,
+        'ms/frame': (performance.now() - t0).toFixed(1),
+        letterbox: 'cpu',
+        vs: 'ort-cpu',
+        result: missing.length ? `MISSING ${missing.join('; ')}` : 'match',
+      });
     }
     await trt.dispose();
   }
@@ -137,7 +172,16 @@ for (const model of models) {
       const dets = post.run(r.outputs[0].data, r.info, DEFAULT_POSTPROCESS);
       const missing = unmatched(ref.get(image), plain(dets));
       if (missing.length) failed++;
-      rows.push({ model, image, path: 'trt-frame', detections: dets.length, 'ms/frame': (performance.now() - t0).toFixed(1), letterbox: r.letterboxOn, vs: 'ort-cpu', result: missing.length ? `MISSING ${missing.join('; ')}` : 'match' });
+      rows.push({
+        model,
+        image,
+        path: 'trt-frame',
+        detections: dets.length,
+        'ms/frame': (performance.now() - t0).toFixed(1),
+        letterbox: r.letterboxOn,
+        vs: 'ort-cpu',
+        result: missing.length ? `MISSING ${missing.join('; ')}` : 'match',
+      });
     }
     await engine.dispose();
   }

@@ -16,8 +16,18 @@ const ITER = Number(process.env.INSPECTD_VALGRIND_ITER ?? 3);
 
 function engineBlob(fn, tensors) {
   const parts = [Buffer.from('INSPTRT1', 'latin1')];
-  const u32 = (v) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; };
-  const i64s = (v) => { const b = Buffer.alloc(8 * v.length); v.forEach((x, i) => { b.writeBigInt64LE(BigInt(x), i * 8); }); return b; };
+  const u32 = (v) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(v);
+    return b;
+  };
+  const i64s = (v) => {
+    const b = Buffer.alloc(8 * v.length);
+    v.forEach((x, i) => {
+      b.writeBigInt64LE(BigInt(x), i * 8);
+    });
+    return b;
+  };
   parts.push(u32(fn), u32(tensors.length));
   for (const t of tensors) {
     const name = Buffer.from(t.name);
@@ -32,7 +42,8 @@ function engineBlob(fn, tensors) {
 }
 
 async function preprocess() {
-  const w = 97, h = 61;
+  const w = 97,
+    h = 61;
   const rgb = Buffer.alloc((w * 3 + 5) * h, 7);
   for (let i = 0; i < ITER; i++) {
     prod.preprocessSync(rgb, w, h, w * 3 + 5, 'rgb24', 64, 64, false);

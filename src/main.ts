@@ -11,15 +11,7 @@ holdSignals();
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(14)} ${c.summary}`);
-  return [
-    'usage: inspectd <command> [options]',
-    '       inspectd --version | --help',
-    '',
-    'commands:',
-    ...lines,
-    '',
-    'inspectd <command> --help for details',
-  ].join('\n');
+  return ['usage: inspectd <command> [options]', '       inspectd --version | --help', '', 'commands:', ...lines, '', 'inspectd <command> --help for details'].join('\n');
 }
 
 export async function main(argv: string[]): Promise<number> {

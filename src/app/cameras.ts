@@ -27,9 +27,7 @@ interface CameraRuntime {
 export class CameraRegistry {
   private readonly cameras = new Map<string, CameraRuntime>();
 
-  constructor(
-    private readonly opts: { pipeline: Pipeline; createSupervisor: DaemonParts['createSupervisor']; bus: DaemonBus; logger: Logger },
-  ) {}
+  constructor(private readonly opts: { pipeline: Pipeline; createSupervisor: DaemonParts['createSupervisor']; bus: DaemonBus; logger: Logger }) {}
 
   get size(): number {
     return this.cameras.size;

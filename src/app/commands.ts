@@ -77,7 +77,8 @@ export function parseCommand(name: string, payload: Buffer): ParsedCommand {
       }
       const partId = typeof raw === 'number' && Number.isFinite(raw) ? String(raw) : raw;
       if (typeof partId !== 'string' || partId === '' || partId.length > MAX_PART_ID) return refuse(`a part id of 1-${MAX_PART_ID} characters is needed; ${usage}`);
-      if (encoder !== undefined && !(typeof encoder === 'number' && Number.isFinite(encoder))) return refuse(`"encoder" must be a number (the belt encoder count at the trigger); ${usage}`);
+      if (encoder !== undefined && !(typeof encoder === 'number' && Number.isFinite(encoder)))
+        return refuse(`"encoder" must be a number (the belt encoder count at the trigger); ${usage}`);
       return {
         ok: true,
         command: { kind: 'trigger', partId, ...(camera !== undefined ? { camera } : {}), ...(encoder !== undefined ? { encoder: encoder as number } : {}) },

@@ -15,9 +15,7 @@ export class HttpService {
   private server: HttpServer | null = null;
   private lastError: string | null = null;
 
-  constructor(
-    private readonly opts: { create: DaemonParts['createHttp']; metrics: Metrics; health: () => HealthInfo; logger: Logger; view?: LineViewProvider },
-  ) {}
+  constructor(private readonly opts: { create: DaemonParts['createHttp']; metrics: Metrics; health: () => HealthInfo; logger: Logger; view?: LineViewProvider }) {}
 
   get error(): string | null {
     return this.lastError;

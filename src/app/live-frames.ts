@@ -106,7 +106,12 @@ export class LiveFrames {
       const w = Math.max(1, Math.round(c.width * scale));
       const h = Math.max(1, Math.round(c.height * scale));
       let img = sharp(c.data, { raw: { width: c.width, height: c.height, channels: c.channels } });
-      if (c.bgr) img = img.recomb([[0, 0, 1], [0, 1, 0], [1, 0, 0]]);
+      if (c.bgr)
+        img = img.recomb([
+          [0, 0, 1],
+          [0, 1, 0],
+          [1, 0, 0],
+        ]);
       const jpeg = await img
         .toColourspace('srgb')
         .resize(w, h, { fit: 'fill' })
@@ -154,11 +159,7 @@ function overlaySvg(c: Capture, w: number, h: number, scale: number, cam: LiveCa
   const rejected = new Set(c.rejected ?? []);
   for (const d of c.payload.detections) parts.push(...box(d, scale, font, stroke, rejected.has(d.class) ? REJECT : KEPT));
   const judged = !cam?.trigger || c.payload.triggerId !== undefined;
-  const [text, colour] = c.rejected
-    ? [`REJECT ${c.rejected.join(', ')}`, REJECT]
-    : judged
-      ? ['PASS', PASS]
-      : ['not judged (no trigger)', '#606060'];
+  const [text, colour] = c.rejected ? [`REJECT ${c.rejected.join(', ')}`, REJECT] : judged ? ['PASS', PASS] : ['not judged (no trigger)', '#606060'];
   const part = c.payload.triggerId !== undefined ? ` part ${c.payload.triggerId}` : '';
   const caption = escapeXml(`${text}  #${c.payload.seq}${part}`);
   parts.push(

@@ -138,7 +138,11 @@ export class ModelSupply {
 
   /** Returns when the model file changes, wake() is called, or after maxMs; throws on abort. */
   private async waitForChange(modelPath: string, signal: AbortSignal, maxMs: number): Promise<void> {
-    const stamp = async () => stat(modelPath).then((st) => `${st.mtimeMs}:${st.size}`, () => 'missing');
+    const stamp = async () =>
+      stat(modelPath).then(
+        (st) => `${st.mtimeMs}:${st.size}`,
+        () => 'missing',
+      );
     const before = await stamp();
     const woken = new Promise<boolean>((resolve) => (this.wakeWait = () => resolve(true)));
     const deadline = performance.now() + maxMs;

@@ -29,7 +29,10 @@ export function pipelineObserver(bus: DaemonBus): PipelineObserver {
 }
 
 export class MetricsObserver {
-  constructor(private readonly bus: DaemonBus, private readonly metrics: Metrics) {}
+  constructor(
+    private readonly bus: DaemonBus,
+    private readonly metrics: Metrics,
+  ) {}
 
   start(): void {
     const { bus, metrics: m } = this;
@@ -84,9 +87,7 @@ export class MetricsObserver {
 export class SnapshotService {
   private writer: SnapshotWriter | null = null;
 
-  constructor(
-    private readonly opts: { bus: DaemonBus; create: DaemonParts['createSnapshots']; metrics: Metrics; logger: Logger; reserve?: SnapshotReserve },
-  ) {}
+  constructor(private readonly opts: { bus: DaemonBus; create: DaemonParts['createSnapshots']; metrics: Metrics; logger: Logger; reserve?: SnapshotReserve }) {}
 
   async start(config: SnapshotConfig): Promise<void> {
     this.writer = await this.startWriter(config, true);

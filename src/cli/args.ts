@@ -110,12 +110,7 @@ function checkArgs(argv: string[], options: ParseArgsOptions, allowPositionals: 
  * returns undefined (the caller exits 0). `help` ends with a newline.
  */
 export function parseCommandArgs<O extends ParseArgsOptions>(argv: string[], help: string, options: O): ParsedCommand<O, false> | undefined;
-export function parseCommandArgs<O extends ParseArgsOptions>(
-  argv: string[],
-  help: string,
-  options: O,
-  allowPositionals: true,
-): ParsedCommand<O, true> | undefined;
+export function parseCommandArgs<O extends ParseArgsOptions>(argv: string[], help: string, options: O, allowPositionals: true): ParsedCommand<O, true> | undefined;
 export function parseCommandArgs(
   argv: string[],
   help: string,

@@ -38,7 +38,10 @@ export function formatStats(ms: number[]): string {
   return `median ${quantile(s, 0.5).toFixed(2).padStart(8)} ms   p99 ${quantile(s, 0.99).toFixed(2).padStart(8)} ms`;
 }
 export function median(ms: number[]): number {
-  return quantile([...ms].sort((a, b) => a - b), 0.5);
+  return quantile(
+    [...ms].sort((a, b) => a - b),
+    0.5,
+  );
 }
 
 /**
@@ -85,7 +88,13 @@ async function benchModel(model: string, o: InferenceBenchOptions): Promise<void
     `\n${path.basename(model)}  layout ${d.layout}  input ${width}x${height}  engine ${d.engineKind}  intra-op threads ${threads}  raw-frame preprocess ${d.preprocessKind}`,
   );
   const frame: Frame = {
-    cameraId: 'bench', seq: 0, captureMono: 0, captureWall: 0, width: 1920, height: 1080, format: 'rgb24',
+    cameraId: 'bench',
+    seq: 0,
+    captureMono: 0,
+    captureWall: 0,
+    width: 1920,
+    height: 1080,
+    format: 'rgb24',
     data: Buffer.alloc(1920 * 1080 * 3),
   };
   for (let i = 0; i < frame.data.length; i++) frame.data[i] = (i * 2654435761) >>> 24;
@@ -145,14 +154,17 @@ async function benchModel(model: string, o: InferenceBenchOptions): Promise<void
     console.log(`    sharp + JS letterbox                     ${formatStats(rows.imgJs)}`);
     console.log(native ? `    sharp + native letterbox                 ${formatStats(rows.imgNative)}` : `    ${na('sharp + native letterbox')}`);
   }
-  console.log(
-    `  throughput vs bare: ${(median(bare) / median(rows.total)).toFixed(3)}x   inference vs bare: ${(median(rows.inf) / median(bare)).toFixed(3)}x`,
-  );
+  console.log(`  throughput vs bare: ${(median(bare) / median(rows.total)).toFixed(3)}x   inference vs bare: ${(median(rows.inf) / median(bare)).toFixed(3)}x`);
 }
 
 /** Benchmarks each model in turn, printing as it goes. */
 export async function runInferenceBench(models: string[], o: InferenceBenchOptions): Promise<void> {
-  console.log(`inspectd bench  node ${process.version}  ${os.cpus()[0]?.model ?? 'cpu'} x${os.availableParallelism()}  loadavg ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(
+    `inspectd bench  node ${process.version}  ${os.cpus()[0]?.model ?? 'cpu'} x${os.availableParallelism()}  loadavg ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
   for (const m of models) await benchModel(m, o);
 }
 

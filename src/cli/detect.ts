@@ -100,7 +100,11 @@ export async function detectCommand(argv: string[]): Promise<number> {
   const prepare = (image: string): Promise<{ prepared?: PreparedFrame; readError?: unknown; decodeError?: unknown }> =>
     readImage(image).then(
       // Bytes, not the path, go to the decoder: its errors would name the path a second time.
-      (bytes) => detector.prepareImage(bytes).then((prepared) => ({ prepared }), (decodeError: unknown) => ({ decodeError })),
+      (bytes) =>
+        detector.prepareImage(bytes).then(
+          (prepared) => ({ prepared }),
+          (decodeError: unknown) => ({ decodeError }),
+        ),
       (readError: unknown) => ({ readError }),
     );
   try {

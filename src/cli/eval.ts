@@ -92,7 +92,10 @@ async function isDir(p: string): Promise<boolean> {
 export async function listLabelledImages(dataDir: string, split: string): Promise<LabelledImage[]> {
   const root = path.resolve(dataDir);
   if (!(await isDir(root))) {
-    throw new InspectdError(ErrorCodes.DATASET, `dataset folder ${root} not found: pass --data DIR with images/<split>/ and labels/<split>/, or images with .txt labels beside them`);
+    throw new InspectdError(
+      ErrorCodes.DATASET,
+      `dataset folder ${root} not found: pass --data DIR with images/<split>/ and labels/<split>/, or images with .txt labels beside them`,
+    );
   }
   let imageDir = path.join(root, 'images', split);
   let labelDir = path.join(root, 'labels', split);
@@ -134,7 +137,14 @@ export async function datasetClassNames(dataDir: string): Promise<{ file: string
   }
   const classesFile = path.join(root, 'classes.txt');
   const list = await readFile(classesFile, 'utf8').catch(() => null);
-  if (list !== null) return { file: classesFile, names: list.split(/\r?\n/).map((l) => l.trim()).filter(Boolean) };
+  if (list !== null)
+    return {
+      file: classesFile,
+      names: list
+        .split(/\r?\n/)
+        .map((l) => l.trim())
+        .filter(Boolean),
+    };
   return null;
 }
 
@@ -147,7 +157,7 @@ async function checkDatasetClasses(dataDir: string, modelNames: readonly string[
   throw new InspectdError(
     ErrorCodes.DATASET,
     `the dataset's classes (${ds.file}: ${show(ds.names)}) are not the model's (${path.basename(modelPath)}: ${show(modelNames)}): ` +
-      'evaluate the model trained on this dataset, or pass --labels with the dataset\'s names if the model lacks them',
+      "evaluate the model trained on this dataset, or pass --labels with the dataset's names if the model lacks them",
   );
 }
 
@@ -232,8 +242,7 @@ export function formatReport(r: EvalReport): string {
   return lines.join('\n') + '\n';
 }
 
-const HELP =
-  'usage: inspectd eval --model M --data DIR [--split val] [--conf 0.001] [--iou 0.7] [--max-det 300] [--engine E] [--threads N] [--labels FILE] [--json]\n';
+const HELP = 'usage: inspectd eval --model M --data DIR [--split val] [--conf 0.001] [--iou 0.7] [--max-det 300] [--engine E] [--threads N] [--labels FILE] [--json]\n';
 
 function parseEvalArgs(argv: string[]): { opts: EvalOptions; json: boolean } | undefined {
   const parsed = parseCommandArgs(argv, HELP, {

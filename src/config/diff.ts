@@ -54,8 +54,7 @@ export function diffConfig(prev: Config, next: Config): ConfigDiff {
 export function isEmptyDiff(d: ConfigDiff): boolean {
   const c = d.cameras;
   return (
-    !d.model && !d.mqtt && !d.http && !d.outbox && !d.snapshots && !d.log && !d.console &&
-    c.added.length + c.removed.length + c.restarted.length + c.rulesChanged.length === 0
+    !d.model && !d.mqtt && !d.http && !d.outbox && !d.snapshots && !d.log && !d.console && c.added.length + c.removed.length + c.restarted.length + c.rulesChanged.length === 0
   );
 }
 

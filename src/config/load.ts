@@ -57,8 +57,7 @@ export class ConfigInvalidError extends InspectdError {
     const n = problems.length;
     super(
       ErrorCodes.CONFIG_INVALID,
-      `invalid config ${file}: ${n} problem${n === 1 ? '' : 's'} (fix them, then run \`inspectd check-config ${file}\`)\n` +
-        formatProblems(problems).join('\n'),
+      `invalid config ${file}: ${n} problem${n === 1 ? '' : 's'} (fix them, then run \`inspectd check-config ${file}\`)\n` + formatProblems(problems).join('\n'),
     );
     this.problems = problems;
   }
@@ -79,8 +78,7 @@ export function formatProblems(problems: readonly ConfigProblem[]): string[] {
   return lines;
 }
 
-const NOT_A_MAPPING =
-  'does not look like an inspectd config: the top level is not a YAML mapping of keys (model:, cameras:, ...); is this the right file?';
+const NOT_A_MAPPING = 'does not look like an inspectd config: the top level is not a YAML mapping of keys (model:, cameras:, ...); is this the right file?';
 
 export function formatProblem(p: ConfigProblem): string {
   const where = p.line !== undefined ? `${p.file}:${p.line}:${p.col ?? 1}` : p.file;
@@ -174,11 +172,9 @@ export async function loadConfigFile(file: string): Promise<LoadedConfig> {
     }
   } catch (err) {
     if (err instanceof ConfigInvalidError) throw err;
-    throw new InspectdError(
-      ErrorCodes.CONFIG_READ,
-      `cannot read config file ${abs}: ${errorMessage(err)} (check the path given with --config and its permissions)`,
-      { cause: err },
-    );
+    throw new InspectdError(ErrorCodes.CONFIG_READ, `cannot read config file ${abs}: ${errorMessage(err)} (check the path given with --config and its permissions)`, {
+      cause: err,
+    });
   }
   return parseConfigText(text, abs, path.dirname(abs));
 }
@@ -212,12 +208,7 @@ export function parseConfigText(text: string, fileName: string, baseDir: string)
  * Validates a plain object (already parsed). Used by parseConfigText and embeddedDefaults; `locator` maps key
  * paths to file positions when there is a file.
  */
-export function validateConfigObject(
-  input: unknown,
-  fileName: string,
-  baseDir: string,
-  locator: Locator = noLocator,
-): LoadedConfig {
+export function validateConfigObject(input: unknown, fileName: string, baseDir: string, locator: Locator = noLocator): LoadedConfig {
   const data = stripNulls(structuredClone(input));
   const problems: ConfigProblem[] = [];
   const add = (segs: readonly Seg[], message: string, key = false): void => {
@@ -238,7 +229,10 @@ export function validateConfigObject(
     if (prev !== undefined) add(['cameras', i, 'id'], `duplicate camera id '${cam.id}' (also cameras[${prev}].id); ids must be unique`);
     else seenIds.set(cam.id, i);
     if (cam.trigger === true && cam.decision === 'part') {
-      add(['cameras', i, 'decision'], "decision 'part' tracks parts on a free-running camera; in trigger mode each trigger judges one frame: use decision: frame (the default with trigger)");
+      add(
+        ['cameras', i, 'decision'],
+        "decision 'part' tracks parts on a free-running camera; in trigger mode each trigger judges one frame: use decision: frame (the default with trigger)",
+      );
     }
   });
 
@@ -299,7 +293,13 @@ export function configHash(config: unknown): string {
 
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) =>
-    isObject(v) ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]])) : v,
+    isObject(v)
+      ? Object.fromEntries(
+          Object.keys(v)
+            .sort()
+            .map((k) => [k, v[k]]),
+        )
+      : v,
   );
 }
 
@@ -357,10 +357,10 @@ function reportAjvError(e: ErrorObject, prefix: Seg[], add: (segs: readonly Seg[
     case 'type':
       // strictNumbers: .nan and .inf are numbers to YAML but never a valid setting
       if (typeof e.data === 'number') add(segs, 'must be a finite number');
-      else add(segs, segs.length === 0 ? NOT_A_MAPPING : e.message ?? 'wrong type');
+      else add(segs, segs.length === 0 ? NOT_A_MAPPING : (e.message ?? 'wrong type'));
       return;
     case 'minLength':
-      add(segs, p.limit === 1 ? 'must not be empty' : e.message ?? 'too short');
+      add(segs, p.limit === 1 ? 'must not be empty' : (e.message ?? 'too short'));
       return;
     default:
       add(segs, e.message ?? e.keyword);
@@ -473,9 +473,7 @@ function resolveMachineDefaults(v: ValidatedConfig): Config {
 function resolveCamera(cam: ValidatedCameraConfig): CameraConfig {
   const src = cam.source;
   const source: SourceConfig =
-    src.type === 'folder'
-      ? { ...src, doneDir: src.doneDir ?? path.join(src.path, 'done'), quarantineDir: src.quarantineDir ?? path.join(src.path, 'quarantine') }
-      : src;
+    src.type === 'folder' ? { ...src, doneDir: src.doneDir ?? path.join(src.path, 'done'), quarantineDir: src.quarantineDir ?? path.join(src.path, 'quarantine') } : src;
   // A moving camera sees each part in several frames; a trigger or a hot-folder image shows one part once.
   const decision = cam.decision ?? (cam.trigger || src.type === 'folder' ? 'frame' : 'part');
   return { ...cam, source, decision };

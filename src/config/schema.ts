@@ -116,13 +116,17 @@ export const SyntheticSourceSchema = Type.Object(
     defectRate: Default(Type.Number({ minimum: 0, maximum: 1, description: 'Fraction of parts that carry a defect.' }), 0.3),
     scene: Default(
       Enum(SYNTHETIC_SCENES, {
-        description: 'conveyor: a moving belt, plates enter at the left, cross at beltPxPerFrame and leave at the right (each seen in several frames); still: a new scene every frame (an indexed line, one part per frame).',
+        description:
+          'conveyor: a moving belt, plates enter at the left, cross at beltPxPerFrame and leave at the right (each seen in several frames); still: a new scene every frame (an indexed line, one part per frame).',
       }),
       'conveyor',
     ),
     beltPxPerFrame: Default(Type.Number({ minimum: 1, maximum: SYNTHETIC_MAX_SIZE, description: 'conveyor: how far the belt moves between frames, px.' }), 64),
     lossless: Default(
-      Type.Boolean({ description: 'Hand out the next frame only once the previous one is judged (never dropped): with a high fps, the line runs as fast as the box can judge it. For tests and evaluations.' }),
+      Type.Boolean({
+        description:
+          'Hand out the next frame only once the previous one is judged (never dropped): with a high fps, the line runs as fast as the box can judge it. For tests and evaluations.',
+      }),
       false,
     ),
   },
@@ -144,10 +148,7 @@ export const FfmpegSourceSchema = Type.Object(
     height: size('Output frame height; ffmpeg scales to it.'),
     fps: Type.Optional(fps("Output frame rate; omitted = the input's.")),
     realtime: Default(Type.Boolean({ description: 'Files: read at the native rate (-re).' }), false),
-    loop: Default(
-      Type.Boolean({ description: "Files: loop forever (-stream_loop -1). false: the file is played once and the camera's state becomes 'ended'." }),
-      false,
-    ),
+    loop: Default(Type.Boolean({ description: "Files: loop forever (-stream_loop -1). false: the file is played once and the camera's state becomes 'ended'." }), false),
     rtspTransport: Default(Enum(['tcp', 'udp'], { description: 'RTSP transport (rtsp:// inputs only).' }), 'tcp'),
     inputArgs: Default(Type.Array(Type.String(), { maxItems: MAX_INPUT_ARGS, description: 'Extra ffmpeg arguments inserted before -i.' }), []),
   },
@@ -188,10 +189,7 @@ export const FolderSourceSchema = Type.Object(
       }),
       50_000_000,
     ),
-    followSymlinks: Default(
-      Type.Boolean({ description: 'Judge symbolic links (to wherever they point). false: a link is quarantined with the reason, never read.' }),
-      false,
-    ),
+    followSymlinks: Default(Type.Boolean({ description: 'Judge symbolic links (to wherever they point). false: a link is quarantined with the reason, never read.' }), false),
   },
   { ...closed, description: 'Hot folder: image files dropped here are judged one by one, then moved to doneDir (or quarantineDir).' },
 );
@@ -251,10 +249,7 @@ export const RulesSchema = Section(
         {},
       ),
       minBoxArea: Default(Type.Number({ minimum: 0, maximum: MAX_FRAME_SIZE ** 2, description: 'Minimum box area in source pixels squared.' }), 0),
-      zones: Default(
-        Type.Array(ZoneSchema, { maxItems: MAX_ZONES, description: 'When non-empty, only detections whose box centre lies in a zone count.' }),
-        [],
-      ),
+      zones: Default(Type.Array(ZoneSchema, { maxItems: MAX_ZONES, description: 'When non-empty, only detections whose box centre lies in a zone count.' }), []),
     },
     closed,
   ),
@@ -304,10 +299,7 @@ export const TrackerSchema = Section(
 export const BeltSchema = Section(
   Type.Object(
     {
-      direction: Default(
-        Enum(BELT_DIRECTIONS, { description: 'How parts move across the image. Needed for the decision line; a part moving against it is reported.' }),
-        'none',
-      ),
+      direction: Default(Enum(BELT_DIRECTIONS, { description: 'How parts move across the image. Needed for the decision line; a part moving against it is reported.' }), 'none'),
       speedMmPerS: Type.Optional(
         Type.Number({ exclusiveMinimum: 0, maximum: MAX_BELT_SPEED_MM_S, description: 'Belt speed, mm/s. Omitted: measured from the tracked parts (needs mmPerPixel).' }),
       ),
@@ -316,7 +308,8 @@ export const BeltSchema = Section(
         Type.Number({
           minimum: 0,
           maximum: MAX_EJECTOR_DISTANCE_MM,
-          description: 'Distance from the decision line to the ejector along the belt, mm. With mmPerPixel (and speedMmPerS or measured speed): verdicts carry ejectAt and ejectInMs.',
+          description:
+            'Distance from the decision line to the ejector along the belt, mm. With mmPerPixel (and speedMmPerS or measured speed): verdicts carry ejectAt and ejectInMs.',
         }),
       ),
     },
@@ -330,23 +323,26 @@ export const PartsSchema = Section(
       partClass: Type.Optional(
         Type.String({
           minLength: 1,
-          description: 'Class name of the part itself (e.g. plate): parts are tracked on it and defects belong to the part whose box holds them. Omitted: each tracked defect is a part (good parts are then never seen).',
+          description:
+            'Class name of the part itself (e.g. plate): parts are tracked on it and defects belong to the part whose box holds them. Omitted: each tracked defect is a part (good parts are then never seen).',
         }),
       ),
       minFrames: Default(
-        Type.Integer({ minimum: 1, maximum: MAX_TRACK_FRAMES, description: 'A reject class seen in at least this many of a part\'s frames rejects it; a pass needs this many frames of the part.' }),
+        Type.Integer({
+          minimum: 1,
+          maximum: MAX_TRACK_FRAMES,
+          description: "A reject class seen in at least this many of a part's frames rejects it; a pass needs this many frames of the part.",
+        }),
         2,
       ),
       highConf: Default(fraction('One detection of a reject class at or above this confidence rejects the part at once.'), 0.9),
-      requireWhole: Default(
-        Type.Boolean({ description: 'With partClass: a part never seen whole (only cut by the image edge) cannot pass: its verdict is the fail-safe.' }),
-        true,
-      ),
+      requireWhole: Default(Type.Boolean({ description: 'With partClass: a part never seen whole (only cut by the image edge) cannot pass: its verdict is the fail-safe.' }), true),
       maxAgeMs: Default(ms(1, 'A part tracked this long without crossing the line or leaving is decided anyway, ms.'), 10_000),
       publishPass: Default(Type.Boolean({ description: 'Publish pass verdicts too (a PLC shift register wants one verdict per part); rejects are always published.' }), true),
       failSafe: Default(
         Enum(['reject', 'pass', 'none'], {
-          description: "The verdict of a part that was tracked but could not be judged (frames lost, camera fault while in view): reason 'no-verdict'. none: publish nothing (still counted).",
+          description:
+            "The verdict of a part that was tracked but could not be judged (frames lost, camera fault while in view): reason 'no-verdict'. none: publish nothing (still counted).",
         }),
         'reject',
       ),
@@ -373,17 +369,15 @@ function cameraSchema<S extends TSchema>(source: S) {
     {
       id: Type.String({ pattern: TOPIC_SAFE, description: 'Unique camera id; used in MQTT topics ([A-Za-z0-9_-]).' }),
       source,
-      deadlineMs: Default(
-        Type.Number({ exclusiveMinimum: 0, maximum: TIMER_MAX_MS, description: 'A frame not published within this many ms of capture is late.' }),
-        500,
-      ),
+      deadlineMs: Default(Type.Number({ exclusiveMinimum: 0, maximum: TIMER_MAX_MS, description: 'A frame not published within this many ms of capture is late.' }), 500),
       stallTimeoutMs: Default(ms(100, 'No frame for this long = camera stalled: fault state and source restart, ms.'), 5000),
       frozenFrames: Default(Type.Integer({ minimum: 0, maximum: MAX_COUNT, description: 'This many identical consecutive frames = frozen: fault and restart; 0 = off.' }), 0),
       rules: RulesSchema,
       trigger: Default(Type.Boolean({ description: 'Only frames tagged by a cmd/trigger message are judged for rejects.' }), false),
       decision: Type.Optional(
         Enum(DECISIONS, {
-          description: "part: track parts across frames and publish one verdict per part on <camera>/verdict; frame: judge each frame on its own (a reject per frame on <camera>/reject). Default: part for video sources (synthetic, ffmpeg, gstreamer); frame in trigger mode (always) and for a folder source (each image one part).",
+          description:
+            'part: track parts across frames and publish one verdict per part on <camera>/verdict; frame: judge each frame on its own (a reject per frame on <camera>/reject). Default: part for video sources (synthetic, ffmpeg, gstreamer); frame in trigger mode (always) and for a folder source (each image one part).',
         }),
       ),
       parts: PartsSchema,
@@ -418,7 +412,7 @@ export const ModelSchema = Type.Object(
     spin: Default(
       Enum(SPIN_MODES, {
         description:
-          "When onnxruntime's threads busy-wait: during-runs (inside a run only), briefly (also up to 1 ms after one), always (onnxruntime's default: also between runs, a core per thread), never (least CPU, slower runs). README \"Performance\".",
+          'When onnxruntime\'s threads busy-wait: during-runs (inside a run only), briefly (also up to 1 ms after one), always (onnxruntime\'s default: also between runs, a core per thread), never (least CPU, slower runs). README "Performance".',
       }),
       DEFAULT_SPIN,
     ),
@@ -463,10 +457,7 @@ export const MqttSchema = Section(
       publishDetections: Default(Type.Boolean({ description: "Publish every frame's detections (rejects and state are always published)." }), true),
       keepaliveSec: Default(Type.Integer({ minimum: 0, maximum: MQTT_KEEPALIVE_MAX_SEC, description: 'MQTT keepalive, s.' }), 30),
       reconnectMs: Default(ms(100, 'Delay between reconnect attempts, ms.'), 2000),
-      reconnectMaxMs: Default(
-        ms(100, 'After the broker refuses the connection (bad credentials, not authorised) the delay doubles from reconnectMs up to this, ms.'),
-        30_000,
-      ),
+      reconnectMaxMs: Default(ms(100, 'After the broker refuses the connection (bad credentials, not authorised) the delay doubles from reconnectMs up to this, ms.'), 30_000),
       embedded: EmbeddedBrokerSchema,
     },
     closed,
@@ -478,10 +469,7 @@ export const OutboxSchema = Section(
     {
       dir: Type.Optional(Type.String({ minLength: 1, description: 'Durable outbox folder. Default: $STATE_DIRECTORY/outbox, else ./var/outbox.' })),
       maxBytes: Default(Type.Integer({ minimum: 1024, maximum: OUTBOX_MAX_BYTES, description: 'Outbox size bound, bytes.' }), 64 * 1024 * 1024),
-      maxAgeMs: Default(
-        Type.Integer({ minimum: 1, maximum: OUTBOX_MAX_AGE_MS, description: 'Events older than this are dropped (logged and counted), ms.' }),
-        24 * 3600 * 1000,
-      ),
+      maxAgeMs: Default(Type.Integer({ minimum: 1, maximum: OUTBOX_MAX_AGE_MS, description: 'Events older than this are dropped (logged and counted), ms.' }), 24 * 3600 * 1000),
       rejectTtlMs: Default(ms(1, 'A reject delivered later than this after capture is published with expired: true, ms.'), 2000),
     },
     closed,
@@ -516,7 +504,8 @@ export const HttpSchema = Section(
       tokenFile: Type.Optional(
         Type.String({
           minLength: 1,
-          description: 'File holding a bearer token (first line): every request must send `Authorization: Bearer <token>`. With systemd LoadCredential=, $CREDENTIALS_DIRECTORY/<name>.',
+          description:
+            'File holding a bearer token (first line): every request must send `Authorization: Bearer <token>`. With systemd LoadCredential=, $CREDENTIALS_DIRECTORY/<name>.',
         }),
       ),
     },

@@ -109,9 +109,7 @@ export class ConfigWatcher {
   }
 
   private report(err: unknown): void {
-    const e = isInspectdError(err)
-      ? err
-      : new InspectdError(ErrorCodes.CONFIG_INVALID, `config ${this.file} could not be applied: ${errorMessage(err)}`, { cause: err });
+    const e = isInspectdError(err) ? err : new InspectdError(ErrorCodes.CONFIG_INVALID, `config ${this.file} could not be applied: ${errorMessage(err)}`, { cause: err });
     this.opts.logger.error({ file: this.file, code: e.code, err: e.message }, 'config rejected; keeping the previous one');
     try {
       this.opts.onError(e);

@@ -7,12 +7,7 @@ import type { Frame } from './frame.js';
 import type { Detection, LetterboxInfo, ModelMetadata, OutputLayout, PostprocessOptions, StageTimings } from './vision.js';
 
 /** A raw-frame letterbox (the native one: src/native/preprocess.ts); writes into `out` when given. */
-export type RawPreprocessor = (
-  frame: Frame,
-  dstW: number,
-  dstH: number,
-  out?: Float32Array,
-) => Promise<{ tensor: Float32Array; info: LetterboxInfo }>;
+export type RawPreprocessor = (frame: Frame, dstW: number, dstH: number, out?: Float32Array) => Promise<{ tensor: Float32Array; info: LetterboxInfo }>;
 
 /** A letterboxed frame waiting for the engine (FrameDetector.prepareFrame). */
 export interface PreparedFrame {

@@ -320,10 +320,7 @@ export class Detector implements FrameDetector {
   }
 
   /** Detects on an encoded image (path or bytes); width/height are the decoded, EXIF-rotated size. */
-  async detectImage(
-    input: Buffer | string,
-    post?: Partial<PostprocessOptions>,
-  ): Promise<DetectionResult & { width: number; height: number }> {
+  async detectImage(input: Buffer | string, post?: Partial<PostprocessOptions>): Promise<DetectionResult & { width: number; height: number }> {
     const prepared = await this.prepareImage(input);
     const { detections, timings } = await this.inferPrepared(prepared, post);
     return { width: prepared.info.srcWidth, height: prepared.info.srcHeight, detections, timings };

@@ -232,10 +232,7 @@ export class EngineSlot {
         this.failedRecoveries = 0;
       } catch (err) {
         this.failedRecoveries++;
-        this.logger.error(
-          { err: errorMessage(err) },
-          `could not replace the failed engine; retrying on a later frame, ${spacing / 1000} s after this attempt at the earliest`,
-        );
+        this.logger.error({ err: errorMessage(err) }, `could not replace the failed engine; retrying on a later frame, ${spacing / 1000} s after this attempt at the earliest`);
       } finally {
         this.recoveryRun = undefined;
       }

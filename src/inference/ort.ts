@@ -159,7 +159,10 @@ function waitReady(worker: Worker, provider: 'cpu' | 'cuda'): Promise<Extract<Or
     };
     const onMessage = (msg: OrtWorkerReply): void => {
       done();
-      if (msg.type === 'ready') return resolve(msg);
+      if (msg.type === 'ready') {
+        resolve(msg);
+        return;
+      }
       const why = msg.type === 'load-error' ? msg.message : `unexpected '${msg.type}' message`;
       if (provider === 'cuda') reject(new InspectdError(ErrorCodes.ENGINE_UNAVAILABLE, `onnxruntime CUDA provider unavailable: ${why}`));
       else reject(new InspectdError(ErrorCodes.MODEL_INVALID, `onnxruntime cannot load the model: ${why}; check that the file is a complete ONNX export`));
@@ -167,11 +170,9 @@ function waitReady(worker: Worker, provider: 'cpu' | 'cuda'): Promise<Extract<Or
     const onError = (err: Error): void => {
       done();
       reject(
-        new InspectdError(
-          ErrorCodes.ENGINE_UNAVAILABLE,
-          `onnxruntime worker thread failed: ${errorMessage(err)}; check that onnxruntime-node is installed and dist/ is complete`,
-          { cause: err },
-        ),
+        new InspectdError(ErrorCodes.ENGINE_UNAVAILABLE, `onnxruntime worker thread failed: ${errorMessage(err)}; check that onnxruntime-node is installed and dist/ is complete`, {
+          cause: err,
+        }),
       );
     };
     const onExit = (code: number): void => {
@@ -358,7 +359,16 @@ export class OrtEngine implements Engine {
     if (this.pending.size === 0) this.handle.worker.ref();
     return new Promise<OutputTensor[]>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, timing });
-      const req: OrtWorkerRequest = { type: 'run', id, name: spec.name, input: buf, dims: [...dims], half: spec.type === 'float16', outputs: this.outputs.map((o) => o.name), reuse };
+      const req: OrtWorkerRequest = {
+        type: 'run',
+        id,
+        name: spec.name,
+        input: buf,
+        dims: [...dims],
+        half: spec.type === 'float16',
+        outputs: this.outputs.map((o) => o.name),
+        reuse,
+      };
       try {
         this.handle.worker.postMessage(req, reuse ? [buf, ...reuse] : [buf]);
       } catch (err) {
@@ -422,10 +432,7 @@ export class OrtEngine implements Engine {
     if (this.dead !== undefined) return;
     this.dead = reason;
     this.logger?.error({ engine: this.kind, reason, inFlight: this.pending.size }, 'onnxruntime worker thread stopped; engine unusable');
-    const err = new InspectdError(
-      ErrorCodes.ENGINE_RUN,
-      `onnxruntime worker thread stopped (${reason}) with this run in flight; this engine is unusable: restart inspectd`,
-    );
+    const err = new InspectdError(ErrorCodes.ENGINE_RUN, `onnxruntime worker thread stopped (${reason}) with this run in flight; this engine is unusable: restart inspectd`);
     for (const id of [...this.pending.keys()]) this.settle(id)?.reject(err);
   }
 

@@ -81,11 +81,7 @@ function fromNative(err: unknown, fallback: ErrorCode): InspectdError {
 }
 
 /** The cache key for this model on this machine, or ENGINE_UNAVAILABLE saying why there is none. */
-export async function resolveEngineCacheKey(
-  addon: NativeAddon,
-  onnxPath: string,
-  precision: TrtPrecision,
-): Promise<EngineCacheKey> {
+export async function resolveEngineCacheKey(addon: NativeAddon, onnxPath: string, precision: TrtPrecision): Promise<EngineCacheKey> {
   const trt = addon.tensorrt;
   if (!trt.available) throw unavailable(trt.reason);
   let computeCapability: string;

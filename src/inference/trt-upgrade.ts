@@ -8,13 +8,7 @@ import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
 import type { Logger } from '../ops/log.js';
 import { tryLoadNativeAddon, type NativeAddon } from '../native/loader.js';
 import type { Engine } from '../contracts/engine.js';
-import {
-  createTensorRtEngine,
-  engineCachePath,
-  resolveEngineCacheKey,
-  type TensorRtEngineOptions,
-  type TrtPrecision,
-} from './tensorrt.js';
+import { createTensorRtEngine, engineCachePath, resolveEngineCacheKey, type TensorRtEngineOptions, type TrtPrecision } from './tensorrt.js';
 import { TRTEXEC_NOT_FOUND, buildCancelled, buildEngineInBackground, findTrtexec } from './trt-build.js';
 
 export interface TrtUpgradeSettings {

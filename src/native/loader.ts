@@ -148,38 +148,10 @@ export interface CudaLetterboxBench {
 /** inspectd_cuda_check (native/cuda_check.cc): synchronous; throws INSPECTD_ERR_ENGINE_UNAVAILABLE without a GPU. */
 export interface NativeCudaCheckAddon {
   device(): CudaDeviceInfo;
-  letterbox(
-    data: Uint8Array,
-    width: number,
-    height: number,
-    stride: number,
-    format: string,
-    dstW: number,
-    dstH: number,
-    fp16: boolean,
-  ): NativeLetterbox;
+  letterbox(data: Uint8Array, width: number, height: number, stride: number, format: string, dstW: number, dstH: number, fp16: boolean): NativeLetterbox;
   /** The same output from the kernel's per-pixel code run on the CPU: checks nvcc's arithmetic without a GPU. */
-  letterboxOnHost(
-    data: Uint8Array,
-    width: number,
-    height: number,
-    stride: number,
-    format: string,
-    dstW: number,
-    dstH: number,
-    fp16: boolean,
-  ): NativeLetterbox;
-  bench(
-    data: Uint8Array,
-    width: number,
-    height: number,
-    stride: number,
-    format: string,
-    dstW: number,
-    dstH: number,
-    fp16: boolean,
-    iterations: number,
-  ): CudaLetterboxBench;
+  letterboxOnHost(data: Uint8Array, width: number, height: number, stride: number, format: string, dstW: number, dstH: number, fp16: boolean): NativeLetterbox;
+  bench(data: Uint8Array, width: number, height: number, stride: number, format: string, dstW: number, dstH: number, fp16: boolean, iterations: number): CudaLetterboxBench;
 }
 
 const cache = new Map<AddonName, AddonTypes[AddonName]>();

@@ -20,9 +20,7 @@ export function createNativePreprocessor(opts: NativePreprocessOptions = {}): Ra
 }
 
 /** The native preprocessor, or why there is none (the addon's load error, for the fallback's log line). */
-export function loadNativePreprocessor(
-  opts: NativePreprocessOptions = {},
-): { preprocessor: RawPreprocessor; reason?: undefined } | { preprocessor: null; reason: string } {
+export function loadNativePreprocessor(opts: NativePreprocessOptions = {}): { preprocessor: RawPreprocessor; reason?: undefined } | { preprocessor: null; reason: string } {
   try {
     return { preprocessor: nativePreprocessorFrom(loadNativeAddon('inspectd_native'), opts) };
   } catch (err) {
@@ -38,17 +36,7 @@ export function nativePreprocessorFrom(addon: NativeAddon, opts: NativePreproces
       if (!reuse || reuse.length !== 3 * dstW * dstH) reuse = new Float32Array(3 * dstW * dstH);
       out = reuse;
     }
-    const r = await addon.preprocess(
-      frame.data,
-      frame.width,
-      frame.height,
-      frame.stride ?? 0,
-      frame.format,
-      dstW,
-      dstH,
-      false,
-      out,
-    );
+    const r = await addon.preprocess(frame.data, frame.width, frame.height, frame.stride ?? 0, frame.format, dstW, dstH, false, out);
     return {
       tensor: r.tensor as Float32Array,
       info: {
@@ -65,24 +53,8 @@ export function nativePreprocessorFrom(addon: NativeAddon, opts: NativePreproces
 }
 
 /** FP16 variant for engines with half inputs: the tensor holds IEEE binary16 bit patterns. */
-export async function nativePreprocessFp16(
-  addon: NativeAddon,
-  frame: Frame,
-  dstW: number,
-  dstH: number,
-  out?: Uint16Array,
-): Promise<{ tensor: Uint16Array; info: LetterboxInfo }> {
-  const r = await addon.preprocess(
-    frame.data,
-    frame.width,
-    frame.height,
-    frame.stride ?? 0,
-    frame.format,
-    dstW,
-    dstH,
-    true,
-    out,
-  );
+export async function nativePreprocessFp16(addon: NativeAddon, frame: Frame, dstW: number, dstH: number, out?: Uint16Array): Promise<{ tensor: Uint16Array; info: LetterboxInfo }> {
+  const r = await addon.preprocess(frame.data, frame.width, frame.height, frame.stride ?? 0, frame.format, dstW, dstH, true, out);
   return {
     tensor: r.tensor as Uint16Array,
     info: {

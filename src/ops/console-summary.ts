@@ -35,9 +35,7 @@ export function formatSummary(s: SummarySnapshot): string {
 export class ConsoleSummary {
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(
-    private readonly opts: { intervalMs: number; snapshot: () => SummarySnapshot; write?: (line: string) => void },
-  ) {}
+  constructor(private readonly opts: { intervalMs: number; snapshot: () => SummarySnapshot; write?: (line: string) => void }) {}
 
   start(): void {
     if (this.timer) return;

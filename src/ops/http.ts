@@ -15,7 +15,6 @@ import type { HealthInfo } from '../contracts/ops.js';
 
 type HealthFn = () => HealthInfo;
 
-
 export class HttpServer {
   private readonly config: HttpConfig;
   private readonly metrics: Metrics;
@@ -49,7 +48,11 @@ export class HttpServer {
     const host = this.config.host || '127.0.0.1';
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) =>
-        reject(new InspectdError(ErrorCodes.USAGE, `HTTP server cannot listen on ${host}:${this.config.port}: ${err.message}; change http.port or set http.enabled: false`, { cause: err })),
+        reject(
+          new InspectdError(ErrorCodes.USAGE, `HTTP server cannot listen on ${host}:${this.config.port}: ${err.message}; change http.port or set http.enabled: false`, {
+            cause: err,
+          }),
+        ),
       );
       server.listen(this.config.port, host, () => resolve());
     });
@@ -120,7 +123,9 @@ async function readToken(file: string): Promise<Buffer> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new InspectdError(ErrorCodes.CONFIG_READ, `cannot read http.tokenFile ${file}: ${errorMessage(err)}; check the path and that the inspectd user may read it`, { cause: err });
+    throw new InspectdError(ErrorCodes.CONFIG_READ, `cannot read http.tokenFile ${file}: ${errorMessage(err)}; check the path and that the inspectd user may read it`, {
+      cause: err,
+    });
   }
   const token = text.split(/\r?\n/)[0].trim();
   if (token.length < 16) throw new InspectdError(ErrorCodes.CONFIG_INVALID, `http.tokenFile ${file}: the token (first line) must have at least 16 characters`);

@@ -114,7 +114,12 @@ export class Metrics {
       labelNames: ['camera'],
       registers,
     });
-    this.trackSwitches = new Counter({ name: `${p}track_switches_suspected_total`, help: 'Suspected identity switches: a jump from the prediction, or motion against the belt', labelNames: ['camera', 'kind'], registers });
+    this.trackSwitches = new Counter({
+      name: `${p}track_switches_suspected_total`,
+      help: 'Suspected identity switches: a jump from the prediction, or motion against the belt',
+      labelNames: ['camera', 'kind'],
+      registers,
+    });
     this.orphanDetections = new Counter({ name: `${p}orphan_detections_total`, help: 'Detections outside every tracked part (partClass set)', labelNames: ['camera'], registers });
     this.decisionSeconds = new Histogram({
       name: `${p}decision_latency_seconds`,

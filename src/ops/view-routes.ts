@@ -33,7 +33,10 @@ export interface ViewAuth {
 export class ViewRoutes {
   private readonly streams = new Set<http.ServerResponse>();
 
-  constructor(private readonly view: LineViewProvider, private readonly logger: Logger) {}
+  constructor(
+    private readonly view: LineViewProvider,
+    private readonly logger: Logger,
+  ) {}
 
   /** Ends every event stream (the server is stopping; the page reconnects to the next one). */
   close(): void {
@@ -66,7 +69,12 @@ export class ViewRoutes {
       return reply(res, 200, 'image/jpeg', latest.jpeg, { 'x-inspectd-seq': String(latest.seq) });
     }
     if (url.startsWith('/view/snapshots/')) return this.snapshot(res, url.slice('/view/snapshots/'.length));
-    return reply(res, 404, 'application/json', JSON.stringify({ error: 'not found', paths: ['/view', '/view/state', '/view/events', '/view/live/<camera>.jpg', '/view/snapshots/<file>'] }));
+    return reply(
+      res,
+      404,
+      'application/json',
+      JSON.stringify({ error: 'not found', paths: ['/view', '/view/state', '/view/events', '/view/live/<camera>.jpg', '/view/snapshots/<file>'] }),
+    );
   }
 
   private events(req: http.IncomingMessage, res: http.ServerResponse): void {

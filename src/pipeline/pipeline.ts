@@ -181,7 +181,10 @@ export class Pipeline {
   }
 
   addCamera(config: CameraConfig): void {
-    if (this.lanes.has(config.id)) return this.updateCamera(config);
+    if (this.lanes.has(config.id)) {
+      this.updateCamera(config);
+      return;
+    }
     const encoder = new EncoderClock();
     const lane: Lane = { config, mailbox: new FrameMailbox(), paused: false, triggers: [], counters: newCounters(), parts: null, partsFor: '', encoder };
     if (tracksParts(config)) lane.parts = this.newPartStage(config, encoder);
@@ -195,7 +198,10 @@ export class Pipeline {
    */
   updateCamera(config: CameraConfig): void {
     const lane = this.lanes.get(config.id);
-    if (!lane) return this.addCamera(config);
+    if (!lane) {
+      this.addCamera(config);
+      return;
+    }
     lane.config = config;
     if (tracksParts(config)) {
       if (lane.parts) lane.parts.configure(config.parts);
@@ -408,7 +414,10 @@ export class Pipeline {
     this.staged = null;
     if (staged) {
       this.drop(staged.lane, 'stopped');
-      staged.prepared?.then((p) => staged.detector.releasePrepared?.(p), () => undefined);
+      staged.prepared?.then(
+        (p) => staged.detector.releasePrepared?.(p),
+        () => undefined,
+      );
     }
     for (const lane of this.lanes.values()) for (const _ of lane.mailbox.drainAll()) this.drop(lane, 'stopped');
     this.wakeIdle();
@@ -600,7 +609,10 @@ export class Pipeline {
       this.opts.observer?.late?.(cam.id);
       // A part id waits on this verdict (a PLC): say so, beside the payloads that carry deadlineMet false.
       if (frame.triggerId !== undefined) {
-        this.opts.logger.warn({ camera: cam.id, seq: frame.seq, triggerId: frame.triggerId, latencyMs: r2(totalMs), deadlineMs: cam.deadlineMs }, 'triggered frame missed its deadline; published as late');
+        this.opts.logger.warn(
+          { camera: cam.id, seq: frame.seq, triggerId: frame.triggerId, latencyMs: r2(totalMs), deadlineMs: cam.deadlineMs },
+          'triggered frame missed its deadline; published as late',
+        );
       }
     }
     const captureTime = new Date(frame.captureWall).toISOString();
@@ -748,7 +760,8 @@ export class Pipeline {
     else pc.pass++;
     this.opts.observer?.verdict?.(lane.config.id, payload, v.publish);
     const log = this.opts.logger;
-    if (payload.failSafe) log.warn({ camera: payload.camera, key: payload.key, verdict: v.publish ? payload.verdict : 'none', reason: payload.reason }, 'part could not be judged: fail-safe verdict');
+    if (payload.failSafe)
+      log.warn({ camera: payload.camera, key: payload.key, verdict: v.publish ? payload.verdict : 'none', reason: payload.reason }, 'part could not be judged: fail-safe verdict');
     if (payload.againstBelt) log.warn({ camera: payload.camera, key: payload.key }, 'part moved against the belt direction (a mis-tracked part or the belt ran backwards)');
     if (!v.publish) return null;
     let p: Promise<void>;

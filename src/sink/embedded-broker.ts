@@ -59,7 +59,9 @@ export class EmbeddedBroker {
         if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE' && port < last) continue;
         broker.close();
         const range = port === this.wantedPort ? `${this.wantedPort}` : `${this.wantedPort}-${last} (all in use)`;
-        throw new InspectdError(ErrorCodes.MQTT, `embedded MQTT broker cannot listen on ${this.host}:${range}: ${errorMessage(err)}; set mqtt.embedded.host/port or mqtt.url`, { cause: err });
+        throw new InspectdError(ErrorCodes.MQTT, `embedded MQTT broker cannot listen on ${this.host}:${range}: ${errorMessage(err)}; set mqtt.embedded.host/port or mqtt.url`, {
+          cause: err,
+        });
       }
     }
     if (this.boundPort !== this.wantedPort && this.wantedPort !== 0) {

@@ -512,7 +512,8 @@ export class MqttSink implements EventSink {
     const now = Date.now();
     const deliveryDelayMs = now - entry.captureWall;
     const late = entry.expiresWall !== undefined && now > entry.expiresWall;
-    if (late) this.logger.warn({ key: entry.key, deliveryDelayMs, ejectAt: entry.payload.ejectAt }, 'publishing LATE verdict (after the part passed the ejector, or past rejectTtlMs)');
+    if (late)
+      this.logger.warn({ key: entry.key, deliveryDelayMs, ejectAt: entry.payload.ejectAt }, 'publishing LATE verdict (after the part passed the ejector, or past rejectTtlMs)');
     return { ...entry.payload, publishedAt: new Date(now).toISOString(), deliveryDelayMs, late };
   }
 
@@ -539,19 +540,23 @@ export class MqttSink implements EventSink {
     this.unsubscribeAppend?.();
     if (this.isConnected) {
       await withTimeout(this.publishFinalStates(client), 1000);
-      await withTimeout(
-        new Promise<void>((resolve) => client.publish(this.topic('status'), 'offline', { qos: 1, retain: true }, () => resolve())),
-        1000,
-      );
+      await withTimeout(new Promise<void>((resolve) => client.publish(this.topic('status'), 'offline', { qos: 1, retain: true }, () => resolve())), 1000);
     }
-    const ended = await withTimeout(client.endAsync(false).then(() => true), 1000);
+    const ended = await withTimeout(
+      client.endAsync(false).then(() => true),
+      1000,
+    );
     await this.endClient(client, !ended);
     this.logger.info({ eventsSent: this.sentEvents }, 'MQTT sink stopped');
   }
 
   /** Ends the client (force: destroys the socket now) and leaves it with no listeners of ours. */
   private async endClient(client: MqttClient, force: boolean): Promise<void> {
-    if (force) await withTimeout(client.endAsync(true).catch(() => undefined), 1000);
+    if (force)
+      await withTimeout(
+        client.endAsync(true).catch(() => undefined),
+        1000,
+      );
     // Only our listeners go: mqtt.js's own 'close' listener clears its connect timer once the socket closes.
     for (const [event, fn] of this.clientListeners) client.removeListener(event, fn);
     this.clientListeners = [];

@@ -163,11 +163,9 @@ export class Outbox {
     try {
       await this.fs.mkdir(dir);
     } catch (err) {
-      throw new InspectdError(
-        ErrorCodes.OUTBOX_IO,
-        `cannot create outbox directory ${dir}: ${errorMessage(err)}; set outbox.dir to a writable folder (systemd: StateDirectory)`,
-        { cause: err },
-      );
+      throw new InspectdError(ErrorCodes.OUTBOX_IO, `cannot create outbox directory ${dir}: ${errorMessage(err)}; set outbox.dir to a writable folder (systemd: StateDirectory)`, {
+        cause: err,
+      });
     }
     await this.takeLock();
     try {
@@ -270,7 +268,10 @@ export class Outbox {
       this.metrics?.outboxWriteFailures.inc();
       if (this.entries.some((e) => e.id === id)) {
         if (this.unwrittenText.size === 0) {
-          this.logger.error({ dir: this.config.dir, err: errorMessage(err) }, 'outbox cannot write to disk; events are held in memory and written again when it can (check free space and permissions)');
+          this.logger.error(
+            { dir: this.config.dir, err: errorMessage(err) },
+            'outbox cannot write to disk; events are held in memory and written again when it can (check free space and permissions)',
+          );
         }
         this.unwrittenText.set(id, text);
         this.lastWriteError = errorMessage(err);
@@ -329,11 +330,7 @@ export class Outbox {
       await syncDir(this.fs, this.config.dir);
     } catch (err) {
       await this.fs.rm(tmp).catch(() => undefined);
-      throw new InspectdError(
-        ErrorCodes.OUTBOX_IO,
-        `cannot write outbox entry in ${this.config.dir}: ${errorMessage(err)}; check free disk space and permissions`,
-        { cause: err },
-      );
+      throw new InspectdError(ErrorCodes.OUTBOX_IO, `cannot write outbox entry in ${this.config.dir}: ${errorMessage(err)}; check free disk space and permissions`, { cause: err });
     }
   }
 
@@ -419,7 +416,10 @@ export class Outbox {
     const lost = [...this.unwrittenText.keys()].filter((id) => this.entries.some((e) => e.id === id));
     if (lost.length > 0) {
       const keys = this.entries.filter((e) => this.unwrittenText.has(e.id) && e.key !== undefined).map((e) => e.key);
-      this.logger.error({ dir: this.config.dir, lost: lost.length, keys: keys.slice(0, 20), err: this.lastWriteError }, 'outbox stopped while the disk refused writes: undelivered events held only in memory are LOST');
+      this.logger.error(
+        { dir: this.config.dir, lost: lost.length, keys: keys.slice(0, 20), err: this.lastWriteError },
+        'outbox stopped while the disk refused writes: undelivered events held only in memory are LOST',
+      );
     }
     this.listeners.clear();
     await this.lock.release().catch((err: unknown) => this.logger.warn({ dir: this.config.dir, err: errorMessage(err) }, 'outbox lock not released'));

@@ -98,7 +98,12 @@ export class SnapshotWriter {
       return Promise.resolve(null);
     }
     const copy = Buffer.from(frame.data);
-    const job = this.write({ ...frame, data: copy }, detections.map((d) => ({ ...d, box: { ...d.box } })), meta, file).catch((err: unknown) => {
+    const job = this.write(
+      { ...frame, data: copy },
+      detections.map((d) => ({ ...d, box: { ...d.box } })),
+      meta,
+      file,
+    ).catch((err: unknown) => {
       this.drop('error');
       this.logger.warn({ camera: meta.cameraId, seq: meta.seq, key: meta.key, err: errorMessage(err) }, 'reject snapshot not written');
       return null;

@@ -118,9 +118,11 @@ export class FolderSource implements FrameSource {
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      this.polling = this.poll().catch((err) => {
-        this.deps.logger?.warn({ err: errorMessage(err) }, 'hot folder poll failed');
-      }).finally(() => this.schedule(this.cfg.pollMs));
+      this.polling = this.poll()
+        .catch((err) => {
+          this.deps.logger?.warn({ err: errorMessage(err) }, 'hot folder poll failed');
+        })
+        .finally(() => this.schedule(this.cfg.pollMs));
     }, ms);
   }
 

@@ -42,9 +42,15 @@ export function gstreamerArgs(src: GstreamerSourceConfig): string[] {
   return [
     '-q',
     ...splitPipeline(src.pipeline),
-    '!', 'videoconvert', '!', 'videoscale',
-    '!', `video/x-raw,format=RGB,width=${src.width},height=${src.height}`,
-    '!', 'fdsink', 'fd=1',
+    '!',
+    'videoconvert',
+    '!',
+    'videoscale',
+    '!',
+    `video/x-raw,format=RGB,width=${src.width},height=${src.height}`,
+    '!',
+    'fdsink',
+    'fd=1',
   ];
 }
 

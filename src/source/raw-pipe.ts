@@ -51,7 +51,6 @@ export class RawFrameReader {
   }
 }
 
-
 export interface PipeProcessOptions {
   cameraId: string;
   kind: string;
@@ -128,10 +127,7 @@ export class PipeProcessSource implements FrameSource {
       };
       this.exited = new Promise<void>((resolveExit) => {
         child.once('error', (err: NodeJS.ErrnoException) => {
-          const msg =
-            err.code === 'ENOENT'
-              ? `${command} not found: ${this.opts.installHint}`
-              : `${command} failed for camera ${this.cameraId}: ${err.message}`;
+          const msg = err.code === 'ENOENT' ? `${command} not found: ${this.opts.installHint}` : `${command} failed for camera ${this.cameraId}: ${err.message}`;
           finish(new InspectdError(ErrorCodes.SOURCE_FAILED, msg, { cause: err }));
           if (!spawned) resolveExit();
         });
@@ -145,12 +141,7 @@ export class PipeProcessSource implements FrameSource {
           }
           const tail = redactCredentials(this.stderrTail.trim().split('\n').slice(-5).join(' | '));
           const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-          finish(
-            new InspectdError(
-              ErrorCodes.SOURCE_FAILED,
-              `${command} for camera ${this.cameraId} (${origin}) ${how}${tail ? `: ${tail}` : ''}`,
-            ),
-          );
+          finish(new InspectdError(ErrorCodes.SOURCE_FAILED, `${command} for camera ${this.cameraId} (${origin}) ${how}${tail ? `: ${tail}` : ''}`));
         });
       });
       child.once('spawn', () => {

@@ -58,7 +58,8 @@ export class SyntheticSource implements FrameSource {
         `synthetic source ${this.cameraId}: width/height must be integers in [${SYNTHETIC_MIN_SIZE}, ${SYNTHETIC_MAX_SIZE}], got ${width}x${height}`,
       );
     }
-    if (!(defectRate >= 0 && defectRate <= 1)) throw new InspectdError(ErrorCodes.CONFIG_INVALID, `synthetic source ${this.cameraId}: defectRate must be in [0, 1], got ${defectRate}`);
+    if (!(defectRate >= 0 && defectRate <= 1))
+      throw new InspectdError(ErrorCodes.CONFIG_INVALID, `synthetic source ${this.cameraId}: defectRate must be in [0, 1], got ${defectRate}`);
     if (!Number.isInteger(seed) || seed < 0 || seed > SEED_MAX) {
       throw new InspectdError(ErrorCodes.CONFIG_INVALID, `synthetic source ${this.cameraId}: seed must be an integer in [0, ${SEED_MAX}], got ${seed}`);
     }

@@ -8,19 +8,7 @@
  * shows the belt moved by n * beltPxPerFrame. So frame n of a seed is a pure function of (seed, n), and the
  * ground truth of every part (id, defective, classes, frames in view) is known without rendering a pixel.
  */
-import {
-  DEFECT_CLASSES,
-  checkSize,
-  drawPlate,
-  fmt,
-  frameSeed,
-  mulberry32,
-  Placement,
-  rasterize,
-  uni,
-  type Rng,
-  type SceneLabel,
-} from './scene.js';
+import { DEFECT_CLASSES, checkSize, drawPlate, fmt, frameSeed, mulberry32, Placement, rasterize, uni, type Rng, type SceneLabel } from './scene.js';
 
 export interface ConveyorOptions {
   width: number;

@@ -86,7 +86,9 @@ export async function writeDataset(opts: DatasetOptions): Promise<{ images: numb
     for (let i = 0; i < count; i++) {
       const scene = await renderFrame(sceneKind, opts.seed, base + i, width, height, defectRate);
       const name = `${split}_${String(i).padStart(6, '0')}`;
-      const jpg = await sharp(scene.rgb, { raw: { width, height, channels: 3 } }).jpeg({ quality }).toBuffer();
+      const jpg = await sharp(scene.rgb, { raw: { width, height, channels: 3 } })
+        .jpeg({ quality })
+        .toBuffer();
       await writeFile(path.join(root, 'images', split, `${name}.jpg`), jpg);
       await writeFile(path.join(root, 'labels', split, `${name}.txt`), formatLabels(scene.labels));
       images++;

@@ -185,18 +185,14 @@ export function drawPlate(r: Rng, key: string | number, pw: number, ph: number, 
       `<stop offset="1" stop-color="rgb(${metal - 25},${metal - 25},${metal - 25 + tint})"/></linearGradient></defs>`,
   );
   // Drop shadow then the plate.
-  el.push(
-    `<rect x="${fmt(-pw / 2 + u * 0.012)}" y="${fmt(-ph / 2 + u * 0.015)}" width="${fmt(pw)}" height="${fmt(ph)}" rx="${fmt(u * 0.02)}" fill="rgba(0,0,0,0.45)"/>`,
-  );
+  el.push(`<rect x="${fmt(-pw / 2 + u * 0.012)}" y="${fmt(-ph / 2 + u * 0.015)}" width="${fmt(pw)}" height="${fmt(ph)}" rx="${fmt(u * 0.02)}" fill="rgba(0,0,0,0.45)"/>`);
   el.push(
     `<rect x="${fmt(-pw / 2)}" y="${fmt(-ph / 2)}" width="${fmt(pw)}" height="${fmt(ph)}" rx="${fmt(u * 0.02)}" fill="url(#${g})" stroke="rgb(${metal - 45},${metal - 45},${metal - 45})" stroke-width="${fmt(u * 0.004)}"/>`,
   );
   // Brushed finish: a few faint lines along the plate.
   for (let k = 0; k < 4; k++) {
     const y = uni(r, -ph / 2.3, ph / 2.3);
-    el.push(
-      `<line x1="${fmt(-pw / 2.2)}" y1="${fmt(y)}" x2="${fmt(pw / 2.2)}" y2="${fmt(y)}" stroke="rgba(255,255,255,0.07)" stroke-width="${fmt(u * 0.006)}"/>`,
-    );
+    el.push(`<line x1="${fmt(-pw / 2.2)}" y1="${fmt(y)}" x2="${fmt(pw / 2.2)}" y2="${fmt(y)}" stroke="rgba(255,255,255,0.07)" stroke-width="${fmt(u * 0.006)}"/>`);
   }
   // Four mounting holes near the corners.
   const hr = u * uni(r, 0.022, 0.03);
@@ -218,7 +214,9 @@ export function drawPlate(r: Rng, key: string | number, pw: number, ph: number, 
       const lb = labelFor(3, ellipsePts(h.x, h.y, hr * 1.5, hr * 1.5, 0), place, W, H, minVisible);
       if (lb) labels.push(lb);
     } else {
-      el.push(`<circle cx="${fmt(h.x)}" cy="${fmt(h.y)}" r="${fmt(hr)}" fill="rgb(${beltTone - 20},${beltTone - 20},${beltTone - 20})" stroke="rgb(${metal - 60},${metal - 60},${metal - 60})" stroke-width="${fmt(hr * 0.25)}"/>`);
+      el.push(
+        `<circle cx="${fmt(h.x)}" cy="${fmt(h.y)}" r="${fmt(hr)}" fill="rgb(${beltTone - 20},${beltTone - 20},${beltTone - 20})" stroke="rgb(${metal - 60},${metal - 60},${metal - 60})" stroke-width="${fmt(hr * 0.25)}"/>`,
+      );
     }
   });
   // Surface defects live inside the hole pattern so they never overlap a hole.
@@ -232,7 +230,7 @@ export function drawPlate(r: Rng, key: string | number, pw: number, ph: number, 
     const dx = (Math.cos((a * Math.PI) / 180) * len) / 2;
     const dy = (Math.sin((a * Math.PI) / 180) * len) / 2;
     const bend = uni(r, -0.15, 0.15) * len;
-    const mid = { x: cx - dy / len * bend * 2, y: cy + dx / len * bend * 2 };
+    const mid = { x: cx - (dy / len) * bend * 2, y: cy + (dx / len) * bend * 2 };
     const sw = u * uni(r, 0.006, 0.011);
     el.push(
       `<path d="M${fmt(cx - dx)},${fmt(cy - dy)} Q${fmt(mid.x)},${fmt(mid.y)} ${fmt(cx + dx)},${fmt(cy + dy)}" fill="none" stroke="rgb(35,35,38)" stroke-width="${fmt(sw)}" stroke-linecap="round"/>`,
@@ -271,9 +269,7 @@ export function drawPlate(r: Rng, key: string | number, pw: number, ph: number, 
     const cx = uni(r, -ix + rx, ix - rx);
     const cy = uni(r, -iy + rx, iy - rx);
     const col = pick(r, ['150,95,35', '120,70,30', '95,110,40', '60,45,30']);
-    el.push(
-      `<ellipse cx="${fmt(cx)}" cy="${fmt(cy)}" rx="${fmt(rx)}" ry="${fmt(ry)}" transform="rotate(${fmt(rot)} ${fmt(cx)} ${fmt(cy)})" fill="rgba(${col},0.8)"/>`,
-    );
+    el.push(`<ellipse cx="${fmt(cx)}" cy="${fmt(cy)}" rx="${fmt(rx)}" ry="${fmt(ry)}" transform="rotate(${fmt(rot)} ${fmt(cx)} ${fmt(cy)})" fill="rgba(${col},0.8)"/>`);
     el.push(
       `<ellipse cx="${fmt(cx + rx * 0.3)}" cy="${fmt(cy)}" rx="${fmt(rx * 0.5)}" ry="${fmt(ry * 0.6)}" transform="rotate(${fmt(rot)} ${fmt(cx)} ${fmt(cy)})" fill="rgba(${col},0.6)"/>`,
     );

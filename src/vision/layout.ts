@@ -79,8 +79,5 @@ export function detectLayout(outputShapes: readonly (readonly number[])[], hints
     const e2e = candidates.find((c) => c.layout === 'end2end');
     if (e2e && !v8Anchors.some((n) => 3 * n === a || n === a)) return e2e;
   }
-  throw refuse(
-    outputShapes,
-    `ambiguous between ${candidates.map((c) => c.layout).join(' and ')} without metadata (add end2end/names to the ONNX metadata or pass a labels file)`,
-  );
+  throw refuse(outputShapes, `ambiguous between ${candidates.map((c) => c.layout).join(' and ')} without metadata (add end2end/names to the ONNX metadata or pass a labels file)`);
 }

@@ -15,7 +15,6 @@ import { InspectdError, ErrorCodes } from '../errors.js';
 import type { Frame } from '../contracts/frame.js';
 import type { LetterboxInfo } from '../contracts/vision.js';
 
-
 export const PAD_VALUE = 114;
 
 /** Python's round(): half to even. */
@@ -152,7 +151,8 @@ export function letterboxInto(
       const r1 = r0 + stride;
       let d = base + y * dstW;
       for (let x = 0, s = 0; x < nw; x++, s += 2 * ch, d++) {
-        const a = r0 + s, b = r1 + s;
+        const a = r0 + s,
+          b = r1 + s;
         rOut[d] = LUT[(data[a + c0] + data[a + ch + c0] + data[b + c0] + data[b + ch + c0] + 2) >> 2];
         gOut[d] = LUT[(data[a + c1] + data[a + ch + c1] + data[b + c1] + data[b + ch + c1] + 2) >> 2];
         bOut[d] = LUT[(data[a + c2] + data[a + ch + c2] + data[b + c2] + data[b + ch + c2] + 2) >> 2];
@@ -174,7 +174,8 @@ export function letterboxInto(
       const sx = xt.ofs[x];
       const p0 = r + sx * ch;
       const p1 = sx + 1 < width ? p0 + ch : p0;
-      const a = xt.w0[x], b = xt.w1[x];
+      const a = xt.w0[x],
+        b = xt.w1[x];
       dst[o] = data[p0 + c0] * a + data[p1 + c0] * b;
       dst[o + 1] = data[p0 + c1] * a + data[p1 + c1] * b;
       dst[o + 2] = data[p0 + c2] * a + data[p1 + c2] * b;
@@ -185,8 +186,11 @@ export function letterboxInto(
     const sy1 = sy0 + 1 < height ? sy0 + 1 : sy0;
     if (rowAIdx !== sy0) {
       if (rowBIdx === sy0) {
-        const t = rowA; rowA = rowB; rowB = t;
-        rowAIdx = sy0; rowBIdx = -1;
+        const t = rowA;
+        rowA = rowB;
+        rowB = t;
+        rowAIdx = sy0;
+        rowBIdx = -1;
       } else {
         hpass(sy0, rowA);
         rowAIdx = sy0;
@@ -196,16 +200,17 @@ export function letterboxInto(
       hpass(sy1, rowB);
       rowBIdx = sy1;
     }
-    const b0 = yt.w0[y], b1 = yt.w1[y];
+    const b0 = yt.w0[y],
+      b1 = yt.w1[y];
     let d = base + y * dstW;
     for (let x = 0, o = 0; x < nw; x++, o += 3, d++) {
       // FixedPtCast as in OpenCV's VResizeLinear<uchar, int, short>.
       let v = (((b0 * (rowA[o] >> 4)) >> 16) + ((b1 * (rowB[o] >> 4)) >> 16) + 2) >> 2;
-      rOut[d] = LUT[v > 255 ? 255 : v];
+      rOut[d] = LUT[Math.min(v, 255)];
       v = (((b0 * (rowA[o + 1] >> 4)) >> 16) + ((b1 * (rowB[o + 1] >> 4)) >> 16) + 2) >> 2;
-      gOut[d] = LUT[v > 255 ? 255 : v];
+      gOut[d] = LUT[Math.min(v, 255)];
       v = (((b0 * (rowA[o + 2] >> 4)) >> 16) + ((b1 * (rowB[o + 2] >> 4)) >> 16) + 2) >> 2;
-      bOut[d] = LUT[v > 255 ? 255 : v];
+      bOut[d] = LUT[Math.min(v, 255)];
     }
   }
   return g;
@@ -244,11 +249,7 @@ export const DEFAULT_SHRINK_ON_LOAD_FACTOR = 3;
 
 function unreadable(input: Buffer | string, err: unknown): InspectdError {
   const what = typeof input === 'string' ? input : `image (${input.length} bytes)`;
-  return new InspectdError(
-    ErrorCodes.IMAGE_UNREADABLE,
-    `cannot decode ${what}: ${(err as Error).message}; expected a JPEG, PNG, WebP, TIFF or GIF file`,
-    { cause: err },
-  );
+  return new InspectdError(ErrorCodes.IMAGE_UNREADABLE, `cannot decode ${what}: ${(err as Error).message}; expected a JPEG, PNG, WebP, TIFF or GIF file`, { cause: err });
 }
 
 /** The same conversions as decodeImage, on a pipeline that may also resize. */

@@ -48,12 +48,18 @@ export function nmsClassAware(c: CandidateBuffer, iouThreshold: number, maxDetec
     const i = order[k];
     const cls = c.classes[i];
     let same = keptByClass.get(cls);
-    const ax1 = b[i * 4], ay1 = b[i * 4 + 1], ax2 = b[i * 4 + 2], ay2 = b[i * 4 + 3];
+    const ax1 = b[i * 4],
+      ay1 = b[i * 4 + 1],
+      ax2 = b[i * 4 + 2],
+      ay2 = b[i * 4 + 3];
     const areaA = Math.max(0, ax2 - ax1) * Math.max(0, ay2 - ay1);
     let suppressed = false;
     if (same) {
       for (const j of same) {
-        const bx1 = b[j * 4], by1 = b[j * 4 + 1], bx2 = b[j * 4 + 2], by2 = b[j * 4 + 3];
+        const bx1 = b[j * 4],
+          by1 = b[j * 4 + 1],
+          bx2 = b[j * 4 + 2],
+          by2 = b[j * 4 + 3];
         const iw = Math.min(ax2, bx2) - Math.max(ax1, bx1);
         if (iw <= 0) continue;
         const ih = Math.min(ay2, by2) - Math.max(ay1, by1);

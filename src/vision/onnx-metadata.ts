@@ -16,10 +16,7 @@ interface Cursor {
 }
 
 function malformed(what: string): InspectdError {
-  return new InspectdError(
-    ErrorCodes.MODEL_INVALID,
-    `not a valid ONNX model (${what}); check that the file is a complete .onnx export and not truncated or another format`,
-  );
+  return new InspectdError(ErrorCodes.MODEL_INVALID, `not a valid ONNX model (${what}); check that the file is a complete .onnx export and not truncated or another format`);
 }
 
 /** Varints up to 2^53 (lengths and field numbers); larger values are only ever skipped. */
@@ -136,10 +133,18 @@ export function parseNamesLiteral(text: string): string[] | undefined {
       }
       const e = s[i++];
       switch (e) {
-        case 'n': out += '\n'; break;
-        case 't': out += '\t'; break;
-        case 'r': out += '\r'; break;
-        case 'x': case 'u': case 'U': {
+        case 'n':
+          out += '\n';
+          break;
+        case 't':
+          out += '\t';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 'x':
+        case 'u':
+        case 'U': {
           const n = e === 'x' ? 2 : e === 'u' ? 4 : 8;
           const hex = s.slice(i, i + n);
           if (!/^[0-9a-fA-F]+$/.test(hex) || hex.length !== n) return undefined;
@@ -147,8 +152,10 @@ export function parseNamesLiteral(text: string): string[] | undefined {
           i += n;
           break;
         }
-        case undefined: return undefined;
-        default: out += e; // \\ \' \" and anything else taken literally
+        case undefined:
+          return undefined;
+        default:
+          out += e; // \\ \' \" and anything else taken literally
       }
     }
     return undefined;
@@ -170,7 +177,10 @@ export function parseNamesLiteral(text: string): string[] | undefined {
   let next = 0;
   for (;;) {
     ws();
-    if (s[i] === close) { i++; break; }
+    if (s[i] === close) {
+      i++;
+      break;
+    }
     let id = next;
     if (open === '{') {
       const k = key();
@@ -185,8 +195,14 @@ export function parseNamesLiteral(text: string): string[] | undefined {
     names[id] = v;
     next = id + 1;
     ws();
-    if (s[i] === ',') { i++; continue; }
-    if (s[i] === close) { i++; break; }
+    if (s[i] === ',') {
+      i++;
+      continue;
+    }
+    if (s[i] === close) {
+      i++;
+      break;
+    }
     return undefined;
   }
   ws();

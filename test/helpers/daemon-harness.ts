@@ -161,9 +161,7 @@ export function processAlive(pid: number): boolean {
 
 /** Why sd_notify tests cannot run here (node:test skip value), or false. */
 export function notifyReceiverSkip(): false | string {
-  return tryLoadNativeAddon('inspectd_test_native')
-    ? false
-    : 'test addon inspectd_test_native not built (npm run build:native): it holds the datagram receiver';
+  return tryLoadNativeAddon('inspectd_test_native') ? false : 'test addon inspectd_test_native not built (npm run build:native): it holds the datagram receiver';
 }
 
 /**

@@ -25,7 +25,9 @@ test('inspectd CLI', { timeout: 120000 }, async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'inspectd-cli-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const good = path.join(dir, 'good.png');
-  await sharp(Buffer.alloc(64 * 32 * 3, 80), { raw: { width: 64, height: 32, channels: 3 } }).png().toFile(good);
+  await sharp(Buffer.alloc(64 * 32 * 3, 80), { raw: { width: 64, height: 32, channels: 3 } })
+    .png()
+    .toFile(good);
   const corrupt = path.join(dir, 'corrupt.jpg');
   await writeFile(corrupt, Buffer.from([0xff, 0xd8, 0xff, 0xe0, 1, 2, 3]));
 
@@ -44,7 +46,10 @@ test('inspectd CLI', { timeout: 120000 }, async (t) => {
   await t.test('detect --json: a corrupt image among good ones -> exit 1, the good ones still printed', async () => {
     const r = await cli(['detect', '--json', '--engine', 'cpu', '--model', TINY, corrupt, good]);
     assert.equal(r.code, 1);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     assert.equal(lines.length, 1);
     assert.equal(lines[0].image, 'good.png');
     assert.deepEqual([lines[0].width, lines[0].height], [64, 32]);
@@ -55,15 +60,31 @@ test('inspectd CLI', { timeout: 120000 }, async (t) => {
 
   await t.test('detect --json: results and errors come out in argument order (the next image is prepared during inference)', async () => {
     const wide = path.join(dir, 'wide.png');
-    await sharp(Buffer.alloc(96 * 32 * 3, 80), { raw: { width: 96, height: 32, channels: 3 } }).png().toFile(wide);
+    await sharp(Buffer.alloc(96 * 32 * 3, 80), { raw: { width: 96, height: 32, channels: 3 } })
+      .png()
+      .toFile(wide);
     const missing = path.join(dir, 'gone.png');
     const r = await cli(['detect', '--json', '--engine', 'cpu', '--model', TINY, good, corrupt, wide, missing, good, wide]);
     assert.equal(r.code, 1);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
-    assert.deepEqual(lines.map((l) => [l.image, l.width, l.height]), [['good.png', 64, 32], ['wide.png', 96, 32], ['good.png', 64, 32], ['wide.png', 96, 32]]);
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(
+      lines.map((l) => [l.image, l.width, l.height]),
+      [
+        ['good.png', 64, 32],
+        ['wide.png', 96, 32],
+        ['good.png', 64, 32],
+        ['wide.png', 96, 32],
+      ],
+    );
     assert.deepEqual(lines[2], lines[0], 'the same image detects the same after others');
     // One message per failed image, in order (libvips' own message for the corrupt one spans several lines).
-    const errors = r.stderr.trim().split('\n').filter((l) => l.startsWith('inspectd detect: '));
+    const errors = r.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => l.startsWith('inspectd detect: '));
     assert.equal(errors.length, 2, r.stderr);
     assert.match(errors[0], /corrupt\.jpg: cannot decode/);
     assert.match(errors[1], /gone\.png: no such file/);

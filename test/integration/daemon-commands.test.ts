@@ -42,7 +42,11 @@ test('MQTT commands: retained ignored, malformed refused (never widened), trigge
     console: { summary: 'off' },
     commands: { pause: true, resume: true, trigger: true },
   });
-  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), logger: silentLogger(), parts: { loadDetector: async () => new ScriptedDetector(), watchdogIntervalMs: async () => null } });
+  const daemon = new Daemon({
+    loaded: await loadConfigFile(cfgFile),
+    logger: silentLogger(),
+    parts: { loadDetector: async () => new ScriptedDetector(), watchdogIntervalMs: async () => null },
+  });
   t.after(() => daemon.stop().catch(() => undefined));
   await daemon.start();
   const p = daemon.pipelineStats!;
@@ -52,7 +56,11 @@ test('MQTT commands: retained ignored, malformed refused (never widened), trigge
 
   const malformed = ['not json', '{"cam":"slides"}', '{"camera":123}', '["cam1"]', '"cam1"', 'null', '[1,2]'];
   for (const text of malformed) await rec.publish('inspectd/cmds/cmd/pause', text);
-  await rec.until(() => stats().refused >= malformed.length, 5000, () => `refused ${stats().refused}`);
+  await rec.until(
+    () => stats().refused >= malformed.length,
+    5000,
+    () => `refused ${stats().refused}`,
+  );
   assert.equal(p.isPaused('cam1') || p.isPaused('cam2'), false, 'no malformed payload paused anything');
 
   await rec.publish('inspectd/cmds/cmd/pause', '{"camera":"nope"}');

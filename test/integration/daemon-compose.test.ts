@@ -74,7 +74,10 @@ test('daemon composition: detections, rejects, state, status, commands, hot relo
   });
   t.after(() => daemon.stop().catch(() => undefined));
   await daemon.start();
-  assert.ok(notifier.events.some((e) => e.startsWith('READY')), 'READY=1 after start');
+  assert.ok(
+    notifier.events.some((e) => e.startsWith('READY')),
+    'READY=1 after start',
+  );
 
   // (a) detections per the contract
   await rec.until(() => rec.on('cam1/detections').length >= 3, 10_000, 'cam1 detections');
@@ -124,7 +127,10 @@ test('daemon composition: detections, rejects, state, status, commands, hot relo
   // (d) invalid edit: kept config, reported on status JSON
   writeFileSync(cfgFile, 'cameras: [\n  {id: cam1, source: {type: bogus}}\n');
   await rec.until(() => rec.json<Record<string, any>>('status/json').some((s) => s.lastConfigError !== null), 10_000, 'lastConfigError on status');
-  const bad = rec.json<Record<string, any>>('status/json').filter((s) => s.lastConfigError !== null).at(-1)!;
+  const bad = rec
+    .json<Record<string, any>>('status/json')
+    .filter((s) => s.lastConfigError !== null)
+    .at(-1)!;
   assert.match(bad.lastConfigError.message, /config\.yaml/);
   const before = rec.on('cam1/detections').length;
   await rec.until(() => rec.on('cam1/detections').length > before + 2, 10_000, 'frames keep flowing after an invalid edit');
@@ -149,11 +155,20 @@ test('daemon composition: detections, rejects, state, status, commands, hot relo
   const detsSettled = rec.on('cam1/detections').length;
   await rec.until(() => rec.on('cam1/detections').length > detsSettled + 8, 10_000, 'more frames after the edit');
   assert.equal(rec.on('cam1/reject').length, rejectsSettled, 'no reject once the new threshold applies');
-  const lateRejects = rec.json<{ seq: number }>('cam1/reject').filter((x) => x.seq >= firstNew).map((x) => x.seq);
+  const lateRejects = rec
+    .json<{ seq: number }>('cam1/reject')
+    .filter((x) => x.seq >= firstNew)
+    .map((x) => x.seq);
   assert.deepEqual(lateRejects, [], `no frame judged by the new rules (seq >= ${firstNew}) produced a reject`);
-  const oldAfterNew = rec.json<Det>('cam1/detections').filter((x) => x.seq > firstNew && x.detections.length > 0).map((x) => x.seq);
+  const oldAfterNew = rec
+    .json<Det>('cam1/detections')
+    .filter((x) => x.seq > firstNew && x.detections.length > 0)
+    .map((x) => x.seq);
   assert.deepEqual(oldAfterNew, [], 'the switch is atomic: no frame after the first new-rule frame used the old rules');
-  const oldAfterApply = rec.json<Det>('cam1/detections').filter((x) => x.seq > maxSeqBeforeApply && x.detections.length > 0).map((x) => x.seq);
+  const oldAfterApply = rec
+    .json<Det>('cam1/detections')
+    .filter((x) => x.seq > maxSeqBeforeApply && x.detections.length > 0)
+    .map((x) => x.seq);
   assert.deepEqual(oldAfterApply, [], 'no frame published after the new config was reported was judged by the old rules');
   assert.deepEqual(rec.json<Record<string, any>>('cam1/detections').at(-1)!.detections, [], 'the 0.9 threshold filters the 0.8 detection');
   assert.ok(notifier.events.includes('RELOADING'));
@@ -164,7 +179,10 @@ test('daemon composition: detections, rejects, state, status, commands, hot relo
   await daemon.stop();
   assert.ok(notifier.events.includes('STOPPING'));
   await rec.until(() => rec.on('/status').some((m) => m.text === 'offline'), 5000, 'offline');
-  assert.deepEqual(readdirSync(path.join(tmp.dir, 'outbox')).filter((f) => f.endsWith('.json')), []);
+  assert.deepEqual(
+    readdirSync(path.join(tmp.dir, 'outbox')).filter((f) => f.endsWith('.json')),
+    [],
+  );
   assert.equal(detector.disposed, true);
   // keys are unique: no reject twice
   const keys = rec.json<Record<string, any>>('/reject').map((x) => x.key);
@@ -184,7 +202,9 @@ test('hot folder: every file is judged once (lossless, never superseded) and mov
   const N = 12;
   for (let i = 0; i < N; i++) {
     const background = { r: 40 + i * 10, g: 90, b: 160 - i * 5 };
-    await sharp({ create: { width: 160 + i * 8, height: 120, channels: 3, background } }).jpeg().toFile(path.join(inbox, `part-${String(i).padStart(2, '0')}.jpg`));
+    await sharp({ create: { width: 160 + i * 8, height: 120, channels: 3, background } })
+      .jpeg()
+      .toFile(path.join(inbox, `part-${String(i).padStart(2, '0')}.jpg`));
   }
   const modelFile = path.join(tmp.dir, 'model.onnx');
   writeFileSync(modelFile, 'x');
@@ -206,7 +226,11 @@ test('hot folder: every file is judged once (lossless, never superseded) and mov
   });
   t.after(() => daemon.stop().catch(() => undefined));
   await daemon.start();
-  await rec.until(() => rec.on('folder/reject').length >= N, 30_000, () => `rejects: ${rec.on('folder/reject').length} of ${N}`);
+  await rec.until(
+    () => rec.on('folder/reject').length >= N,
+    30_000,
+    () => `rejects: ${rec.on('folder/reject').length} of ${N}`,
+  );
   await rec.until(() => readdirSync(path.join(inbox, 'done')).length === N, 10_000, 'files moved to done/');
   assert.equal(daemon.expectingFrames(), false, 'an empty hot folder is idle, not stalled');
   await daemon.stop();
@@ -215,5 +239,8 @@ test('hot folder: every file is judged once (lossless, never superseded) and mov
   assert.equal(c.published, N);
   const keys = rec.json<Record<string, any>>('folder/reject').map((r) => r.key);
   assert.equal(new Set(keys).size, N);
-  assert.deepEqual(readdirSync(inbox).filter((f) => f.endsWith('.jpg')), []);
+  assert.deepEqual(
+    readdirSync(inbox).filter((f) => f.endsWith('.jpg')),
+    [],
+  );
 });

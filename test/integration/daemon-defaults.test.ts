@@ -66,18 +66,30 @@ test('inspectd run with no config: one verdict per plate, rejects of every demo 
     }
     return undefined;
   };
-  await until(() => brokerUrl() !== undefined, 60_000, () => 'the embedded broker');
+  await until(
+    () => brokerUrl() !== undefined,
+    60_000,
+    () => 'the embedded broker',
+  );
   const rec = new MqttRecorder();
   t.after(() => rec.stop());
   await rec.start(brokerUrl()!, 'inspectd/#');
-  await until(() => out.includes('"msg":"inspectd ready"'), 60_000, () => 'ready');
+  await until(
+    () => out.includes('"msg":"inspectd ready"'),
+    60_000,
+    () => 'ready',
+  );
   const readyAt = out.length;
 
   const verdicts = () => rec.json<PublishedVerdict>(`/${cam.id}/verdict`);
   const rejected = () => verdicts().filter((v) => v.verdict === 'reject');
   const seen = () => new Set(rejected().flatMap((r) => r.classes));
   // 5 fps, 64 px per frame, 30% defective plates: about 0.8 plates a second, every class within ~90 s.
-  await until(() => DEMO_REJECT_CLASSES.every((c) => seen().has(c)), 150_000, () => `reject verdicts of ${DEMO_REJECT_CLASSES.join(', ')}; saw ${[...seen()].join(', ') || 'none'}`);
+  await until(
+    () => DEMO_REJECT_CLASSES.every((c) => seen().has(c)),
+    150_000,
+    () => `reject verdicts of ${DEMO_REJECT_CLASSES.join(', ')}; saw ${[...seen()].join(', ') || 'none'}`,
+  );
   assert.equal(rec.on(`${cam.id}/reject`).length, 0, 'decision: part: no per-frame rejects');
 
   // Status and camera state, retained, per the MQTT contract.
@@ -88,7 +100,10 @@ test('inspectd run with no config: one verdict per plate, rejects of every demo 
   assert.ok(statusJson, 'JSON status published');
   assert.equal(statusJson.model.classes, DEMO_CLASSES.length);
   assert.match(statusJson.model.sha256, /^[0-9a-f]{64}$/);
-  assert.ok(rec.on(`${device}/${cam.id}/state`).some((m) => m.text.includes('ok')), 'camera state ok published');
+  assert.ok(
+    rec.on(`${device}/${cam.id}/state`).some((m) => m.text.includes('ok')),
+    'camera state ok published',
+  );
   assert.ok(rec.on(`${device}/${cam.id}/detections`).length > 0, 'detections published');
 
   // Every verdict: well-formed, one per physical part, and a reject mostly on a part that truly is defective.

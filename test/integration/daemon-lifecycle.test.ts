@@ -83,7 +83,16 @@ function fakeParts(log: string[], over: Partial<DaemonParts> = {}): Partial<Daem
           log.push(`start camera ${camera.id}`);
           onState({ state: 'ok' });
           timer = setInterval(() => {
-            const f: Frame = { cameraId: camera.id, seq: seq++, captureMono: performance.now(), captureWall: Date.now(), width: 8, height: 8, format: 'rgb24', data: Buffer.alloc(192) };
+            const f: Frame = {
+              cameraId: camera.id,
+              seq: seq++,
+              captureMono: performance.now(),
+              captureWall: Date.now(),
+              width: 8,
+              height: 8,
+              format: 'rgb24',
+              data: Buffer.alloc(192),
+            };
             onFrame(f);
           }, 20);
         },
@@ -143,7 +152,14 @@ test('stop() stops every part in reverse order even when one fails, and rethrows
   const parts = fakeParts(log, {
     createSink: async (o) => {
       const s = await base.createSink!(o);
-      const failing: EventSink = { ...s, connected: true, stop: async () => { log.push('stop mqtt'); throw new Error('mqtt close failed'); } };
+      const failing: EventSink = {
+        ...s,
+        connected: true,
+        stop: async () => {
+          log.push('stop mqtt');
+          throw new Error('mqtt close failed');
+        },
+      };
       return failing;
     },
   });
@@ -344,7 +360,14 @@ test('a model that cannot be loaded at start keeps the daemon up and says why; f
   writeYaml(cfgFile, { ...cfg, model: { path: path.join(tmp.dir, 'broken.onnx') } });
   const log: string[] = [];
   const notes: string[] = [];
-  const notifier = { enabled: true, ready: (s?: string) => notes.push(`READY ${s ?? ''}`), watchdog: () => notes.push('WATCHDOG'), status: () => {}, reloading: () => {}, stopping: () => notes.push('STOPPING') };
+  const notifier = {
+    enabled: true,
+    ready: (s?: string) => notes.push(`READY ${s ?? ''}`),
+    watchdog: () => notes.push('WATCHDOG'),
+    status: () => {},
+    reloading: () => {},
+    stopping: () => notes.push('STOPPING'),
+  };
   const base = fakeParts(log, { watchdogIntervalMs: async () => 200 });
   const parts: Partial<DaemonParts> = {
     ...base,
@@ -363,7 +386,10 @@ test('a model that cannot be loaded at start keeps the daemon up and says why; f
   };
   await until(() => log.some((l) => l.startsWith('model error')), 'the model error is published on the status topic');
   assert.match(log.find((l) => l.startsWith('model error'))!, /broken\.onnx is not an ONNX model/);
-  assert.ok(notes.some((n) => /^READY no usable model: .*broken\.onnx/.test(n)), 'systemd hears READY with the reason, so it neither times out nor restarts us');
+  assert.ok(
+    notes.some((n) => /^READY no usable model: .*broken\.onnx/.test(n)),
+    'systemd hears READY with the reason, so it neither times out nor restarts us',
+  );
   await until(() => notes.includes('WATCHDOG'), 'watchdog pings while waiting: nothing is hung');
   assert.equal(started, false);
   assert.ok(!log.some((l) => l.startsWith('start camera')), 'no camera runs without a model');
@@ -395,7 +421,10 @@ test('a signal while waiting for a usable model ends start-up promptly', { timeo
   await assert.rejects(start, { code: 'INSPECTD_ERR_LIFECYCLE', message: /aborted/ });
   assert.ok(performance.now() - t0 < 1500, 'the wait ends within a second of the signal');
   await daemon.stop();
-  assert.deepEqual(log.filter((l) => l.startsWith('stop')), ['stop mqtt', 'stop outbox']);
+  assert.deepEqual(
+    log.filter((l) => l.startsWith('stop')),
+    ['stop mqtt', 'stop outbox'],
+  );
 });
 
 /** A real snapshot writer that logs when it is stopped and how many writes it still had in flight. */
@@ -441,7 +470,11 @@ test('snapshot writes are drained on stop and when a reload replaces the writer'
 
   await daemon.stop();
   assert.ok(log.includes('snapshots 2 stopped, 0 in flight'), 'stop drains the writer in service');
-  assert.deepEqual(readdirSync(dir).filter((n) => n.endsWith('.tmp')), [], 'no half-written file is left');
+  assert.deepEqual(
+    readdirSync(dir).filter((n) => n.endsWith('.tmp')),
+    [],
+    'no half-written file is left',
+  );
   for (const name of jpegs()) assert.equal((await sharp(path.join(dir, name)).metadata()).format, 'jpeg', `${name} is a whole JPEG`);
 });
 
@@ -535,8 +568,14 @@ test('health is not ok while MQTT is disconnected; a refused connection is named
   assert.equal(daemon.health().mqttError, 'mqtt: refused (bad credentials)');
   assert.equal(daemon.statusInfo().mqttError, 'mqtt: refused (bad credentials)');
   for (let i = 0; i < 100 && !lines.some((l) => l.includes('mqtt: refused (bad credentials)')); i++) await new Promise((r) => setTimeout(r, 20));
-  assert.ok(lines.some((l) => l.includes('mqtt: refused (bad credentials)')), `STATUS= says why: ${lines.at(-1)}`);
-  assert.ok(statuses.some((s) => s.mqttError === 'mqtt: refused (bad credentials)'), 'the status JSON carries it (published once the link is back)');
+  assert.ok(
+    lines.some((l) => l.includes('mqtt: refused (bad credentials)')),
+    `STATUS= says why: ${lines.at(-1)}`,
+  );
+  assert.ok(
+    statuses.some((s) => s.mqttError === 'mqtt: refused (bad credentials)'),
+    'the status JSON carries it (published once the link is back)',
+  );
 
   link.connected = true;
   link.connectionError = null;
@@ -570,7 +609,10 @@ test('a degraded outbox (the disk refuses writes) makes /healthz not ok, says wh
   assert.match(h.outbox?.error ?? '', /ENOSPC/);
   assert.match(String(daemon.statusInfo().outboxError), /ENOSPC/);
   for (let i = 0; i < 100 && !lines.some((l) => l.includes('outbox degraded')); i++) await new Promise((r) => setTimeout(r, 20));
-  assert.ok(lines.some((l) => l.includes('outbox degraded: 1 event(s) held in memory')), `STATUS=: ${lines.at(-1)}`);
+  assert.ok(
+    lines.some((l) => l.includes('outbox degraded: 1 event(s) held in memory')),
+    `STATUS=: ${lines.at(-1)}`,
+  );
 
   fs.quota = Number.MAX_SAFE_INTEGER;
   for (let i = 0; i < 100 && !daemon.health().ok; i++) await new Promise((r) => setTimeout(r, 20));
@@ -611,7 +653,10 @@ test('reject keys never repeat: not across daemon restarts, not when a config ed
   await run();
   await run(() => writeYaml(cfgFile, { ...cfg, cameras: [{ ...cfg.cameras[0], source: { type: 'synthetic', seed: 9 } }] }));
   assert.equal(new Set(keys).size, keys.length, `duplicate keys: ${keys.filter((k, i) => keys.indexOf(k) !== i).join(', ')}`);
-  assert.ok(keys.every((k) => /^life:c1:seq:\d+-\d+$/.test(k)), keys[0]);
+  assert.ok(
+    keys.every((k) => /^life:c1:seq:\d+-\d+$/.test(k)),
+    keys[0],
+  );
   const boots = new Set(keys.map((k) => k.split(':')[3]!.split('-')[0]));
   assert.equal(boots.size, 2, 'one boot number per start');
 });

@@ -34,7 +34,12 @@ test('a live mqtt edit that cannot connect is refused and the running connection
     console: { summary: 'off' },
   };
   writeYaml(cfgFile, cfg);
-  const daemon = new Daemon({ loaded: await loadConfigFile(cfgFile), configPath: cfgFile, logger: silentLogger(), parts: { loadDetector: async () => new ScriptedDetector(), watchdogIntervalMs: async () => null } });
+  const daemon = new Daemon({
+    loaded: await loadConfigFile(cfgFile),
+    configPath: cfgFile,
+    logger: silentLogger(),
+    parts: { loadDetector: async () => new ScriptedDetector(), watchdogIntervalMs: async () => null },
+  });
   t.after(() => daemon.stop().catch(() => undefined));
   await daemon.start();
   await rec.until(() => rec.on('cam1/reject').length >= 2, 10_000, 'rejects flow');

@@ -45,7 +45,9 @@ test('broker down 20 s: every reject delivered exactly once, in order, none miss
     const frame = { cameraId: 'probe', seq: i, captureMono: 0, captureWall: 0, width: 320, height: 240, format: 'rgb24' as const, data: scene.rgb };
     const { detections } = await detector.detectFrame(frame);
     if (!detections.some((d) => DEMO_REJECT_CLASSES.includes(d.class))) continue;
-    await sharp(scene.rgb, { raw: { width: 320, height: 240, channels: 3 } }).png().toFile(image);
+    await sharp(scene.rgb, { raw: { width: 320, height: 240, channels: 3 } })
+      .png()
+      .toFile(image);
     found = i;
   }
   await detector.dispose();
@@ -87,12 +89,20 @@ test('broker down 20 s: every reject delivered exactly once, in order, none miss
   const back = Date.now();
   await rec.until(() => rec.messages.length > received, 30_000, 'the first replayed reject');
   const replayStartMs = Date.now() - back;
-  await rec.until(() => rec.messages.length >= produced() - 1, 30_000, () => `replay: received ${rec.messages.length} of ${produced()}`);
+  await rec.until(
+    () => rec.messages.length >= produced() - 1,
+    30_000,
+    () => `replay: received ${rec.messages.length} of ${produced()}`,
+  );
   const replayDoneMs = Date.now() - back;
   await daemon.stop();
   const total = produced();
   // the daemon's stop ends with PUBACKs from the broker, which may still be forwarding the last rejects
-  await rec.until(() => rec.messages.length >= total, 10_000, () => `the last rejects: received ${rec.messages.length} of ${total}`);
+  await rec.until(
+    () => rec.messages.length >= total,
+    10_000,
+    () => `the last rejects: received ${rec.messages.length} of ${total}`,
+  );
   await new Promise((r) => setTimeout(r, 300)); // a duplicate would arrive now
 
   const rejects = rec.messages.map((m) => JSON.parse(m.text) as { key: string; seq: number; deadlineMet: boolean; expired?: boolean });
@@ -100,7 +110,11 @@ test('broker down 20 s: every reject delivered exactly once, in order, none miss
   assert.equal(new Set(keys).size, keys.length, 'no key twice');
   for (let i = 1; i < rejects.length; i++) assert.ok(rejects[i].seq > rejects[i - 1].seq, `in order at ${i}: ${rejects[i - 1].seq} then ${rejects[i].seq}`);
   assert.equal(rejects.length, total, `every reject decided (${total}) was delivered (${rejects.length})`);
-  assert.deepEqual(readdirSync(path.join(tmp.dir, 'outbox')).filter((f) => f.endsWith('.json')), [], 'outbox empty');
+  assert.deepEqual(
+    readdirSync(path.join(tmp.dir, 'outbox')).filter((f) => f.endsWith('.json')),
+    [],
+    'outbox empty',
+  );
   // every frame shows the same defect, so between the first and the last reject no published frame is missing
   const c = daemon.pipelineStats!.counters('cam1')!;
   assert.equal(c.published, c.rejects, 'each published frame produced exactly one reject');

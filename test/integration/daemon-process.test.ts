@@ -82,7 +82,8 @@ test('inspectd run: ffmpeg -> yolov8n -> mosquitto; killed camera; SIGHUP and fi
   await rec.until(() => rec.json<any>('cam1/detections').some((d) => d.detections.some((x: any) => x.class === 'bus')), 60_000, diag('bus detections'));
   const dets = rec.json<any>('cam1/detections');
   const d = dets.find((p) => p.detections.length > 0)!;
-  for (const k of ['frameId', 'seq', 'camera', 'device', 'captureTime', 'width', 'height', 'latency', 'deadlineMs', 'deadlineMet', 'engine', 'detections']) assert.ok(k in d, `detections payload has ${k}`);
+  for (const k of ['frameId', 'seq', 'camera', 'device', 'captureTime', 'width', 'height', 'latency', 'deadlineMs', 'deadlineMet', 'engine', 'detections'])
+    assert.ok(k in d, `detections payload has ${k}`);
   assert.equal(d.camera, 'cam1');
   assert.equal(d.device, 'proc');
   assert.equal(d.frameId, `cam1:${d.seq}`);
@@ -98,7 +99,10 @@ test('inspectd run: ffmpeg -> yolov8n -> mosquitto; killed camera; SIGHUP and fi
   const bus = d.detections.find((x: any) => x.class === 'bus');
   assert.equal(bus.classId, 5);
   const seqs = dets.map((x) => x.seq);
-  assert.ok(seqs.every((s, i) => i === 0 || s > seqs[i - 1]), 'seq increases');
+  assert.ok(
+    seqs.every((s, i) => i === 0 || s > seqs[i - 1]),
+    'seq increases',
+  );
 
   await rec.until(() => rec.on('cam1/reject').length > 0, 20_000, diag('a reject'));
   const r = rec.json<any>('cam1/reject')[0];
@@ -112,7 +116,12 @@ test('inspectd run: ffmpeg -> yolov8n -> mosquitto; killed camera; SIGHUP and fi
   assert.equal(r.deadlineMs, 5000);
   assert.match(r.captureTime, ISO);
   const sameFrame = rec.json<any>('cam1/detections').find((x) => x.seq === r.seq);
-  if (sameFrame) assert.deepEqual(r.detections, sameFrame.detections.filter((x: any) => x.class === 'bus'), 'reject detections are the frame\'s bus detections');
+  if (sameFrame)
+    assert.deepEqual(
+      r.detections,
+      sameFrame.detections.filter((x: any) => x.class === 'bus'),
+      "reject detections are the frame's bus detections",
+    );
 
   await rec.until(() => rec.on('cam1/state').length > 0 && rec.on('status/json').length > 0, 10_000, diag('state and status'));
   const state = rec.json<any>('cam1/state').at(-1)!;
@@ -129,7 +138,10 @@ test('inspectd run: ffmpeg -> yolov8n -> mosquitto; killed camera; SIGHUP and fi
   await late.start(broker.url, 'inspectd/proc/#');
   t.after(() => late.stop());
   await late.until(() => late.on('proc/status').length > 0 && late.on('status/json').length > 0 && late.on('cam1/state').length > 0, 5000, 'retained messages');
-  assert.deepEqual(late.on('proc/status').map((m) => [m.text, m.retain]), [['online', true]]);
+  assert.deepEqual(
+    late.on('proc/status').map((m) => [m.text, m.retain]),
+    [['online', true]],
+  );
   assert.equal(late.on('status/json')[0].retain, true);
   assert.equal(late.on('cam1/state')[0].retain, true);
   await late.stop();
@@ -140,11 +152,33 @@ test('inspectd run: ffmpeg -> yolov8n -> mosquitto; killed camera; SIGHUP and fi
   const stateCount = rec.on('cam1/state').length;
   const killedAt = Date.now();
   process.kill(ffmpeg, 'SIGKILL');
-  await rec.until(() => rec.json<any>('cam1/state').slice(stateCount).some((s) => s.state === 'fault'), 10_000, diag('fault state'));
-  const fault = rec.json<any>('cam1/state').slice(stateCount).find((s) => s.state === 'fault')!;
+  await rec.until(
+    () =>
+      rec
+        .json<any>('cam1/state')
+        .slice(stateCount)
+        .some((s) => s.state === 'fault'),
+    10_000,
+    diag('fault state'),
+  );
+  const fault = rec
+    .json<any>('cam1/state')
+    .slice(stateCount)
+    .find((s) => s.state === 'fault')!;
   assert.ok(typeof fault.reason === 'string' && fault.reason.length > 0, 'fault carries a reason');
-  await rec.until(() => rec.json<any>('cam1/state').slice(stateCount).some((s) => s.state === 'ok'), 15_000, diag('ok state again'));
-  const okAt = rec.on('cam1/state').slice(stateCount).find((m) => JSON.parse(m.text).state === 'ok')!.at;
+  await rec.until(
+    () =>
+      rec
+        .json<any>('cam1/state')
+        .slice(stateCount)
+        .some((s) => s.state === 'ok'),
+    15_000,
+    diag('ok state again'),
+  );
+  const okAt = rec
+    .on('cam1/state')
+    .slice(stateCount)
+    .find((m) => JSON.parse(m.text).state === 'ok')!.at;
   t.diagnostic(`killed camera process: ok again after ${okAt - killedAt} ms (DESIGN target: 3 s)`);
   const afterRestart = rec.on('cam1/detections').length;
   await rec.until(() => rec.on('cam1/detections').length > afterRestart + 1, 15_000, diag('frames after the camera restart'));
@@ -181,14 +215,25 @@ test('inspectd run: ffmpeg -> yolov8n -> mosquitto; killed camera; SIGHUP and fi
   (edited.cameras[0].rules as any).classConf = { bus: 0.999, person: 0.999 };
   const beforeEdit = Math.max(...rec.json<any>('cam1/detections').map((x) => x.seq));
   writeYaml(cfgFile, edited);
-  await rec.until(() => rec.json<any>('status/json').some((s) => s.lastConfigError === null && s.configHash !== hupHash && s.configHash !== status.configHash), 15_000, diag('edit applied'));
+  await rec.until(
+    () => rec.json<any>('status/json').some((s) => s.lastConfigError === null && s.configHash !== hupHash && s.configHash !== status.configHash),
+    15_000,
+    diag('edit applied'),
+  );
   const applied = rec.json<any>('status/json').at(-1)!;
   const firstNew = () => rec.json<any>('cam1/detections').find((x) => x.seq > beforeEdit && !x.detections.some((y: any) => y.class === 'bus' || y.class === 'person'));
   await rec.until(() => firstNew() !== undefined, 15_000, diag('a frame judged by the new thresholds'));
   const settled = rec.on('cam1/detections').length;
   await rec.until(() => rec.on('cam1/detections').length > settled + 2, 15_000, diag('frames after the edit'));
   const newSeq = firstNew()!.seq;
-  assert.deepEqual(rec.json<any>('cam1/reject').filter((x) => x.seq >= newSeq).map((x) => x.seq), [], 'no reject under the new thresholds');
+  assert.deepEqual(
+    rec
+      .json<any>('cam1/reject')
+      .filter((x) => x.seq >= newSeq)
+      .map((x) => x.seq),
+    [],
+    'no reject under the new thresholds',
+  );
   assert.equal(daemon.child.exitCode, null);
   assert.equal(applied.cameras[0].state, 'ok');
 
@@ -198,7 +243,11 @@ test('inspectd run: ffmpeg -> yolov8n -> mosquitto; killed camera; SIGHUP and fi
   assert.equal(code, 0, daemon.tail());
   await rec.until(() => rec.on('proc/status').some((m) => m.text === 'offline'), 5000, 'offline');
   assert.equal(rec.on('proc/status').at(-1)!.text, 'offline', 'offline is the last availability message');
-  assert.deepEqual(readdirSync(path.join(tmp.dir, 'outbox')).filter((f) => f.endsWith('.json')), [], 'outbox empty');
+  assert.deepEqual(
+    readdirSync(path.join(tmp.dir, 'outbox')).filter((f) => f.endsWith('.json')),
+    [],
+    'outbox empty',
+  );
   assert.equal(processAlive(ffmpeg2), false, 'ffmpeg stopped with the daemon');
   assert.doesNotMatch(daemon.output, /in-flight frames did not finish in time/);
   const stopped = daemon.logs().find((l) => l.msg === 'inspectd stopped');
@@ -210,11 +259,18 @@ test('inspectd run: ffmpeg -> yolov8n -> mosquitto; killed camera; SIGHUP and fi
   assert.equal(c.captured, c.inferred + dropped, `every captured frame was inferred or dropped with a reason: ${JSON.stringify(c)}`);
   assert.equal(c.dropped.error, 0);
   assert.equal(c.published, c.inferred, 'every inferred frame was published');
-  await rec.until(() => rec.on('cam1/reject').length >= c.rejects, 5000, () => `every reject decided (${c.rejects}) delivered (${rec.on('cam1/reject').length})`);
+  await rec.until(
+    () => rec.on('cam1/reject').length >= c.rejects,
+    5000,
+    () => `every reject decided (${c.rejects}) delivered (${rec.on('cam1/reject').length})`,
+  );
   const rejects = rec.json<any>('cam1/reject');
   const keys = rejects.map((x) => x.key);
   assert.equal(new Set(keys).size, keys.length, 'no reject key twice');
   assert.equal(rejects.length, c.rejects, `every reject decided (${c.rejects}) was delivered (${rejects.length})`);
-  assert.ok(rejects.every((x, i) => i === 0 || x.seq > rejects[i - 1].seq), 'rejects in order');
+  assert.ok(
+    rejects.every((x, i) => i === 0 || x.seq > rejects[i - 1].seq),
+    'rejects in order',
+  );
   t.diagnostic(`counters: ${JSON.stringify(c)}`);
 });

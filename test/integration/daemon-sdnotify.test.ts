@@ -16,8 +16,7 @@ import { InspectdProcess, NotifyReceiver, notifyReceiverSkip, sleep, tempDir, wr
 
 const demoModel = path.join(REPO_ROOT, 'models', 'demo', 'inspectd-demo.onnx');
 const hasFfmpeg = spawnSync('ffmpeg', ['-version']).status === 0;
-const skip =
-  notifyReceiverSkip() || (!hasFfmpeg && 'ffmpeg not installed') || (!existsSync(demoModel) && `demo model not built (${demoModel}; see models/make-demo.sh)`);
+const skip = notifyReceiverSkip() || (!hasFfmpeg && 'ffmpeg not installed') || (!existsSync(demoModel) && `demo model not built (${demoModel}; see models/make-demo.sh)`);
 
 async function until(pred: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
   const end = Date.now() + timeoutMs;

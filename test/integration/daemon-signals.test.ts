@@ -89,7 +89,10 @@ test('SIGTERM while MQTT is connecting ends the connect: exit 0, the connection 
   const code = await proc.waitExit(20_000);
   assert.notEqual(code, 'timeout', `exited while the broker stays silent: ${proc.tail()}`);
   assert.equal(code, 0, proc.tail());
-  assert.ok(proc.logs().some((l) => l.msg === 'inspectd stopped'), proc.tail());
+  assert.ok(
+    proc.logs().some((l) => l.msg === 'inspectd stopped'),
+    proc.tail(),
+  );
   for (let i = 0; i < 100 && broker.closedByPeer() === 0; i++) await sleep(20);
   assert.equal(broker.closedByPeer(), 1, 'the connection is closed');
 });

@@ -34,10 +34,15 @@ test('inspectd eval: the committed demo model keeps its model-card mAP50 on the 
     recall: number;
     perClass: { name: string; ap50: number; instances: number }[];
   };
-  t.diagnostic(`mAP50 ${report.mAP50.toFixed(3)} P ${report.precision.toFixed(3)} R ${report.recall.toFixed(3)}; ${report.perClass.map((c) => `${c.name} ${c.ap50.toFixed(3)}`).join(', ')}`);
+  t.diagnostic(
+    `mAP50 ${report.mAP50.toFixed(3)} P ${report.precision.toFixed(3)} R ${report.recall.toFixed(3)}; ${report.perClass.map((c) => `${c.name} ${c.ap50.toFixed(3)}`).join(', ')}`,
+  );
   assert.equal(report.images, 500);
   assert.equal(report.instances, 1816);
-  assert.deepEqual(report.perClass.map((c) => c.name), ['scratch', 'dent', 'stain', 'missing_hole', 'plate']);
+  assert.deepEqual(
+    report.perClass.map((c) => c.name),
+    ['scratch', 'dent', 'stain', 'missing_hole', 'plate'],
+  );
   // The card states 0.978 (issue 5 asks for >= 0.8). Below 0.95 the model file or the inference path
   // (letterbox, decode, NMS) has changed for the worse: re-measure and update models/demo/MODEL_CARD.md.
   assert.ok(report.mAP50 >= 0.95, `mAP50 ${report.mAP50}: the model card states 0.978`);

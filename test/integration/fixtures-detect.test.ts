@@ -13,8 +13,16 @@ const run = promisify(execFile);
 const skip = sharedFixturesSkip();
 const MAIN = repoPath('dist', 'src', 'main.js');
 
-interface RefDet { cls: number; conf: number; box: [number, number, number, number] }
-interface OurDet { classId: number; confidence: number; box: { x1: number; y1: number; x2: number; y2: number } }
+interface RefDet {
+  cls: number;
+  conf: number;
+  box: [number, number, number, number];
+}
+interface OurDet {
+  classId: number;
+  confidence: number;
+  box: { x1: number; y1: number; x2: number; y2: number };
+}
 
 function iou(a: [number, number, number, number], b: [number, number, number, number]): number {
   const iw = Math.min(a[2], b[2]) - Math.max(a[0], b[0]);
@@ -24,7 +32,11 @@ function iou(a: [number, number, number, number], b: [number, number, number, nu
   return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter);
 }
 
-const models = skip ? [] : readdirSync(sharedFixture('models')).filter((f) => f.endsWith('.onnx')).sort();
+const models = skip
+  ? []
+  : readdirSync(sharedFixture('models'))
+      .filter((f) => f.endsWith('.onnx'))
+      .sort();
 
 test('fixture models: detections match the reference (conf>=0.3: same class, IoU>=0.9, |dconf|<=0.05)', { skip, timeout: 300000 }, async (t) => {
   assert.ok(models.length > 0, 'fixture models present');
@@ -33,12 +45,18 @@ test('fixture models: detections match the reference (conf>=0.3: same class, IoU
     await t.test(model, { timeout: 120000 }, async () => {
       const expectedFile = sharedFixture('expected', model.replace(/\.onnx$/, '.jsonl'));
       assert.ok(existsSync(expectedFile), `reference ${expectedFile}`);
-      const expected = readFileSync(expectedFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      const expected = readFileSync(expectedFile, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       const { stdout } = await run(process.execPath, [MAIN, 'detect', '--json', '--engine', 'cpu', '--model', sharedFixture('models', model), ...images], {
         timeout: 110000,
         maxBuffer: 16 << 20,
       });
-      const ours = stdout.trim().split('\n').map((l) => JSON.parse(l));
+      const ours = stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
       assert.equal(ours.length, images.length);
       for (const ref of expected) {
         const got = ours.find((o) => o.image === ref.image);
@@ -48,9 +66,7 @@ test('fixture models: detections match the reference (conf>=0.3: same class, IoU
         const box = (d: OurDet): [number, number, number, number] => [d.box.x1, d.box.y1, d.box.x2, d.box.y2];
         const used = new Set<number>();
         for (const r of ref.detections as RefDet[]) {
-          const idx = dets.findIndex(
-            (d, i) => !used.has(i) && d.classId === r.cls && iou(box(d), r.box) >= 0.9 && Math.abs(d.confidence - r.conf) <= 0.05,
-          );
+          const idx = dets.findIndex((d, i) => !used.has(i) && d.classId === r.cls && iou(box(d), r.box) >= 0.9 && Math.abs(d.confidence - r.conf) <= 0.05);
           if (idx >= 0) used.add(idx);
           else if (r.conf >= 0.3) assert.fail(`${model} ${ref.image}: reference ${JSON.stringify(r)} not matched in ${JSON.stringify(dets)}`);
         }

@@ -46,10 +46,12 @@ test('http: /healthz follows health(), /metrics serves prometheus text, others 4
   // A keep-alive connection left open must not hold stop() up.
   const agent = new http.Agent({ keepAlive: true });
   await new Promise<void>((resolve, reject) => {
-    http.get(`${base}/healthz`, { agent }, (r) => {
-      r.resume();
-      r.on('end', () => resolve());
-    }).on('error', reject);
+    http
+      .get(`${base}/healthz`, { agent }, (r) => {
+        r.resume();
+        r.on('end', () => resolve());
+      })
+      .on('error', reject);
   });
   const t0 = Date.now();
   await srv.stop();
@@ -90,6 +92,11 @@ test('http.tokenFile: every route needs the bearer token (401 with WWW-Authentic
   await m.text();
 
   writeFileSync(tokenFile, 'short\n');
-  const weak = new HttpServer({ config: { enabled: true, host: '127.0.0.1', port: 0, tokenFile }, metrics, health: () => ({ ok: true, ready: true, mqttConnected: true, engine: null, cameras: [] }), logger: silentLogger() });
+  const weak = new HttpServer({
+    config: { enabled: true, host: '127.0.0.1', port: 0, tokenFile },
+    metrics,
+    health: () => ({ ok: true, ready: true, mqttConnected: true, engine: null, cameras: [] }),
+    logger: silentLogger(),
+  });
   await assert.rejects(weak.start(), { code: 'INSPECTD_ERR_CONFIG_INVALID', message: /at least 16 characters/ });
 });

@@ -128,7 +128,18 @@ test('line view: snapshots are served from snapshots.dir only (no traversal, no 
   assert.equal(r.status, 200);
   assert.equal(r.headers['content-type'], 'image/jpeg');
   assert.equal(r.body.toString(), 'JPEGDATA');
-  for (const p of ['../secret.jpg', '..%2Fsecret.jpg', '%2e%2e%2fsecret.jpg', '..%5Csecret.jpg', 'link.jpg', 'notes.txt', '%2Fetc%2Fpasswd', '.hidden.jpg', 'missing.jpg', '%E0%A4%A.jpg']) {
+  for (const p of [
+    '../secret.jpg',
+    '..%2Fsecret.jpg',
+    '%2e%2e%2fsecret.jpg',
+    '..%5Csecret.jpg',
+    'link.jpg',
+    'notes.txt',
+    '%2Fetc%2Fpasswd',
+    '.hidden.jpg',
+    'missing.jpg',
+    '%E0%A4%A.jpg',
+  ]) {
     r = await get(srv.port, `/view/snapshots/${p}`);
     assert.equal(r.status, 404, `${p} refused`);
     assert.doesNotMatch(r.body.toString(), /SECRET|TEXT|root:/);

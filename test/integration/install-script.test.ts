@@ -95,7 +95,10 @@ test('deploy/config.default.yaml: the demo line on the bundled model; the commen
   const loaded = await loadConfigFile(file);
   assert.equal(loaded.config.model.path, path.join('/opt/inspectd', DEMO_MODEL_RELPATH));
   assert.ok(existsSync(repoPath(DEMO_MODEL_RELPATH)), 'the package ships the model the config names');
-  assert.deepEqual(loaded.config.cameras.map((c) => c.source.type), ['synthetic']);
+  assert.deepEqual(
+    loaded.config.cameras.map((c) => c.source.type),
+    ['synthetic'],
+  );
   assert.equal(loaded.config.mqtt.url, undefined, 'embedded broker: nothing to set up');
 
   // Uncomment the examples below `cameras:` (lines like "  # - id: ..." and their indented keys).
@@ -106,6 +109,9 @@ test('deploy/config.default.yaml: the demo line on the bundled model; the commen
   t.after(() => rm(dir, { recursive: true, force: true }));
   await writeFile(path.join(dir, 'config.yaml'), examples);
   const all = await loadConfigFile(path.join(dir, 'config.yaml'));
-  assert.deepEqual(all.config.cameras.map((c) => c.source.type), ['synthetic', 'ffmpeg', 'ffmpeg', 'folder']);
+  assert.deepEqual(
+    all.config.cameras.map((c) => c.source.type),
+    ['synthetic', 'ffmpeg', 'ffmpeg', 'folder'],
+  );
   assert.match(all.config.mqtt.url ?? '', /^mqtt:\/\//);
 });

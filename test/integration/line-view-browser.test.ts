@@ -53,7 +53,9 @@ test('line view in chromium: live image, reject strip, camera fault, config erro
   t.after(() => rec.stop());
 
   const still = path.join(tmp.dir, 'still.png');
-  await sharp({ create: { width: 320, height: 240, channels: 3, background: '#406080' } }).png().toFile(still);
+  await sharp({ create: { width: 320, height: 240, channels: 3, background: '#406080' } })
+    .png()
+    .toFile(still);
   const port = await freePort();
   const cfgFile = path.join(tmp.dir, 'config.yaml');
   const cfg = {
@@ -64,7 +66,20 @@ test('line view in chromium: live image, reject strip, camera fault, config erro
         id: 'line1',
         source: { type: 'synthetic', fps: 5, width: 640, height: 480, seed: 7, defectRate: 0.5 },
         decision: 'frame',
-        rules: { rejectClasses: ['scratch', 'dent', 'stain', 'missing_hole'], zones: [{ name: 'belt', polygon: [[10, 10], [630, 10], [630, 470], [10, 470]] }] },
+        rules: {
+          rejectClasses: ['scratch', 'dent', 'stain', 'missing_hole'],
+          zones: [
+            {
+              name: 'belt',
+              polygon: [
+                [10, 10],
+                [630, 10],
+                [630, 470],
+                [10, 470],
+              ],
+            },
+          ],
+        },
       },
       {
         id: 'cam2',
@@ -85,7 +100,11 @@ test('line view in chromium: live image, reject strip, camera fault, config erro
   delete env.WATCHDOG_USEC;
   let daemon = new InspectdProcess(['--config', cfgFile], env);
   t.after(() => daemon.kill());
-  await rec.until(() => rec.json<any>('status/json').some((s) => s.state === 'online'), 60_000, () => `daemon online\n${daemon.tail()}`);
+  await rec.until(
+    () => rec.json<any>('status/json').some((s) => s.state === 'online'),
+    60_000,
+    () => `daemon online\n${daemon.tail()}`,
+  );
 
   const browser: Browser = await puppeteer.launch({ executablePath: CHROMIUM, args: ['--headless=new', '--no-sandbox', '--disable-gpu'] });
   t.after(() => browser.close());
@@ -151,7 +170,9 @@ test('line view in chromium: live image, reject strip, camera fault, config erro
   assert.equal(await daemon.waitExit(30_000), 0, daemon.tail());
   await page.waitForSelector('#conn[data-live="false"]', { timeout: 10_000 });
   writeYaml(cfgFile, cfg);
-  await sharp({ create: { width: 320, height: 240, channels: 3, background: '#406080' } }).png().toFile(still);
+  await sharp({ create: { width: 320, height: 240, channels: 3, background: '#406080' } })
+    .png()
+    .toFile(still);
   daemon = new InspectdProcess(['--config', cfgFile], env);
   await page.waitForSelector('#conn[data-live="true"]', { timeout: 60_000 });
   await page.waitForFunction(`${seqOf('line1')} >= 0`, { timeout: 20_000 });

@@ -118,7 +118,16 @@ test('embedded broker: MqttSink runs against it (online, reject delivered, offli
   const outbox = new Outbox({ config: { dir, maxBytes: 1_000_000, maxAgeMs: 60_000, rejectTtlMs: 60_000 }, logger: silentLogger() });
   await outbox.start();
   const sink = new MqttSink({
-    mqtt: { url: broker.url, baseTopic: 'inspectd', detectionsQos: 0, publishDetections: true, keepaliveSec: 5, reconnectMs: 500, reconnectMaxMs: 30_000, embedded: { host: '127.0.0.1', port: 0 } },
+    mqtt: {
+      url: broker.url,
+      baseTopic: 'inspectd',
+      detectionsQos: 0,
+      publishDetections: true,
+      keepaliveSec: 5,
+      reconnectMs: 500,
+      reconnectMaxMs: 30_000,
+      embedded: { host: '127.0.0.1', port: 0 },
+    },
     outbox,
     deviceId: 'edge1',
     logger: silentLogger(),

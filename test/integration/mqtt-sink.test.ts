@@ -72,10 +72,23 @@ async function until(pred: () => boolean, ms = 5000): Promise<void> {
   }
 }
 
-async function makeSink(t: { after(fn: () => Promise<void> | void): void }, url: string, dir: string, over: { mqtt?: Partial<MqttConfig>; outbox?: Partial<OutboxConfig>; connectWaitMs?: number } = {}) {
+async function makeSink(
+  t: { after(fn: () => Promise<void> | void): void },
+  url: string,
+  dir: string,
+  over: { mqtt?: Partial<MqttConfig>; outbox?: Partial<OutboxConfig>; connectWaitMs?: number } = {},
+) {
   const outbox = new Outbox({ config: outboxConfig(dir, over.outbox), logger });
   await outbox.start();
-  const sink = new MqttSink({ mqtt: mqttConfig(url, over.mqtt), outbox, deviceId: 'dev1', logger, version: '0.0.0-test', connectWaitMs: over.connectWaitMs ?? 2000, flushMs: 1000 });
+  const sink = new MqttSink({
+    mqtt: mqttConfig(url, over.mqtt),
+    outbox,
+    deviceId: 'dev1',
+    logger,
+    version: '0.0.0-test',
+    connectWaitMs: over.connectWaitMs ?? 2000,
+    flushMs: 1000,
+  });
   t.after(async () => {
     await sink.stop();
     await outbox.stop();
@@ -134,7 +147,10 @@ test('rejects go out QoS 1 in order with delivery fields; detections are live on
   await sub.waitFor((m) => rejects(m).length === 5);
   await until(() => outbox.depth === 0);
   const got = rejects(sub.msgs);
-  assert.deepEqual(got.map((r) => r.key), [1, 2, 3, 4, 5].map((i) => `dev1:cam1:${i}`));
+  assert.deepEqual(
+    got.map((r) => r.key),
+    [1, 2, 3, 4, 5].map((i) => `dev1:cam1:${i}`),
+  );
   for (const r of got) {
     assert.equal(r.device, 'dev1');
     assert.equal(r.camera, 'cam1');
@@ -188,8 +204,22 @@ test('a reject is published field for field as the pipeline made it, less captur
   const { captureWall: _clock, device, camera, ...rest } = payload;
   assert.equal(text, JSON.stringify({ device, camera, ...rest, publishedAt: got.publishedAt, deliveryDelayMs: got.deliveryDelayMs, expired: false }));
   assert.deepEqual(Object.keys(got), [
-    'device', 'camera', 'key', 'seq', 'triggerId', 'captureTime', 'decidedAt', 'reason', 'classes', 'detections', 'deadlineMs', 'latencyMs', 'deadlineMet',
-    'publishedAt', 'deliveryDelayMs', 'expired',
+    'device',
+    'camera',
+    'key',
+    'seq',
+    'triggerId',
+    'captureTime',
+    'decidedAt',
+    'reason',
+    'classes',
+    'detections',
+    'deadlineMs',
+    'latencyMs',
+    'deadlineMet',
+    'publishedAt',
+    'deliveryDelayMs',
+    'expired',
   ]);
 });
 
@@ -222,7 +252,11 @@ test('broker outage: rejects buffered, replayed in order exactly once per key af
   await until(() => outbox.depth === 0);
   await sleep(200); // a late duplicate would show up here
   const got = rejects(sub.msgs);
-  assert.deepEqual(got.map((r) => r.key), Array.from({ length: 10 }, (_, i) => `dev1:cam1:${i + 1}`), 'each key exactly once, in order');
+  assert.deepEqual(
+    got.map((r) => r.key),
+    Array.from({ length: 10 }, (_, i) => `dev1:cam1:${i + 1}`),
+    'each key exactly once, in order',
+  );
   const old = got[3]!;
   assert.equal(old.expired, true);
   assert.ok((old.deliveryDelayMs as number) >= 20_000);
@@ -265,7 +299,10 @@ test('daemon restart: events left in the outbox are delivered by a new sink; ack
   await s2.start(new AbortController().signal);
   await sub.waitFor((m) => rejects(m).length === 3 && m.some((x) => x.topic === 'inspectd/dev1/cam1/state'));
   await until(() => o2.depth === 0);
-  assert.deepEqual(rejects(sub.msgs).map((r) => r.key), ['k1', 'k2', 'k3']);
+  assert.deepEqual(
+    rejects(sub.msgs).map((r) => r.key),
+    ['k1', 'k2', 'k3'],
+  );
   const states = sub.msgs.filter((x) => x.topic === 'inspectd/dev1/cam1/state').map((x) => JSON.parse(x.text) as Record<string, unknown>);
   assert.equal(states.length, 1);
   assert.equal(states[0]!.state, 'ok');
@@ -289,7 +326,21 @@ test('entries written by the previous version (base64 payload) are delivered onc
   const dir = tmpDir(t);
   const captureWall = Date.now() - 5_000;
   // What the previous version put in the outbox: {device, camera, ...payload} with captureWall inside, base64 in a v1 entry.
-  const oldReject = { device: 'dev1', camera: 'cam1', key: 'dev1:cam1:seq:7', seq: 7, captureTime: new Date(captureWall).toISOString(), captureWall, decidedAt: new Date(captureWall + 4).toISOString(), reason: 'scratch 0.80', classes: ['scratch'], detections: [], deadlineMs: 200, latencyMs: 4, deadlineMet: true };
+  const oldReject = {
+    device: 'dev1',
+    camera: 'cam1',
+    key: 'dev1:cam1:seq:7',
+    seq: 7,
+    captureTime: new Date(captureWall).toISOString(),
+    captureWall,
+    decidedAt: new Date(captureWall + 4).toISOString(),
+    reason: 'scratch 0.80',
+    classes: ['scratch'],
+    detections: [],
+    deadlineMs: 200,
+    latencyMs: 4,
+    deadlineMet: true,
+  };
   const oldState = { device: 'dev1', camera: 'cam1', state: 'fault', reason: 'camera stalled', at: new Date(captureWall + 100).toISOString() };
   const v1 = (seq: number, kind: string, body: object, retain: boolean, createdWall: number) =>
     JSON.stringify({ v: 1, seq, topic: `inspectd/dev1/cam1/${kind}`, payload: Buffer.from(JSON.stringify(body)).toString('base64'), retain, kind, createdWall });
@@ -311,8 +362,15 @@ test('entries written by the previous version (base64 payload) are delivered onc
   assert.deepEqual(r, { ...fields, publishedAt: r.publishedAt, deliveryDelayMs: r.deliveryDelayMs, expired: true });
   assert.ok((r.deliveryDelayMs as number) >= 5_000, 'the delay counts from the capture clock the old entry carried');
   const states = sub.msgs.filter((x) => x.topic === 'inspectd/dev1/cam1/state');
-  assert.deepEqual(states.map((x) => x.text), [JSON.stringify(oldState)]);
-  assert.deepEqual(readdirSync(dir).filter((n) => n.endsWith('.json')), [], 'delivered old entries are removed');
+  assert.deepEqual(
+    states.map((x) => x.text),
+    [JSON.stringify(oldState)],
+  );
+  assert.deepEqual(
+    readdirSync(dir).filter((n) => n.endsWith('.json')),
+    [],
+    'delivered old entries are removed',
+  );
 });
 
 test('commands: valid ones reach the handler, others are ignored', { skip, timeout: 20_000 }, async (t) => {
@@ -369,7 +427,11 @@ test('broker killed while rejects flow continuously: no key lost, first arrivals
   const keys = rejects(sub.msgs).map((r) => r.key as string);
   const first: string[] = [];
   for (const k of keys) if (!first.includes(k)) first.push(k);
-  assert.deepEqual(first, Array.from({ length: n }, (_, i) => `k${i + 1}`), 'every key arrives, first arrivals in order');
+  assert.deepEqual(
+    first,
+    Array.from({ length: n }, (_, i) => `k${i + 1}`),
+    'every key arrives, first arrivals in order',
+  );
   assert.ok(keys.length - first.length <= 1, `at most the one in-flight message repeats (got ${keys.length - first.length})`);
   assert.ok(n > 40);
 });
@@ -497,7 +559,10 @@ test('verdicts: <camera>/verdict, QoS 1 through the outbox, in order with reject
     ],
   );
   const verdicts = sub.msgs.filter((m) => m.topic.endsWith('/verdict')).map((m) => JSON.parse(m.text) as Record<string, unknown>);
-  assert.deepEqual(verdicts.map((v) => v.late), [false, true, false]);
+  assert.deepEqual(
+    verdicts.map((v) => v.late),
+    [false, true, false],
+  );
   for (const v of verdicts) {
     assert.equal(v.captureWall, undefined, 'the outbox clock is not published');
     assert.equal(v.device, 'dev1');

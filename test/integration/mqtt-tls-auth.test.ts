@@ -40,7 +40,17 @@ function makeCerts(dir: string): { ca: string; cert: string; key: string } {
 }
 
 function cfg(url: string, over: Partial<MqttConfig>): MqttConfig {
-  return { url, baseTopic: 'inspectd', detectionsQos: 0, publishDetections: true, keepaliveSec: 5, reconnectMs: 300, reconnectMaxMs: 30_000, embedded: { host: '127.0.0.1', port: 0 }, ...over };
+  return {
+    url,
+    baseTopic: 'inspectd',
+    detectionsQos: 0,
+    publishDetections: true,
+    keepaliveSec: 5,
+    reconnectMs: 300,
+    reconnectMaxMs: 30_000,
+    embedded: { host: '127.0.0.1', port: 0 },
+    ...over,
+  };
 }
 
 async function sinkFor(t: { after(fn: () => Promise<void>): void }, mqtt: MqttConfig, dir: string) {
@@ -77,7 +87,13 @@ test('TLS: connects with the CA file and delivers a reject; a wrong CA does not 
   assert.equal(bad.outbox.depth, 1);
 
   await assert.rejects(
-    new MqttSink({ mqtt: cfg(broker.url, { tls: { ca: path.join(certDir, 'missing.crt'), rejectUnauthorized: true } }), outbox: good.outbox, deviceId: 'dev1', logger, version: 't' }).start(new AbortController().signal),
+    new MqttSink({
+      mqtt: cfg(broker.url, { tls: { ca: path.join(certDir, 'missing.crt'), rejectUnauthorized: true } }),
+      outbox: good.outbox,
+      deviceId: 'dev1',
+      logger,
+      version: 't',
+    }).start(new AbortController().signal),
     { code: 'INSPECTD_ERR_MQTT', message: /TLS file/ },
   );
 });
@@ -105,14 +121,25 @@ test('mosquitto helper: an auth broker comes back after stop() + restart() on th
   assert.equal(ok.sink.connected, true);
 });
 
-test('refused (wrong password): reported in words and counted, retried with a growing wait, connects once the broker takes the password', { skip: mosquittoSkip(), timeout: 30_000 }, async (t) => {
+test('refused (wrong password): reported in words and counted, retried with a growing wait, connects once the broker takes the password', {
+  skip: mosquittoSkip(),
+  timeout: 30_000,
+}, async (t) => {
   const broker = await startMosquitto({ auth: { username: 'edge', password: 's3cret' } });
   t.after(() => broker.stop());
   const { Metrics } = await import('../../src/ops/metrics.js');
   const metrics = new Metrics();
   const outbox = new Outbox({ config: { dir: tmpDir(t, 'ob'), maxBytes: 1e6, maxAgeMs: 60_000, rejectTtlMs: 60_000 }, logger });
   await outbox.start();
-  const sink = new MqttSink({ mqtt: cfg(broker.url, { username: 'edge', password: 'new-pass', reconnectMs: 200, reconnectMaxMs: 800 }), outbox, deviceId: 'dev1', logger, metrics, version: 't', connectWaitMs: 1500 });
+  const sink = new MqttSink({
+    mqtt: cfg(broker.url, { username: 'edge', password: 'new-pass', reconnectMs: 200, reconnectMaxMs: 800 }),
+    outbox,
+    deviceId: 'dev1',
+    logger,
+    metrics,
+    version: 't',
+    connectWaitMs: 1500,
+  });
   t.after(async () => {
     await sink.stop();
     await outbox.stop();

@@ -39,7 +39,11 @@ test('256 KiB tmpfs during an outage: all 589 rejects kept and later delivered i
   if (!mnt) return;
   const outboxDir = path.join(mnt, 'outbox');
   const snapDir = path.join(mnt, 'snapshots');
-  const outbox = new Outbox({ config: { dir: outboxDir, maxBytes: 64 * 1024 * 1024, maxAgeMs: 3_600_000, rejectTtlMs: 2000 }, logger: silentLogger(), writeRetry: { baseMs: 20, maxMs: 200 } });
+  const outbox = new Outbox({
+    config: { dir: outboxDir, maxBytes: 64 * 1024 * 1024, maxAgeMs: 3_600_000, rejectTtlMs: 2000 },
+    logger: silentLogger(),
+    writeRetry: { baseMs: 20, maxMs: 200 },
+  });
   await outbox.start();
   t.after(() => outbox.stop());
   const snaps = new SnapshotWriter({
@@ -63,8 +67,16 @@ test('256 KiB tmpfs during an outage: all 589 rejects kept and later delivered i
   assert.equal(outbox.health().ok, false);
   assert.match(outbox.health().error ?? '', /ENOSPC/);
   assert.equal(snaps.written, 0, 'snapshots left the space to the rejects');
-  assert.deepEqual(readdirSync(snapDir).filter((n) => n.endsWith('.tmp')), [], 'no half-written snapshot');
-  assert.deepEqual(readdirSync(outboxDir).filter((n) => n.startsWith('.tmp-')), [], 'no half-written outbox entry');
+  assert.deepEqual(
+    readdirSync(snapDir).filter((n) => n.endsWith('.tmp')),
+    [],
+    'no half-written snapshot',
+  );
+  assert.deepEqual(
+    readdirSync(outboxDir).filter((n) => n.startsWith('.tmp-')),
+    [],
+    'no half-written outbox entry',
+  );
 
   // The broker is back: the sender delivers and acks in order.
   const delivered: string[] = [];

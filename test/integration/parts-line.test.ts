@@ -69,11 +69,19 @@ test('moving line: exactly one verdict per part, recall >= 98 %, false rejects <
   const started = Date.now();
   await daemon.start();
   const counters = () => daemon.pipelineStats!.counters('belt')!;
-  await rec.until(() => counters().inferred >= frames, 240_000, () => `${frames} frames judged (${counters().inferred} so far)`);
+  await rec.until(
+    () => counters().inferred >= frames,
+    240_000,
+    () => `${frames} frames judged (${counters().inferred} so far)`,
+  );
   await daemon.stop();
   const c = counters();
   const published = c.parts.reject + c.parts.pass;
-  await rec.until(() => rec.messages.length >= published, 10_000, () => `every verdict delivered (${rec.messages.length} of ${published})`);
+  await rec.until(
+    () => rec.messages.length >= published,
+    10_000,
+    () => `every verdict delivered (${rec.messages.length} of ${published})`,
+  );
   await new Promise((r) => setTimeout(r, 300)); // a duplicate would arrive now
   const seconds = (Date.now() - started) / 1000;
 

@@ -19,7 +19,10 @@ import { MqttRecorder, sleep, tempDir, writeYaml } from '../helpers/daemon-harne
 
 const OUTAGE_MS = 6000;
 
-test('broker down while parts pass: every verdict delivered once, in order, with its original key; keys new after a restart', { skip: mosquittoSkip(), timeout: 120_000 }, async (t) => {
+test('broker down while parts pass: every verdict delivered once, in order, with its original key; keys new after a restart', {
+  skip: mosquittoSkip(),
+  timeout: 120_000,
+}, async (t) => {
   const tmp = tempDir('inspectd-parts-outage-');
   t.after(() => tmp.cleanup());
   const broker = await startMosquitto();
@@ -66,7 +69,7 @@ test('broker down while parts pass: every verdict delivered once, in order, with
   // What waits in the outbox now: each verdict with the key it was stored under.
   const stored = readdirSync(outboxDir)
     .filter((f) => /^\d{16}\.json$/.test(f))
-    .map((f) => (JSON.parse(readFileSync(path.join(outboxDir, f), 'utf8')) as { key: string; kind: string }))
+    .map((f) => JSON.parse(readFileSync(path.join(outboxDir, f), 'utf8')) as { key: string; kind: string })
     .filter((e) => e.kind === 'verdict')
     .map((e) => e.key);
   assert.ok(stored.length >= duringOutage - 1, `verdicts wait in the outbox (${stored.length})`);
@@ -75,7 +78,11 @@ test('broker down while parts pass: every verdict delivered once, in order, with
   await rec.until(() => rec.messages.length > received, 30_000, 'the first replayed verdict');
   await daemon.stop();
   const total = decided();
-  await rec.until(() => rec.messages.length >= total, 15_000, () => `every verdict: received ${rec.messages.length} of ${total}`);
+  await rec.until(
+    () => rec.messages.length >= total,
+    15_000,
+    () => `every verdict: received ${rec.messages.length} of ${total}`,
+  );
   await sleep(300); // a duplicate would arrive now
 
   const verdicts = rec.json<PublishedVerdict>('/verdict');
@@ -88,7 +95,10 @@ test('broker down while parts pass: every verdict delivered once, in order, with
   }
   const delayed = verdicts.filter((v) => v.deliveryDelayMs > OUTAGE_MS / 2);
   assert.ok(delayed.length >= 1, 'the verdicts of the outage were delivered late, and say so by their delay');
-  assert.ok(delayed.every((v) => v.late), 'delivered past rejectTtlMs (2 s): late');
+  assert.ok(
+    delayed.every((v) => v.late),
+    'delivered past rejectTtlMs (2 s): late',
+  );
   const boot = new Set(verdicts.map((v) => v.partId.split('-')[0]));
   assert.equal(boot.size, 1);
   t.diagnostic(`verdicts ${total}, during the outage ${duringOutage}, stored while down ${stored.length}, delivered late ${verdicts.filter((v) => v.late).length}`);
@@ -101,6 +111,9 @@ test('broker down while parts pass: every verdict delivered once, in order, with
   await rec.until(() => rec.messages.length >= before + 2, 30_000, 'verdicts after the restart');
   await again.stop();
   const after = rec.json<PublishedVerdict>('/verdict').slice(before);
-  assert.ok(after.every((v) => !keys.includes(v.key)), 'no key of the first start repeats');
+  assert.ok(
+    after.every((v) => !keys.includes(v.key)),
+    'no key of the first start repeats',
+  );
   assert.equal(after[0].partId, `${Number([...boot][0]) + 1}-1`);
 });

@@ -58,7 +58,10 @@ test('ffmpeg source delivers exact rgb24 frames from a lavfi test pattern, then 
     assert.equal(f.format, 'rgb24');
     assert.equal(f.cameraId, 'cam1');
   }
-  assert.deepEqual(frames.map((f) => f.seq), [...Array(10).keys()]);
+  assert.deepEqual(
+    frames.map((f) => f.seq),
+    [...Array(10).keys()],
+  );
   assert.notDeepEqual(frames[0].data, frames[9].data, 'the pattern moves');
 });
 
@@ -203,7 +206,10 @@ test('a video file with loop: true keeps playing; a lavfi pattern that ends is r
   assert.ok(!looped.states.some((s) => s.state === 'ended'));
   await looped.sup.stop();
 
-  const pat = supervise({ ...fileCamera('testsrc=size=64x48:rate=10:duration=0.3', false), source: pattern({ input: 'testsrc=size=64x48:rate=10:duration=0.3', width: 32, height: 24 }) });
+  const pat = supervise({
+    ...fileCamera('testsrc=size=64x48:rate=10:duration=0.3', false),
+    source: pattern({ input: 'testsrc=size=64x48:rate=10:duration=0.3', width: 32, height: 24 }),
+  });
   t.after(() => pat.sup.stop());
   await pat.sup.start();
   await until(() => pat.restarts.length >= 2, 10000, 'restarts of the ended pattern');

@@ -25,7 +25,9 @@ function until(cond: () => boolean, timeoutMs: number, what: string): Promise<vo
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function png(w: number, h: number, rgb: [number, number, number], alpha = false): Promise<Buffer> {
-  return sharp({ create: { width: w, height: h, channels: alpha ? 4 : 3, background: alpha ? { r: rgb[0], g: rgb[1], b: rgb[2], alpha: 0.5 } : { r: rgb[0], g: rgb[1], b: rgb[2] } } })
+  return sharp({
+    create: { width: w, height: h, channels: alpha ? 4 : 3, background: alpha ? { r: rgb[0], g: rgb[1], b: rgb[2], alpha: 0.5 } : { r: rgb[0], g: rgb[1], b: rgb[2] } },
+  })
     .png()
     .toBuffer();
 }
@@ -180,7 +182,9 @@ test('hot folder: maxPixels is configurable', { timeout: 10000 }, async (t) => {
 test('hot folder: a GIF is judged by its first frame and moved to done/', { timeout: 10000 }, async (t) => {
   const { dir, src, frames } = setup(t, { settleMs: 0 });
   mkdirSync(dir, { recursive: true });
-  const gif = await sharp({ create: { width: 6, height: 4, channels: 3, background: { r: 255, g: 0, b: 0 } } }).gif().toBuffer();
+  const gif = await sharp({ create: { width: 6, height: 4, channels: 3, background: { r: 255, g: 0, b: 0 } } })
+    .gif()
+    .toBuffer();
   writeFileSync(path.join(dir, 'part.gif'), gif);
   await src.start({ frame: (f) => frames.push(f), ended: () => undefined });
   await until(() => frames.length === 1, 5000, 'the gif judged');
@@ -266,10 +270,14 @@ test('hot folder: a file that could not be moved and is then rewritten is judged
   const { dir, src, frames } = setup(t, { settleMs: 0, doneDir: path.join(root, 'blocker', 'done') }, { moveRetryMs: 60_000 });
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'a.png'), await png(4, 4, [1, 2, 3]));
-  await src.start({ frame: (f) => {
+  await src.start({
+    frame: (f) => {
       frames.push(f);
       f.done!();
-    }, ended: () => undefined, fault: () => undefined });
+    },
+    ended: () => undefined,
+    fault: () => undefined,
+  });
   await until(() => frames.length === 1, 5000, 'first judgement');
   await sleep(150);
   assert.equal(frames.length, 1);

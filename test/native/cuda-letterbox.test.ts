@@ -49,41 +49,43 @@ function fatbinImages(file: string): string[] {
   return images.sort();
 }
 
-test(
-  'with nvcc at build time, inspectd_cuda_check holds the kernel for the archs find_tensorrt.cjs chose',
-  { skip: cudaAtBuild ? false : 'no CUDA toolkit at build time (nvcc not found): nothing to check' },
-  () => {
-    assert.ok(
-      existsSync(checkFile),
-      `nvcc is there (find_tensorrt.cjs cuda = 1) but ${checkFile} was not built: the gyp build did not compile the kernel ` +
-        '(a build with INSPECTD_CUDA=0 or -Dwith_cuda=0 is tested with INSPECTD_CUDA=0 too)',
-    );
-    // -gencode=arch=compute_87,code=sm_87 -> sm_87 (SASS); code=compute_75 -> compute_75 (PTX for the JIT).
-    const want = find('cuda_gencode')
-      .split('\n')
-      .map((g) => /code=(\w+)$/.exec(g)?.[1])
-      .filter((c): c is string => c !== undefined)
-      .sort();
-    assert.ok(want.some((c) => c.startsWith('sm_')), `SASS for at least one arch: ${want.join(' ')}`);
-    assert.ok(want.some((c) => c.startsWith('compute_')), 'PTX for GPUs not in the list');
-    assert.deepEqual(fatbinImages(checkFile), want);
-  },
-);
+test('with nvcc at build time, inspectd_cuda_check holds the kernel for the archs find_tensorrt.cjs chose', {
+  skip: cudaAtBuild ? false : 'no CUDA toolkit at build time (nvcc not found): nothing to check',
+}, () => {
+  assert.ok(
+    existsSync(checkFile),
+    `nvcc is there (find_tensorrt.cjs cuda = 1) but ${checkFile} was not built: the gyp build did not compile the kernel ` +
+      '(a build with INSPECTD_CUDA=0 or -Dwith_cuda=0 is tested with INSPECTD_CUDA=0 too)',
+  );
+  // -gencode=arch=compute_87,code=sm_87 -> sm_87 (SASS); code=compute_75 -> compute_75 (PTX for the JIT).
+  const want = find('cuda_gencode')
+    .split('\n')
+    .map((g) => /code=(\w+)$/.exec(g)?.[1])
+    .filter((c): c is string => c !== undefined)
+    .sort();
+  assert.ok(
+    want.some((c) => c.startsWith('sm_')),
+    `SASS for at least one arch: ${want.join(' ')}`,
+  );
+  assert.ok(
+    want.some((c) => c.startsWith('compute_')),
+    'PTX for GPUs not in the list',
+  );
+  assert.deepEqual(fatbinImages(checkFile), want);
+});
 
-test(
-  'without a usable CUDA device the check addon still loads, says why, and refuses to run the kernel',
-  { skip: !check ? gpuSkip || 'inspectd_cuda_check not built' : device?.available ? 'a CUDA device is present' : false },
-  () => {
-    assert.ok(check && device);
-    assert.equal(device.available, false);
-    assert.match(device.reason ?? '', /CUDA/);
-    assert.match(device.runtimeVersion, /^\d+\.\d+$/);
-    assert.throws(() => check.letterbox(new Uint8Array(12), 2, 2, 0, 'rgb24', 8, 8, false), {
-      code: 'INSPECTD_ERR_ENGINE_UNAVAILABLE',
-      message: /cuda error \d+/,
-    });
-  },
-);
+test('without a usable CUDA device the check addon still loads, says why, and refuses to run the kernel', {
+  skip: !check ? gpuSkip || 'inspectd_cuda_check not built' : device?.available ? 'a CUDA device is present' : false,
+}, () => {
+  assert.ok(check && device);
+  assert.equal(device.available, false);
+  assert.match(device.reason ?? '', /CUDA/);
+  assert.match(device.runtimeVersion, /^\d+\.\d+$/);
+  assert.throws(() => check.letterbox(new Uint8Array(12), 2, 2, 0, 'rgb24', 8, 8, false), {
+    code: 'INSPECTD_ERR_ENGINE_UNAVAILABLE',
+    message: /cuda error \d+/,
+  });
+});
 
 function frame(width: number, height: number, format: RefFrame['format'], pad: number, seed: number): RefFrame {
   const cn = format === 'gray8' ? 1 : 3;
@@ -95,9 +97,7 @@ function frame(width: number, height: number, format: RefFrame['format'], pad: n
 function gradient(width: number, height: number, format: RefFrame['format']): RefFrame {
   const cn = format === 'gray8' ? 1 : 3;
   const data = new Uint8Array(width * height * cn);
-  for (let y = 0; y < height; y++)
-    for (let x = 0; x < width; x++)
-      for (let c = 0; c < cn; c++) data[(y * width + x) * cn + c] = (x * (c + 1) + y * (3 - c)) & 255;
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) for (let c = 0; c < cn; c++) data[(y * width + x) * cn + c] = (x * (c + 1) + y * (3 - c)) & 255;
   return { data, width, height, stride: width * cn, format };
 }
 
@@ -150,12 +150,11 @@ for (const fp16 of [false, true]) {
   });
 
   // Runs wherever nvcc built the addon: the kernel's own arithmetic (nvcc-compiled, host side), not the GPU.
-  test(
-    `the kernel's per-pixel code, compiled by nvcc and run on the host, matches the CPU letterbox within 1/255 (${precision})`,
-    { skip: check ? false : gpuSkip || 'inspectd_cuda_check not built', timeout: 120_000 },
-    () => {
-      assert.ok(check);
-      assertMatchesCpu((f, dw, dh, half) => check.letterboxOnHost(f.data, f.width, f.height, f.stride, f.format, dw, dh, half), fp16);
-    },
-  );
+  test(`the kernel's per-pixel code, compiled by nvcc and run on the host, matches the CPU letterbox within 1/255 (${precision})`, {
+    skip: check ? false : gpuSkip || 'inspectd_cuda_check not built',
+    timeout: 120_000,
+  }, () => {
+    assert.ok(check);
+    assertMatchesCpu((f, dw, dh, half) => check.letterboxOnHost(f.data, f.width, f.height, f.stride, f.format, dw, dh, half), fp16);
+  });
 }

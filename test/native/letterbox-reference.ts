@@ -57,11 +57,7 @@ export function refLetterbox(frame: RefFrame, dstW: number, dstH: number): Float
     for (let x = 0; x < g.newWidth; x++) {
       const [x0, x1, fx] = taps(frame.width, g.newWidth, x);
       for (let c = 0; c < 3; c++) {
-        const v =
-          px(x0, y0, c) * (1 - fx) * (1 - fy) +
-          px(x1, y0, c) * fx * (1 - fy) +
-          px(x0, y1, c) * (1 - fx) * fy +
-          px(x1, y1, c) * fx * fy;
+        const v = px(x0, y0, c) * (1 - fx) * (1 - fy) + px(x1, y0, c) * fx * (1 - fy) + px(x0, y1, c) * (1 - fx) * fy + px(x1, y1, c) * fx * fy;
         out[c * dstW * dstH + (y + g.padY) * dstW + (x + g.padX)] = v / 255;
       }
     }

@@ -24,13 +24,16 @@ test('the test-only datagram receiver is its own addon, inspectd_test_native', (
 
 test('a missing addon is one actionable INSPECTD_ERR_NATIVE_MISSING listing every path tried', () => {
   const name = 'inspectd_not_built' as AddonName;
-  assert.throws(() => loadNativeAddon(name), (err: unknown) => {
-    const e = err as { code: string; message: string };
-    assert.equal(e.code, 'INSPECTD_ERR_NATIVE_MISSING');
-    assert.match(e.message, /build\/Release\/inspectd_not_built\.node \(not found\)/);
-    assert.match(e.message, /build\/Debug\/inspectd_not_built\.node \(not found\)/);
-    assert.match(e.message, /`npm run build:native` in /);
-    return true;
-  });
+  assert.throws(
+    () => loadNativeAddon(name),
+    (err: unknown) => {
+      const e = err as { code: string; message: string };
+      assert.equal(e.code, 'INSPECTD_ERR_NATIVE_MISSING');
+      assert.match(e.message, /build\/Release\/inspectd_not_built\.node \(not found\)/);
+      assert.match(e.message, /build\/Debug\/inspectd_not_built\.node \(not found\)/);
+      assert.match(e.message, /`npm run build:native` in /);
+      return true;
+    },
+  );
   assert.equal(tryLoadNativeAddon(name), null);
 });

@@ -38,11 +38,7 @@ test('native letterbox matches the reference bilinear letterbox on odd sizes, st
     const f = frame(w, h, fmt, pad, seed++);
     const r = addon.preprocessSync(f.data, w, h, f.stride, fmt, dw, dh, false);
     const g = refGeometry(w, h, dw, dh);
-    assert.deepEqual(
-      { scale: r.scale, padX: r.padX, padY: r.padY, newWidth: r.newWidth, newHeight: r.newHeight },
-      g,
-      `geometry ${w}x${h} -> ${dw}x${dh}`,
-    );
+    assert.deepEqual({ scale: r.scale, padX: r.padX, padY: r.padY, newWidth: r.newWidth, newHeight: r.newHeight }, g, `geometry ${w}x${h} -> ${dw}x${dh}`);
     const ref = refLetterbox(f, dw, dh);
     const diff = maxAbsDiff(r.tensor, ref);
     assert.ok(diff <= TOL, `${w}x${h} ${fmt} stride ${f.stride} -> ${dw}x${dh}: max abs diff ${diff}`);

@@ -100,7 +100,10 @@ test('a kernel that cannot launch (no image for this GPU) falls back to the CPU 
   assert.equal(r.letterboxOn, 'cpu', 'this frame was served by the CPU letterbox');
   assert.deepEqual(Array.from(r.outputs[0].data), Array.from(expectedOutputs(64, 48, false)));
   assert.equal(e.inputLetterbox.on, 'cpu');
-  assert.match(e.inputLetterbox.reason, /the CUDA letterbox kernel failed \(no kernel image is available for execution on the device \(cuda error 209\)\): frames are letterboxed on the CPU into input 'images' from now on/);
+  assert.match(
+    e.inputLetterbox.reason,
+    /the CUDA letterbox kernel failed \(no kernel image is available for execution on the device \(cuda error 209\)\): frames are letterboxed on the CPU into input 'images' from now on/,
+  );
   delete process.env.INSPECTD_STANDIN_KERNEL_ERROR;
   const before = traffic();
   const again = await e.runFrame(FRAME, W, H, STRIDE, 'bgr24', [1, 3, 48, 64]);

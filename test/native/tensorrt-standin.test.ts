@@ -218,7 +218,10 @@ test('concurrent runs are serialised on the one context and each gets its own re
   const runs = [0, 1, 2, 3, 4, 5].map((k) => e.run(new Float32Array(60).fill(k), [1, 3, 4, 5]));
   const results = await Promise.all(runs);
   results.forEach(([, f], k) => {
-    assert.ok(f.data.every((v) => v === k * 2 + 2), `run ${k}`);
+    assert.ok(
+      f.data.every((v) => v === k * 2 + 2),
+      `run ${k}`,
+    );
   });
   e.dispose();
 });

@@ -188,7 +188,10 @@ test('no cached engine: serves on onnxruntime, builds in the background, then sw
     assert.deepEqual(readdirSync(ws.cache), [name]);
     assert.deepEqual(readFileSync(path.join(ws.cache, name)), BUILT);
     assert.match(readFileSync(ws.argsFile, 'utf8'), /--onnx=.*tiny-v8\.onnx --saveEngine=.*\.tmp-\d+ --fp16/);
-    assert.ok(lines.some((l) => l.msg === 'TensorRT build progress' && l.build === '[I] Engine built'), 'build output reaches the debug log');
+    assert.ok(
+      lines.some((l) => l.msg === 'TensorRT build progress' && l.build === '[I] Engine built'),
+      'build output reaches the debug log',
+    );
     assert.ok(lines.some((l) => l.msg === 'engine swapped to tensorrt' && l.from === 'ort-cpu'));
     assert.ok(!lines.some((l) => l.level >= 40), `no warnings: ${JSON.stringify(lines.filter((l) => l.level >= 40))}`);
   } finally {
@@ -306,7 +309,11 @@ test('dispose during a background build stops the build processes and removes th
   };
   for (let i = 0; i < 100 && alive(); i++) await new Promise((r) => setTimeout(r, 50));
   assert.equal(alive(), false, 'trtexec was stopped with its build-engine parent');
-  assert.deepEqual(readdirSync(ws.cache).filter((n) => !n.endsWith('.pid')), [], 'the partial engine was removed');
+  assert.deepEqual(
+    readdirSync(ws.cache).filter((n) => !n.endsWith('.pid')),
+    [],
+    'the partial engine was removed',
+  );
   assert.deepEqual(changes, []);
   assert.ok(lines.some((l) => l.msg === 'background TensorRT build stopped: the model was unloaded'));
 });
@@ -327,7 +334,10 @@ test('swaps are atomic between frames: a frame in flight finishes on its engine,
   try {
     await d.adoptEngine(a, 'test: A');
     assert.deepEqual(changes, [['tensorrt', 'test: A']]);
-    assert.deepEqual(brief((await d.detectFrame(frame(255, 0, 102))).detections), [[0, 1, 12, 12, 20, 20], [1, 0.4, 6, 6, 10, 10]]);
+    assert.deepEqual(brief((await d.detectFrame(frame(255, 0, 102))).detections), [
+      [0, 1, 12, 12, 20, 20],
+      [1, 0.4, 6, 6, 10, 10],
+    ]);
 
     // Keep A's next run in flight (the stand-in's cudaStreamSynchronize sleeps) while B is adopted.
     const saved = process.env.INSPECTD_STANDIN_ENQUEUE_DELAY_MS;
@@ -344,12 +354,21 @@ test('swaps are atomic between frames: a frame in flight finishes on its engine,
     assert.equal(a.disposed, false, 'A is not disposed under its running frame');
     const second = d.detectFrame(frame(255, 0, 102));
     // The first frame's answer is A's (class 0 from red), the second's is B's (class 1 from red).
-    assert.deepEqual(brief((await first).detections), [[0, 1, 12, 12, 20, 20], [1, 0.4, 6, 6, 10, 10]]);
+    assert.deepEqual(brief((await first).detections), [
+      [0, 1, 12, 12, 20, 20],
+      [1, 0.4, 6, 6, 10, 10],
+    ]);
     for (let i = 0; i < 100 && !a.disposed; i++) await new Promise((r) => setTimeout(r, 5));
     assert.equal(a.disposed, true, 'A is disposed once its last run is done');
     assert.deepEqual(a.inFlightAtDispose, [0]);
-    assert.deepEqual(brief((await second).detections), [[1, 1, 12, 12, 20, 20], [0, 0.4, 6, 6, 10, 10]]);
-    assert.deepEqual(changes.map((c) => c[1]), ['test: A', 'test: B']);
+    assert.deepEqual(brief((await second).detections), [
+      [1, 1, 12, 12, 20, 20],
+      [0, 0.4, 6, 6, 10, 10],
+    ]);
+    assert.deepEqual(
+      changes.map((c) => c[1]),
+      ['test: A', 'test: B'],
+    );
 
     // The detector refuses to dispose under a running frame, like an engine.
     const third = d.detectFrame(frame(0, 0, 0));

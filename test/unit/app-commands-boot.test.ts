@@ -18,7 +18,10 @@ test('cmd/encoder: JSON with count, camera and at (ms or ISO), or a plain number
     ok: true,
     command: { kind: 'encoder', camera: 'line1', count: 12345, at: 1_700_000_000_000 },
   });
-  assert.deepEqual(cmd('encoder', '{"count": 7, "at": "2024-01-01T00:00:00.000Z"}'), { ok: true, command: { kind: 'encoder', count: 7, at: Date.parse('2024-01-01T00:00:00.000Z') } });
+  assert.deepEqual(cmd('encoder', '{"count": 7, "at": "2024-01-01T00:00:00.000Z"}'), {
+    ok: true,
+    command: { kind: 'encoder', count: 7, at: Date.parse('2024-01-01T00:00:00.000Z') },
+  });
   assert.deepEqual(cmd('encoder', ' 4096 '), { ok: true, command: { kind: 'encoder', count: 4096 } });
   for (const bad of ['', 'abc', '{"count": "12"}', '{"camera": "x"}', '{"count": 1, "at": "yesterday"}', '{"count": 1e400}']) {
     const r = cmd('encoder', bad);

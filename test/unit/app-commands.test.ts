@@ -32,7 +32,18 @@ test('trigger: JSON or plain-text part ids; malformed ones refused with the expe
   assert.deepEqual(parse('trigger', '{"camera":"c2","partId":"P-42"}'), { ok: true, command: { kind: 'trigger', camera: 'c2', partId: 'P-42' } });
   assert.deepEqual(parse('trigger', '{"partId":17}'), { ok: true, command: { kind: 'trigger', partId: '17' } });
   assert.deepEqual(parse('trigger', 'P-43'), { ok: true, command: { kind: 'trigger', partId: 'P-43' } });
-  for (const text of ['', '{}', '{"camera":"c2"}', '{"partId":""}', `{"partId":"${'x'.repeat(201)}"}`, '{"partId":{}}', '[1]', 'null', '{"camera":5,"partId":"a"}', '{"part":"a"}']) {
+  for (const text of [
+    '',
+    '{}',
+    '{"camera":"c2"}',
+    '{"partId":""}',
+    `{"partId":"${'x'.repeat(201)}"}`,
+    '{"partId":{}}',
+    '[1]',
+    'null',
+    '{"camera":5,"partId":"a"}',
+    '{"part":"a"}',
+  ]) {
     const r = parse('trigger', text);
     assert.equal(r.ok, false, `${text} refused`);
     if (!r.ok) assert.match(r.reason, /expected \{"camera"/, text);

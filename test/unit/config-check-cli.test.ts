@@ -159,7 +159,10 @@ test('check-config: a rule naming a class the model lacks is refused with file:l
   assert.match(r.err, /config\.yaml:6:\d+ cameras\[0\]\.rules\.rejectClasses\[2\]: class id 7 is out of range: model inspectd-demo\.onnx has 5 classes/);
   assert.match(r.err, /config\.yaml:7:\d+ cameras\[0\]\.rules\.classConf\.stian: unknown class 'stian'.*did you mean 'stain'/);
 
-  writeFileSync(file, [`model: { path: ${JSON.stringify(model)} }`, 'cameras:', '  - id: cam1', '    source: { type: synthetic }', '    rules: { rejectClasses: [scratch, "1"] }', ''].join('\n'));
+  writeFileSync(
+    file,
+    [`model: { path: ${JSON.stringify(model)} }`, 'cameras:', '  - id: cam1', '    source: { type: synthetic }', '    rules: { rejectClasses: [scratch, "1"] }', ''].join('\n'),
+  );
   const ok = await run([file]);
   assert.equal(ok.rc, 0, ok.err);
   assert.doesNotMatch(ok.err, /not checked/);

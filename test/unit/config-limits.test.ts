@@ -177,7 +177,14 @@ test(`TIMER_MAX_MS is Node's timer limit: a timer at it is kept, one past it wou
   } finally {
     process.off('warning', onWarning);
   }
-  const { config } = parseConfigText(`${withSource('{type: synthetic}')}    stallTimeoutMs: ${TIMER_MAX_MS}\nmqtt: {reconnectMs: ${TIMER_MAX_MS}, keepaliveSec: 65535}\nconsole: {intervalMs: ${TIMER_MAX_MS}}\nmodel: {path: m.onnx, threads: ${MAX_THREADS}}\n`.replace('model:\n  path: m.onnx\n', ''), FILE, '/etc/inspectd');
+  const { config } = parseConfigText(
+    `${withSource('{type: synthetic}')}    stallTimeoutMs: ${TIMER_MAX_MS}\nmqtt: {reconnectMs: ${TIMER_MAX_MS}, keepaliveSec: 65535}\nconsole: {intervalMs: ${TIMER_MAX_MS}}\nmodel: {path: m.onnx, threads: ${MAX_THREADS}}\n`.replace(
+      'model:\n  path: m.onnx\n',
+      '',
+    ),
+    FILE,
+    '/etc/inspectd',
+  );
   assert.equal(config.cameras[0].stallTimeoutMs, TIMER_MAX_MS);
   assert.equal(config.mqtt.reconnectMs, TIMER_MAX_MS);
   assert.equal(config.console.intervalMs, TIMER_MAX_MS);

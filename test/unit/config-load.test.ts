@@ -71,7 +71,7 @@ mqtt:
   const lines = problemsOf(text, '/cfg/c.yaml');
   assert.deepEqual(lines, [
     '/cfg/c.yaml:3:9 model.conf: must be <= 1',
-    "/cfg/c.yaml:5:9 cameras[0].id: must contain only letters, digits, _ and - (it is used in MQTT topics)",
+    '/cfg/c.yaml:5:9 cameras[0].id: must contain only letters, digits, _ and - (it is used in MQTT topics)',
     '/cfg/c.yaml:6:13 cameras[0].source.path: is required',
     '/cfg/c.yaml:8:32 cameras[0].rules.rejectClasses[1]: must not be empty',
     '/cfg/c.yaml:11:20 cameras[0].rules.zones[0].polygon: needs at least 3 points',
@@ -320,7 +320,10 @@ test('mqtt.url must be a URL the client can connect to: parseable, a broker sche
 
 test('a trigger-mode camera needs commands.trigger: refused with file:line until it is enabled', () => {
   const text = ['model: { path: m.onnx }', 'cameras:', '  - id: t1', '    source: { type: synthetic }', '    trigger: true', ''].join('\n');
-  assert.throws(() => parseConfigText(text, 'c.yaml', '/tmp'), { code: 'INSPECTD_ERR_CONFIG_INVALID', message: /c\.yaml:5:\d+ cameras\[0\]\.trigger: a trigger-mode camera needs cmd\/trigger: set commands: \{ trigger: true \}/ });
+  assert.throws(() => parseConfigText(text, 'c.yaml', '/tmp'), {
+    code: 'INSPECTD_ERR_CONFIG_INVALID',
+    message: /c\.yaml:5:\d+ cameras\[0\]\.trigger: a trigger-mode camera needs cmd\/trigger: set commands: \{ trigger: true \}/,
+  });
   const ok = parseConfigText(text + 'commands: { trigger: true }\n', 'c.yaml', '/tmp');
   assert.deepEqual(ok.config.commands, { reload: false, pause: false, resume: false, trigger: true, encoder: false });
 });
@@ -358,9 +361,19 @@ test('decision: part for video cameras, frame in trigger mode and for a hot fold
 
 test('parts settings: bounded, closed, and the belt direction is one of the five', { timeout: 5000 }, () => {
   const cam = (parts: string) => `${MIN}    parts: ${parts}\n`;
-  assert.equal(parseConfigText(cam('{partClass: plate, belt: {direction: top-to-bottom, speedMmPerS: 250, mmPerPixel: 0.2, ejectorDistanceMm: 400}}'), 'c.yaml', '/x').config.cameras[0].parts.belt.speedMmPerS, 250);
+  assert.equal(
+    parseConfigText(cam('{partClass: plate, belt: {direction: top-to-bottom, speedMmPerS: 250, mmPerPixel: 0.2, ejectorDistanceMm: 400}}'), 'c.yaml', '/x').config.cameras[0].parts
+      .belt.speedMmPerS,
+    250,
+  );
   const problems = problemsOf(cam('{minFrames: 0, highConf: 2, belt: {direction: sideways}, tracker: {lostFrames: -1}, decisionLine: {position: 1.5}, bogus: 1}'), '/c.yaml');
   assert.equal(problems.length, 6, problems.join('\n'));
-  assert.ok(problems.some((p) => /parts\.belt\.direction: must be one of/.test(p)), problems.join('\n'));
-  assert.ok(problems.some((p) => /parts: unknown key 'bogus'/.test(p) || /bogus/.test(p)), problems.join('\n'));
+  assert.ok(
+    problems.some((p) => /parts\.belt\.direction: must be one of/.test(p)),
+    problems.join('\n'),
+  );
+  assert.ok(
+    problems.some((p) => /parts: unknown key 'bogus'/.test(p) || /bogus/.test(p)),
+    problems.join('\n'),
+  );
 });

@@ -56,7 +56,10 @@ test('createEngine auto falls back to CPU and says why each engine was refused',
   try {
     assert.ok(['ort-cpu', 'ort-cuda', 'tensorrt'].includes(engine.kind));
     if (engine.kind === 'ort-cpu') {
-      assert.deepEqual(refusals.map((r) => r.kind), ['tensorrt', 'ort-cuda']);
+      assert.deepEqual(
+        refusals.map((r) => r.kind),
+        ['tensorrt', 'ort-cuda'],
+      );
       for (const r of refusals) assert.ok(r.reason.length > 10, r.reason);
     }
   } finally {
@@ -152,7 +155,10 @@ test('concurrent runs from two callers each get the outputs of their own input',
         const out = await pending;
         assert.equal(mine.length, n, 'the caller keeps its array (not transferred away)');
         mine.set(inputs[k]);
-        assert.deepEqual(out.map((o) => o.name), expected[k].map((o) => o.name));
+        assert.deepEqual(
+          out.map((o) => o.name),
+          expected[k].map((o) => o.name),
+        );
         for (let j = 0; j < out.length; j++) {
           assert.deepEqual(out[j].dims, expected[k][j].dims);
           assert.deepEqual(out[j].data, expected[k][j].data, `caller ${k} run ${i} output ${out[j].name}`);

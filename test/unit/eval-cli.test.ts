@@ -22,9 +22,7 @@ function oracleLoader(dropEvery = 0): DetectorLoader {
         const img = String(input);
         const labelPath = img.replace(`${path.sep}images${path.sep}`, `${path.sep}labels${path.sep}`).replace(/\.jpg$/, '.txt');
         const gts = parseYoloLabels(await readFile(labelPath, 'utf8'), 96, 64);
-        const detections = gts
-          .filter(() => !(dropEvery && ++n % dropEvery === 0))
-          .map((g) => ({ classId: g.classId, class: 'x', confidence: 0.9, box: g.box }));
+        const detections = gts.filter(() => !(dropEvery && ++n % dropEvery === 0)).map((g) => ({ classId: g.classId, class: 'x', confidence: 0.9, box: g.box }));
         return { width: 96, height: 64, detections, timings: { preprocessMs: 1, inferenceMs: 2, postprocessMs: 3 } };
       },
       dispose() {},
@@ -61,7 +59,10 @@ test('listLabelledImages handles the Ultralytics layout and flat folders; errors
   await copyFile(train[0].image, path.join(flat, 'a.JPG'));
   await writeFile(path.join(flat, 'notes.md'), 'not an image');
   const items = await listLabelledImages(flat, 'val');
-  assert.deepEqual(items.map((i) => path.basename(i.image)), ['a.JPG', 'b.jpg']);
+  assert.deepEqual(
+    items.map((i) => path.basename(i.image)),
+    ['a.JPG', 'b.jpg'],
+  );
   assert.equal(items[0].label, path.join(flat, 'a.txt'));
   await assert.rejects(listLabelledImages(path.join(dir, 'nope'), 'val'), { code: 'INSPECTD_ERR_DATASET', message: /not found/ });
   await mkdir(path.join(dir, 'empty'));
@@ -111,13 +112,22 @@ test('eval on a hand-labelled folder reports the worked-out precision, recall an
     e: 'this is not a label\n',
   };
   const preds: Record<string, [number, number, B][]> = {
-    a: [[0, 0.9, [11, 10, 40, 31]], [1, 0.8, [120, 60, 150, 90]], [2, 0.95, [170, 5, 190, 25]]],
-    b: [[0, 0.7, [0, 0, 30, 20]], [0, 0.6, [80, 41, 109, 70]]],
+    a: [
+      [0, 0.9, [11, 10, 40, 31]],
+      [1, 0.8, [120, 60, 150, 90]],
+      [2, 0.95, [170, 5, 190, 25]],
+    ],
+    b: [
+      [0, 0.7, [0, 0, 30, 20]],
+      [0, 0.6, [80, 41, 109, 70]],
+    ],
     c: [[1, 0.3, [20, 50, 50, 80]]],
     d: [],
     e: [[0, 0.99, [0, 0, 10, 10]]],
   };
-  const gray = await sharp({ create: { width: W, height: H, channels: 3, background: { r: 90, g: 90, b: 90 } } }).jpeg().toBuffer();
+  const gray = await sharp({ create: { width: W, height: H, channels: 3, background: { r: 90, g: 90, b: 90 } } })
+    .jpeg()
+    .toBuffer();
   for (const [name, text] of Object.entries(labels)) {
     await writeFile(path.join(dir, `${name}.jpg`), gray);
     if (text !== null) await writeFile(path.join(dir, `${name}.txt`), text);
@@ -128,7 +138,9 @@ test('eval on a hand-labelled folder reports the worked-out precision, recall an
     async detectImage(input, post) {
       const key = path.basename(String(input), '.jpg');
       // Like the real detector, honour the confidence floor eval passes down.
-      const detections = (preds[key] ?? []).filter(([, conf]) => conf >= (post?.conf ?? 0)).map(([classId, confidence, [x1, y1, x2, y2]]) => ({ classId, class: names[classId], confidence, box: { x1, y1, x2, y2 } }));
+      const detections = (preds[key] ?? [])
+        .filter(([, conf]) => conf >= (post?.conf ?? 0))
+        .map(([classId, confidence, [x1, y1, x2, y2]]) => ({ classId, class: names[classId], confidence, box: { x1, y1, x2, y2 } }));
       return { width: W, height: H, detections, timings: { preprocessMs: 0, inferenceMs: 0, postprocessMs: 0 } };
     },
     dispose() {},
@@ -153,7 +165,13 @@ test('eval on a hand-labelled folder reports the worked-out precision, recall an
   assert.equal(r.badLabels.length, 1);
   assert.match(r.badLabels[0], /e\.txt: line 1/);
   assert.equal(r.instances, 4);
-  assert.deepEqual(r.perClass.map((c) => [c.name, c.instances, c.predictions]), [['scratch', 2, 3], ['dent', 2, 2]]);
+  assert.deepEqual(
+    r.perClass.map((c) => [c.name, c.instances, c.predictions]),
+    [
+      ['scratch', 2, 3],
+      ['dent', 2, 2],
+    ],
+  );
   close(r.perClass[0].ap50, 0.5 + 0.5 * (2 / 3), 'scratch AP50');
   close(r.perClass[1].ap50, 0.5, 'dent AP50');
   close(r.mAP50, (0.5 + 0.5 * (2 / 3) + 0.5) / 2, 'mAP50');
@@ -189,7 +207,10 @@ test('eval refuses a dataset whose data.yaml or classes.txt names other classes 
     const det = await oracleLoader()(opts);
     return { ...det, metadata: { names: ['person', 'bicycle', 'car', 'motorcycle'] }, detectImage: det.detectImage, dispose: det.dispose };
   };
-  await assert.rejects(runEval(opts, coco), { code: 'INSPECTD_ERR_DATASET', message: /data\.yaml: scratch, dent, stain, missing_hole, plate\) are not the model's \(coco\.onnx: person, bicycle, car, motorcycle\)/ });
+  await assert.rejects(runEval(opts, coco), {
+    code: 'INSPECTD_ERR_DATASET',
+    message: /data\.yaml: scratch, dent, stain, missing_hole, plate\) are not the model's \(coco\.onnx: person, bicycle, car, motorcycle\)/,
+  });
   assert.equal((await runEval(opts, oracleLoader())).mAP50, 1, 'matching names: evaluated');
 
   await rm(path.join(dir, 'data.yaml'));

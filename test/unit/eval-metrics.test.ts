@@ -32,7 +32,13 @@ test('perfect predictions: AP 1, precision 1, recall 1', () => {
   close(m.recall, 1);
   assert.equal(m.images, 2);
   assert.equal(m.instances, 3);
-  assert.deepEqual(m.perClass.map((c) => [c.name, c.instances]), [['a', 2], ['b', 1]]);
+  assert.deepEqual(
+    m.perClass.map((c) => [c.name, c.instances]),
+    [
+      ['a', 2],
+      ['b', 1],
+    ],
+  );
 });
 
 test('half of the objects missed: AP 0.5, recall 0.5, precision 1', () => {
@@ -82,7 +88,10 @@ test('duplicates, wrong class and poor overlap are false positives', () => {
   const m = evaluateDetections(imgs, NAMES);
   // class 0: FP (0.9), TP (0.6) -> precision 0.5 at recall 1 -> AP 0.5
   close(m.mAP50, 0.5);
-  assert.deepEqual(m.perClass.map((c) => c.classId), [0]);
+  assert.deepEqual(
+    m.perClass.map((c) => c.classId),
+    [0],
+  );
   assert.equal(m.perClass[0].predictions, 3);
 });
 

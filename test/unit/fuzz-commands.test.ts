@@ -9,7 +9,9 @@ const payload = fc.oneof(
   fc.uint8Array({ maxLength: 512 }).map((a) => Buffer.from(a)),
   fc.string({ maxLength: 300 }).map((s) => Buffer.from(s)),
   fc.json({ maxDepth: 4 }).map((s) => Buffer.from(s)),
-  fc.record({ camera: fc.oneof(fc.string(), fc.integer(), fc.constant(null), fc.constant('*')), partId: fc.oneof(fc.string(), fc.integer(), fc.double()) }, { requiredKeys: [] }).map((o) => Buffer.from(JSON.stringify(o))),
+  fc
+    .record({ camera: fc.oneof(fc.string(), fc.integer(), fc.constant(null), fc.constant('*')), partId: fc.oneof(fc.string(), fc.integer(), fc.double()) }, { requiredKeys: [] })
+    .map((o) => Buffer.from(JSON.stringify(o))),
 );
 
 test('fuzz: command payloads parse to a typed command or a refusal with a reason; nothing else', { timeout: 60_000 }, () => {
@@ -28,7 +30,13 @@ test('fuzz: command payloads parse to a typed command or a refusal with a reason
         assert.equal(typeof c.camera, 'string');
         assert.ok(c.camera.length > 0);
         // Every camera only for the explicit forms.
-        if (c.camera === '*') assert.ok(['', '{}', '{"camera":"*"}'].includes(body.toString('utf8').trim().replace(/\s/g, '')) || /^\{\s*"camera"\s*:\s*"\*"\s*\}$/.test(body.toString('utf8').trim()) || body.toString('utf8').trim() === '', body.toString('utf8'));
+        if (c.camera === '*')
+          assert.ok(
+            ['', '{}', '{"camera":"*"}'].includes(body.toString('utf8').trim().replace(/\s/g, '')) ||
+              /^\{\s*"camera"\s*:\s*"\*"\s*\}$/.test(body.toString('utf8').trim()) ||
+              body.toString('utf8').trim() === '',
+            body.toString('utf8'),
+          );
       }
       if (c.kind === 'trigger') assert.ok(c.partId.length >= 1 && c.partId.length <= 200);
     }),

@@ -47,7 +47,11 @@ type Edit = { kind: 'delete' | 'insert' | 'dupLine' | 'value'; at: number; len?:
 /** One random edit of a config text: delete, insert, duplicate or swap lines, or replace a value. */
 const mutation: fc.Arbitrary<Edit> = fc.oneof(
   fc.record({ kind: fc.constant('delete' as const), at: fc.nat(), len: fc.integer({ min: 1, max: 40 }) }),
-  fc.record({ kind: fc.constant('insert' as const), at: fc.nat(), text: fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom(':', '- ', '\n  ', '\t', '{', '[', '&a', '*a', '<<: *a', '!!binary', '%YAML 1.2\n---\n')) }),
+  fc.record({
+    kind: fc.constant('insert' as const),
+    at: fc.nat(),
+    text: fc.oneof(fc.string({ maxLength: 12 }), fc.constantFrom(':', '- ', '\n  ', '\t', '{', '[', '&a', '*a', '<<: *a', '!!binary', '%YAML 1.2\n---\n')),
+  }),
   fc.record({ kind: fc.constant('dupLine' as const), at: fc.nat() }),
   fc.record({ kind: fc.constant('value' as const), at: fc.nat(), value: scalar }),
 );
@@ -88,22 +92,35 @@ test('fuzz: mutated copies of the example config are accepted or refused with fi
 
 test('fuzz: arbitrary values written as YAML are accepted or refused with file:line', { timeout: 60_000 }, () => {
   fc.assert(
-    fc.property(fc.oneof(fc.anything({ maxDepth: 4 }), fc.record({ model: fc.anything({ maxDepth: 2 }), cameras: fc.anything({ maxDepth: 3 }), mqtt: fc.anything({ maxDepth: 2 }) })), (value) => {
-      let text: string | undefined;
-      try {
-        text = stringify(value);
-      } catch {
-        return; // not representable as YAML (e.g. a symbol): nothing to feed
-      }
-      if (typeof text === 'string') check(text); // stringify(undefined) is no text at all
-
-    }),
+    fc.property(
+      fc.oneof(fc.anything({ maxDepth: 4 }), fc.record({ model: fc.anything({ maxDepth: 2 }), cameras: fc.anything({ maxDepth: 3 }), mqtt: fc.anything({ maxDepth: 2 }) })),
+      (value) => {
+        let text: string | undefined;
+        try {
+          text = stringify(value);
+        } catch {
+          return; // not representable as YAML (e.g. a symbol): nothing to feed
+        }
+        if (typeof text === 'string') check(text); // stringify(undefined) is no text at all
+      },
+    ),
     { seed: SEED, numRuns: 300 },
   );
 });
 
 test('hostile YAML: alias bombs, deep nesting, duplicate keys, huge and unicode values are refused cleanly', { timeout: 60_000 }, () => {
-  const bomb = ['a: &a ["x","x","x","x","x","x","x","x","x","x"]', ...Array.from({ length: 9 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10).fill(`*${String.fromCharCode(97 + i)}`).join(',')}]`), 'model: { path: m.onnx }', 'cameras: [{ id: c, source: { type: synthetic } }]'].join('\n');
+  const bomb = [
+    'a: &a ["x","x","x","x","x","x","x","x","x","x"]',
+    ...Array.from(
+      { length: 9 },
+      (_, i) =>
+        `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10)
+          .fill(`*${String.fromCharCode(97 + i)}`)
+          .join(',')}]`,
+    ),
+    'model: { path: m.onnx }',
+    'cameras: [{ id: c, source: { type: synthetic } }]',
+  ].join('\n');
   const deep = `model: { path: m.onnx }\ncameras: ${'['.repeat(2000)}${']'.repeat(2000)}\n`;
   const dupes = 'model: { path: m.onnx }\nmodel: { path: n.onnx }\ncameras: [{ id: c, source: { type: synthetic } }]\n';
   const huge = 'model: { path: m.onnx, threads: 1e300 }\ncameras: [{ id: c, source: { type: synthetic, fps: .inf, width: 99999999999999999999 } }]\n';

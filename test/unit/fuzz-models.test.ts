@@ -46,5 +46,8 @@ test('fuzz: truncated, bit-flipped and random model files load or are refused wi
     { seed: 20261202, numRuns: 60 },
   );
   t.diagnostic(`outcomes: ${JSON.stringify(outcomes)}`);
-  assert.ok(Object.keys(outcomes).some((k) => k.startsWith('truncated:INSPECTD_ERR_')), 'truncated files are refused');
+  assert.ok(
+    Object.keys(outcomes).some((k) => k.startsWith('truncated:INSPECTD_ERR_')),
+    'truncated files are refused',
+  );
 });

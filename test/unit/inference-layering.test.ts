@@ -41,7 +41,10 @@ test('src/inference is the one engine layer and does not import the CLI', () => 
   for (const m of ['detector', 'engine-slot', 'ort', 'ort-worker', 'ort-protocol', 'select', 'tensorrt', 'trt-build', 'trt-upgrade']) {
     assert.ok(inference.has(`inference/${m}.ts`), `inference/${m}.ts`);
   }
-  assert.deepEqual(offending(inference, (s) => s.startsWith('cli/') || s === 'main.ts'), []);
+  assert.deepEqual(
+    offending(inference, (s) => s.startsWith('cli/') || s === 'main.ts'),
+    [],
+  );
 });
 
 test('the onnxruntime engine and its worker share a protocol module instead of importing each other', () => {

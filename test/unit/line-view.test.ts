@@ -82,7 +82,11 @@ test('line view: nobody watching = no frame listener; five viewers get the one J
   bus.emit('frame.judged', frame(2)); // within 1/fps of the first: not taken
   const end = Date.now() + 5000;
   while (got.some((g) => !g.some((e) => e.type === 'frame')) && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
-  for (const g of got) assert.deepEqual(g.filter((e) => e.type === 'frame'), [{ type: 'frame', camera: 'line1', seq: 1 }]);
+  for (const g of got)
+    assert.deepEqual(
+      g.filter((e) => e.type === 'frame'),
+      [{ type: 'frame', camera: 'line1', seq: 1 }],
+    );
   assert.equal(view.encoded, 1, 'one encode for five viewers, and the second frame inside 1/fps was not taken');
   const latest = view.latestJpeg('line1')!;
   assert.equal(latest.seq, 1);

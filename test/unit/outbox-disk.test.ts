@@ -36,8 +36,7 @@ const until = async (pred: () => boolean, what: string): Promise<void> => {
   assert.ok(pred(), what);
 };
 
-const metric = async (m: Metrics, name: string): Promise<number> =>
-  (await m.registry.getSingleMetric(name)!.get()).values.reduce((n, v) => n + v.value, 0);
+const metric = async (m: Metrics, name: string): Promise<number> => (await m.registry.getSingleMetric(name)!.get()).values.reduce((n, v) => n + v.value, 0);
 
 test('a full disk keeps every reject in memory (counted, degraded), retries, and writes them all once there is room', { timeout: 15_000 }, async (t) => {
   const dir = tmpDir(t);
@@ -60,8 +59,16 @@ test('a full disk keeps every reject in memory (counted, degraded), retries, and
   assert.ok(health.error?.includes(dir), health.error);
   assert.ok((await metric(metrics, 'inspectd_outbox_write_failures_total')) >= 16);
   assert.equal(await metric(metrics, 'inspectd_outbox_unwritten'), 16);
-  assert.deepEqual(readdirSync(dir).filter((n) => n.startsWith('.tmp-')), [], 'a refused write leaves no temp file');
-  assert.deepEqual(ob.list().map((e) => e.key), Array.from({ length: 20 }, (_, i) => `k${i + 1}`), 'the sender sees them all, in order');
+  assert.deepEqual(
+    readdirSync(dir).filter((n) => n.startsWith('.tmp-')),
+    [],
+    'a refused write leaves no temp file',
+  );
+  assert.deepEqual(
+    ob.list().map((e) => e.key),
+    Array.from({ length: 20 }, (_, i) => `k${i + 1}`),
+    'the sender sees them all, in order',
+  );
 
   fs.quota = Number.MAX_SAFE_INTEGER; // space freed
   await until(() => ob.unwritten === 0, 'the retry writes what was held in memory');
@@ -72,7 +79,11 @@ test('a full disk keeps every reject in memory (counted, degraded), retries, and
   const again = new Outbox({ config: cfg(dir), logger: silentLogger() });
   await again.start();
   t.after(() => again.stop());
-  assert.deepEqual(again.list().map((e) => e.key), Array.from({ length: 20 }, (_, i) => `k${i + 1}`), 'all on disk after a restart');
+  assert.deepEqual(
+    again.list().map((e) => e.key),
+    Array.from({ length: 20 }, (_, i) => `k${i + 1}`),
+    'all on disk after a restart',
+  );
 });
 
 test('a reject delivered while only in memory is never written later; the bounds still apply to what is held', { timeout: 15_000 }, async (t) => {
@@ -92,7 +103,10 @@ test('a reject delivered while only in memory is never written later; the bounds
   const again = new Outbox({ config: cfg(dir), logger: silentLogger() });
   await again.start();
   t.after(() => again.stop());
-  assert.deepEqual(again.list().map((e) => e.key), ['k2']);
+  assert.deepEqual(
+    again.list().map((e) => e.key),
+    ['k2'],
+  );
 });
 
 test('a read-only outbox directory at start is a clear error naming it (OUTBOX_IO), not a silent start', { timeout: 5_000 }, async (t) => {
@@ -109,21 +123,20 @@ test('a read-only outbox directory at start is a clear error naming it (OUTBOX_I
 });
 
 const root = process.getuid?.() === 0;
-test(
-  'a directory without write permission (chmod 0555) at start is the same clear error',
-  { skip: root ? 'running as root, which writes into a 0555 directory anyway (CAP_DAC_OVERRIDE); the EROFS stand-in above and the tmpfs test cover it' : false, timeout: 5_000 },
-  async (t) => {
-    const parent = tmpDir(t);
-    const dir = path.join(parent, 'outbox');
-    mkdirSync(dir);
-    chmodSync(dir, 0o555);
-    t.after(() => chmodSync(dir, 0o755));
-    const ob = new Outbox({ config: cfg(dir), logger: silentLogger() });
-    await assert.rejects(ob.start(), (err: Error & { code?: string }) => {
-      assert.equal(err.code, 'INSPECTD_ERR_OUTBOX_IO');
-      assert.ok(err.message.includes(`outbox directory ${dir} is not writable`), err.message);
-      assert.match(err.message, /EACCES/);
-      return true;
-    });
-  },
-);
+test('a directory without write permission (chmod 0555) at start is the same clear error', {
+  skip: root ? 'running as root, which writes into a 0555 directory anyway (CAP_DAC_OVERRIDE); the EROFS stand-in above and the tmpfs test cover it' : false,
+  timeout: 5_000,
+}, async (t) => {
+  const parent = tmpDir(t);
+  const dir = path.join(parent, 'outbox');
+  mkdirSync(dir);
+  chmodSync(dir, 0o555);
+  t.after(() => chmodSync(dir, 0o755));
+  const ob = new Outbox({ config: cfg(dir), logger: silentLogger() });
+  await assert.rejects(ob.start(), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'INSPECTD_ERR_OUTBOX_IO');
+    assert.ok(err.message.includes(`outbox directory ${dir} is not writable`), err.message);
+    assert.match(err.message, /EACCES/);
+    return true;
+  });
+});

@@ -44,7 +44,10 @@ test('outbox keeps order, survives a restart, and ack removes entries', { timeou
   await a.start();
   // Concurrent appends still land in call order.
   const appended = await Promise.all([1, 2, 3, 4, 5].map((n) => a.append(ev(n))));
-  assert.deepEqual(appended.map((e) => e.seq), [1, 2, 3, 4, 5]);
+  assert.deepEqual(
+    appended.map((e) => e.seq),
+    [1, 2, 3, 4, 5],
+  );
   assert.equal(a.depth, 5);
   assert.ok(a.bytes > 0);
   await a.ack(appended[0]!.id);
@@ -55,14 +58,20 @@ test('outbox keeps order, survives a restart, and ack removes entries', { timeou
   const b = new Outbox({ config: cfg(dir), logger });
   await b.start();
   t.after(() => b.stop());
-  assert.deepEqual(b.list().map((e) => e.payload.n), [2, 3, 4, 5]);
+  assert.deepEqual(
+    b.list().map((e) => e.payload.n),
+    [2, 3, 4, 5],
+  );
   const next = await b.append(ev(6));
   assert.equal(next.seq, 6, 'sequence continues after the highest one on disk');
   assert.deepEqual(b.list().at(-1)?.payload, { key: 'k6', n: 6 });
   for (const e of b.list()) await b.ack(e.id);
   assert.equal(b.depth, 0);
   assert.equal(b.bytes, 0);
-  assert.deepEqual(readdirSync(dir).filter((n) => n.endsWith('.json')), []);
+  assert.deepEqual(
+    readdirSync(dir).filter((n) => n.endsWith('.json')),
+    [],
+  );
 });
 
 test('outbox quarantines corrupt entries and deletes partial temp files at start', { timeout: 10_000 }, async (t) => {
@@ -78,7 +87,10 @@ test('outbox quarantines corrupt entries and deletes partial temp files at start
   const b = new Outbox({ config: cfg(dir), logger });
   await b.start();
   t.after(() => b.stop());
-  assert.deepEqual(b.list().map((e) => e.seq), [1, 2]);
+  assert.deepEqual(
+    b.list().map((e) => e.seq),
+    [1, 2],
+  );
   assert.ok(existsSync(path.join(dir, 'quarantine')));
   assert.equal(readdirSync(path.join(dir, 'quarantine')).length, 1);
   assert.ok(!existsSync(path.join(dir, '.tmp-0000000000000004')));
@@ -100,13 +112,22 @@ test('outbox size bound drops oldest non-reject entries first, and logs+counts d
   await ob.append(ev(4, 'state'));
   await ob.append(ev(5, 'reject'));
   // Over the bound: the oldest state (2) goes before any reject.
-  assert.deepEqual(ob.list().map((e) => e.seq), [1, 3, 4, 5]);
+  assert.deepEqual(
+    ob.list().map((e) => e.seq),
+    [1, 3, 4, 5],
+  );
   assert.equal(ob.droppedRejects, 0);
   await ob.append(ev(6, 'reject'));
-  assert.deepEqual(ob.list().map((e) => e.seq), [1, 3, 5, 6]);
+  assert.deepEqual(
+    ob.list().map((e) => e.seq),
+    [1, 3, 5, 6],
+  );
   await ob.append(ev(7, 'reject'));
   // No state left: the oldest reject goes, loudly.
-  assert.deepEqual(ob.list().map((e) => e.seq), [3, 5, 6, 7]);
+  assert.deepEqual(
+    ob.list().map((e) => e.seq),
+    [3, 5, 6, 7],
+  );
   assert.equal(ob.droppedRejects, 1);
   assert.ok(ob.bytes <= 700);
   assert.ok(lines.some((l) => l.level === 50 && l.kind === 'reject' && l.reason === 'size'));
@@ -130,7 +151,10 @@ test('outbox age bound drops entries older than maxAgeMs, counting rejects', { t
   await ob.append(ev(3, 'reject', now));
   now += 3000; // 1 and 2 are 6 s old now
   await ob.prune();
-  assert.deepEqual(ob.list().map((e) => e.seq), [3]);
+  assert.deepEqual(
+    ob.list().map((e) => e.seq),
+    [3],
+  );
   assert.equal(ob.droppedRejects, 1);
   assert.equal(ob.dropped, 2);
   assert.ok(lines.some((l) => l.level === 50 && l.reason === 'age' && l.kind === 'reject'));
@@ -162,7 +186,10 @@ test('outbox entry is visible before its fsync completes; an early ack still lea
   await acked;
   assert.equal(entry.seq, 1);
   assert.equal(a.depth, 0);
-  assert.deepEqual(readdirSync(dir).filter((n) => !n.startsWith('quarantine') && n !== LOCK_FILE), []);
+  assert.deepEqual(
+    readdirSync(dir).filter((n) => !n.startsWith('quarantine') && n !== LOCK_FILE),
+    [],
+  );
   await a.stop();
   const b = new Outbox({ config: cfg(dir), logger: silentLogger() });
   await b.start();
@@ -195,7 +222,16 @@ test('outbox stores the payload as a JSON object beside the event fields (no bas
   t.after(() => b.stop());
   const { id, seq, bytes, ...back } = b.peek()!;
   assert.deepEqual([id, seq, bytes], [entry.id, 1, entry.bytes]);
-  assert.deepEqual(back, { key: 'k1', kind: 'reject', topic: 'inspectd/dev/cam1/reject', qos: 1, retain: false, payload: { key: 'k1', n: 1 }, captureWall: 1_700_000_000_000, expiresWall: 1_700_000_002_000 });
+  assert.deepEqual(back, {
+    key: 'k1',
+    kind: 'reject',
+    topic: 'inspectd/dev/cam1/reject',
+    qos: 1,
+    retain: false,
+    payload: { key: 'k1', n: 1 },
+    captureWall: 1_700_000_000_000,
+    expiresWall: 1_700_000_002_000,
+  });
 });
 
 test('outbox reads entries of the previous format (base64 payload): the reject capture clock leaves the payload', { timeout: 10_000 }, async (t) => {

@@ -87,7 +87,10 @@ test('one verdict per part, decided when its centre crosses the decision line; k
 });
 
 test('k-frame policy: a defect in one frame does not reject; in two frames it does; once above highConf it does', () => {
-  const once = feed(stage(), crossing((i, x) => (i === 5 ? [defect('scratch', x)] : []))).flat();
+  const once = feed(
+    stage(),
+    crossing((i, x) => (i === 5 ? [defect('scratch', x)] : [])),
+  ).flat();
   assert.equal(once.length, 1);
   assert.equal(once[0].payload.verdict, 'pass', 'one noisy frame does not eject a good part');
   assert.deepEqual(
@@ -96,7 +99,10 @@ test('k-frame policy: a defect in one frame does not reject; in two frames it do
     'the single detection is still reported',
   );
 
-  const twice = feed(stage(), crossing((i, x) => (i === 5 || i === 6 ? [defect('scratch', x)] : []))).flat();
+  const twice = feed(
+    stage(),
+    crossing((i, x) => (i === 5 || i === 6 ? [defect('scratch', x)] : [])),
+  ).flat();
   assert.equal(twice.length, 1);
   assert.equal(twice[0].payload.verdict, 'reject');
   assert.deepEqual(twice[0].payload.classes, ['scratch']);
@@ -104,12 +110,18 @@ test('k-frame policy: a defect in one frame does not reject; in two frames it do
   assert.ok(twice[0].frame, 'the evidence frame is handed on for the snapshot');
   assert.equal(twice[0].payload.evidence.seq, 5);
 
-  const strong = feed(stage(), crossing((i, x) => (i === 5 ? [defect('dent', x, 220, 0.95)] : []))).flat();
+  const strong = feed(
+    stage(),
+    crossing((i, x) => (i === 5 ? [defect('dent', x, 220, 0.95)] : [])),
+  ).flat();
   assert.equal(strong[0].payload.verdict, 'reject', 'one detection at or above highConf (0.9) rejects');
 });
 
 test('class-agnostic: a defect read as scratch in one frame and dent in the next counts as two frames of one part', () => {
-  const v = feed(stage(), crossing((i, x) => (i === 5 ? [defect('scratch', x)] : i === 6 ? [defect('dent', x)] : []))).flat();
+  const v = feed(
+    stage(),
+    crossing((i, x) => (i === 5 ? [defect('scratch', x)] : i === 6 ? [defect('dent', x)] : [])),
+  ).flat();
   assert.equal(v.length, 1);
   assert.equal(v[0].payload.verdict, 'reject');
   assert.deepEqual([...v[0].payload.classes].sort(), ['dent', 'scratch']);
@@ -167,10 +179,16 @@ test('two parts, each decided once; numbers are dense and never reused; a part r
     frames.push([a + 120 > 0 && a < W ? plate(a) : null, b + 120 > 0 && b < W ? plate(b, 300) : null].filter((d): d is Detection => d !== null));
   }
   const v = feed(s, frames).flat();
-  assert.deepEqual(v.map((x) => x.payload.partId), ['7-1', '7-2']);
+  assert.deepEqual(
+    v.map((x) => x.payload.partId),
+    ['7-1', '7-2'],
+  );
   // The first part comes back from the left after leaving: a new part.
   const back = feed(s, crossing(), 40).flat();
-  assert.deepEqual(back.map((x) => x.payload.partId), ['7-3']);
+  assert.deepEqual(
+    back.map((x) => x.payload.partId),
+    ['7-3'],
+  );
 });
 
 test('without a belt direction: decided when it leaves the view', () => {
@@ -254,7 +272,10 @@ test('case (b): without a part class each tracked defect is the part (moving fas
 
 test('case (b) defects that stay in view are decided by age, not duplicated', () => {
   const s = stage({ partClass: undefined, maxAgeMs: 200 });
-  const v = feed(s, Array.from({ length: 20 }, () => [defect('dent', 100)])).flat();
+  const v = feed(
+    s,
+    Array.from({ length: 20 }, () => [defect('dent', 100)]),
+  ).flat();
   assert.equal(v.length, 1);
 });
 

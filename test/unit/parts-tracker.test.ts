@@ -64,15 +64,25 @@ test('a part moving along the belt keeps one id, entering cut by the edge and le
   for (let x = -100; x < W; x += 40) frames.push([part(x, 200)]);
   const steps = run(t, frames);
   const ids = idsOf(steps);
-  assert.ok(ids.every((id) => id === 1), `ids ${ids.join(',')}`);
+  assert.ok(
+    ids.every((id) => id === 1),
+    `ids ${ids.join(',')}`,
+  );
   assert.equal(steps[1].confirmed[0]?.id, 1, 'confirmed after probationFrames = 2');
   assert.equal(steps[0].confirmed.length, 0);
-  assert.deepEqual(steps.flatMap((s) => s.jumped.map((j) => j.id)), [], 'no suspected switch on a steady belt');
+  assert.deepEqual(
+    steps.flatMap((s) => s.jumped.map((j) => j.id)),
+    [],
+    'no suspected switch on a steady belt',
+  );
   const v = t.tracks[0].velocity();
   assert.ok(Math.abs(v.x - 40) < 2 && Math.abs(v.y) < 1, `velocity ${JSON.stringify(v)}`);
   // The next frame would show it outside the image: it is gone at once.
   const gone = t.update([], { seq: frames.length + 3, width: W, height: H });
-  assert.deepEqual(gone.removed.map((r) => [r.track.id, r.why]), [[1, 'out-of-view']]);
+  assert.deepEqual(
+    gone.removed.map((r) => [r.track.id, r.why]),
+    [[1, 'out-of-view']],
+  );
 });
 
 test('a part missed for 2 frames keeps its id (it coasts on its predicted box)', () => {
@@ -81,9 +91,18 @@ test('a part missed for 2 frames keeps its id (it coasts on its predicted box)',
   for (let i = 0; i < 12; i++) frames.push(i === 5 || i === 6 ? [] : [part(20 + i * 40, 150)]);
   const steps = run(t, frames);
   const ids = idsOf(steps).filter((_, i) => i !== 5 && i !== 6);
-  assert.ok(ids.every((id) => id === 1), `ids ${ids.join(',')}`);
-  assert.deepEqual(steps[5].missed.map((m) => m.id), [1]);
-  assert.deepEqual(steps[6].missed.map((m) => m.id), [1]);
+  assert.ok(
+    ids.every((id) => id === 1),
+    `ids ${ids.join(',')}`,
+  );
+  assert.deepEqual(
+    steps[5].missed.map((m) => m.id),
+    [1],
+  );
+  assert.deepEqual(
+    steps[6].missed.map((m) => m.id),
+    [1],
+  );
   assert.equal(t.tracks.length, 1);
   assert.equal(t.tracks[0].missedTotal, 2);
   assert.equal(t.started, 1, 'no second track was ever started');
@@ -127,15 +146,27 @@ test('a part re-entering after it left gets a new id', () => {
   const ids = idsOf(steps);
   const first = ids.slice(0, 5);
   const second = ids.slice(8);
-  assert.ok(first.every((id) => id === 1), `first pass ${first.join(',')}`);
-  assert.ok(second.every((id) => id === 2), `second pass ${second.join(',')}`);
-  assert.ok(steps.some((s) => s.removed.some((r) => r.track.id === 1 && r.why === 'out-of-view')), 'the first track was removed when it left');
+  assert.ok(
+    first.every((id) => id === 1),
+    `first pass ${first.join(',')}`,
+  );
+  assert.ok(
+    second.every((id) => id === 2),
+    `second pass ${second.join(',')}`,
+  );
+  assert.ok(
+    steps.some((s) => s.removed.some((r) => r.track.id === 1 && r.why === 'out-of-view')),
+    'the first track was removed when it left',
+  );
 });
 
 test('a part back within the lost buffer, far from its prediction, is a new track once the old one is gone', () => {
   const t = new Tracker({ ...OPTS, lostFrames: 3 });
   const steps = run(t, [[part(100, 100)], [part(140, 100)], [part(180, 100)], [], [], [], [], [part(180, 300)], [part(220, 300)]]);
-  assert.ok(steps[6].removed.some((r) => r.track.id === 1 && r.why === 'lost'), 'given up after lostFrames misses');
+  assert.ok(
+    steps[6].removed.some((r) => r.track.id === 1 && r.why === 'lost'),
+    'given up after lostFrames misses',
+  );
   assert.equal(steps[7].assigned.get(0)?.id, 2);
 });
 
@@ -150,14 +181,20 @@ test('a track moving against the belt direction is reported, once', () => {
   assert.equal(t.tracks.find((x) => x.id === 2)?.againstBelt, false);
   // Without a belt direction there is nothing to move against.
   const free = new Tracker({ ...OPTS, direction: 'none' });
-  assert.deepEqual(run(free, frames).flatMap((s) => s.reversed), []);
+  assert.deepEqual(
+    run(free, frames).flatMap((s) => s.reversed),
+    [],
+  );
 });
 
 test('a match far from the prediction is reported as a suspected identity switch', () => {
   const t = new Tracker({ ...OPTS, matchIou: 0.05 });
   const steps = run(t, [[part(100, 100, 200, 150)], [part(140, 100, 200, 150)], [part(180, 100, 200, 150)], [part(60, 100, 200, 150)]]);
   assert.deepEqual(idsOf(steps), [1, 1, 1, 1]);
-  assert.deepEqual(steps[3].jumped.map((j) => j.id), [1]);
+  assert.deepEqual(
+    steps[3].jumped.map((j) => j.id),
+    [1],
+  );
 });
 
 test('a small part moving further than its size per frame is followed from its second frame (belt prior)', () => {
@@ -174,13 +211,19 @@ test('a small part moving further than its size per frame is followed from its s
 test('probation: a detection seen once is not a part; frames counted by seq, so dropped frames are steps', () => {
   const t = new Tracker(OPTS);
   const s = run(t, [[part(100, 100)], []]);
-  assert.deepEqual(s[1].removed.map((r) => r.why), ['probation']);
+  assert.deepEqual(
+    s[1].removed.map((r) => r.why),
+    ['probation'],
+  );
   assert.equal(t.tracks.length, 0);
   // Seq 0, 1 then 4: the prediction takes the three steps (40 px each), so the match holds.
   const g = new Tracker(OPTS);
   const a = g.update([part(100, 100)], { seq: 0, width: W, height: H });
   const b = g.update([part(140, 100)], { seq: 1, width: W, height: H });
   const c = g.update([part(260, 100)], { seq: 4, width: W, height: H });
-  assert.deepEqual([a, b, c].map((x) => x.assigned.get(0)?.id), [1, 1, 1]);
+  assert.deepEqual(
+    [a, b, c].map((x) => x.assigned.get(0)?.id),
+    [1, 1, 1],
+  );
   assert.equal(c.jumped.length, 0);
 });

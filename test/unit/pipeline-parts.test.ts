@@ -74,7 +74,17 @@ const camera = (over: Partial<CameraConfig> = {}): CameraConfig => ({
 });
 
 function frame(seq: number, done?: (err?: Error) => void): Frame {
-  return { cameraId: 'belt', seq, captureMono: seq * 40, captureWall: 1_700_000_000_000 + seq * 40, width: W, height: H, format: 'rgb24', data: Buffer.alloc(0), ...(done ? { done } : {}) };
+  return {
+    cameraId: 'belt',
+    seq,
+    captureMono: seq * 40,
+    captureWall: 1_700_000_000_000 + seq * 40,
+    width: W,
+    height: H,
+    format: 'rgb24',
+    data: Buffer.alloc(0),
+    ...(done ? { done } : {}),
+  };
 }
 
 function setup(cam = camera(), bootId = 3) {
@@ -121,7 +131,10 @@ test('decision: frame and trigger mode keep the per-frame reject', async () => {
   tr.pipeline.trigger('belt', 'P-2');
   await tr.run(6, 20);
   assert.equal(tr.sink.verdicts.length, 0, 'trigger mode never tracks parts');
-  assert.deepEqual(tr.sink.rejects.map((r) => r.triggerId), ['P-2']);
+  assert.deepEqual(
+    tr.sink.rejects.map((r) => r.triggerId),
+    ['P-2'],
+  );
 });
 
 test('a lossless frame is done only once the verdict decided on it is durable', async () => {
@@ -131,10 +144,12 @@ test('a lossless frame is done only once the verdict decided on it is durable', 
   const done: number[] = [];
   for (let s = 0; s < 12; s++) {
     await new Promise<void>((resolve) => {
-      pipeline.offer(frame(s, () => {
-        done.push(s);
-        resolve();
-      }));
+      pipeline.offer(
+        frame(s, () => {
+          done.push(s);
+          resolve();
+        }),
+      );
       if (s === 9) setTimeout(resolve, 50); // frame 9 decides the plate: it must wait for the gate
     });
   }
@@ -157,7 +172,11 @@ test('a camera fault decides the parts in view: fail-safe reject; tracking start
   assert.match(sink.verdicts[0].reason, /^no-verdict: /);
   assert.equal(pipeline.counters('belt')!.parts.failSafe, 1);
   await run(3, 20);
-  assert.deepEqual(sink.verdicts.map((v) => v.partId), ['3-1', '3-2'], 'the plate seen again is a new part with a new number');
+  assert.deepEqual(
+    sink.verdicts.map((v) => v.partId),
+    ['3-1', '3-2'],
+    'the plate seen again is a new part with a new number',
+  );
 });
 
 test('inference errors: the part in view is given up after the lost buffer, then decided', async () => {
@@ -177,7 +196,10 @@ test('drain decides the parts still in view; removeCamera too; part numbers neve
   pipeline.addCamera(camera());
   await run(0, 4);
   assert.equal(await pipeline.drain(1000), true);
-  assert.deepEqual(sink.verdicts.map((v) => v.partId), ['3-1', '3-2']);
+  assert.deepEqual(
+    sink.verdicts.map((v) => v.partId),
+    ['3-1', '3-2'],
+  );
   assert.ok(sink.verdicts.every((v) => v.decidedBy === 'fault'));
 });
 
@@ -191,10 +213,13 @@ test('hot update: decision part -> frame decides the parts in view and switches 
   // Back to parts: tracking starts afresh; the plate (still before the line) is a new part.
   pipeline.updateCamera(camera());
   await run(8, 30);
-  assert.deepEqual(sink.verdicts.map((v) => [v.partId, v.decidedBy]), [
-    ['3-1', 'fault'],
-    ['3-2', 'line'],
-  ]);
+  assert.deepEqual(
+    sink.verdicts.map((v) => [v.partId, v.decidedBy]),
+    [
+      ['3-1', 'fault'],
+      ['3-2', 'line'],
+    ],
+  );
 });
 
 test('a part class the model does not have: the defects are tracked as parts (logged)', async () => {

@@ -108,7 +108,10 @@ test('latest frame wins: frames arriving during an inference replace each other,
   assert.equal(c.dropped.superseded, 4);
   assert.equal(c.inferred, 2);
   assert.equal(c.published, 2);
-  assert.deepEqual(sink.dets.map((d) => d.seq), [0, 5]);
+  assert.deepEqual(
+    sink.dets.map((d) => d.seq),
+    [0, 5],
+  );
   assert.equal(detector.maxConcurrent, 1);
 });
 
@@ -170,7 +173,13 @@ test('deadline: a late frame is counted and its reject says deadlineMet false (s
   pipeline.offer(frame('a', 1, { captureMono: 1900 }));
   clock = 2080;
   await detector.finish();
-  assert.deepEqual(sink.rejects.map((r) => [r.seq, r.deadlineMet, r.latencyMs]), [[0, true, 30], [1, false, 180]]);
+  assert.deepEqual(
+    sink.rejects.map((r) => [r.seq, r.deadlineMet, r.latencyMs]),
+    [
+      [0, true, 30],
+      [1, false, 180],
+    ],
+  );
   assert.equal(pipeline.counters('a')!.late, 1);
   assert.equal(sink.dets[1].latency.totalMs, 180);
   assert.equal(sink.dets[1].latency.queueMs, 100);
@@ -217,8 +226,19 @@ test('trigger mode: a triggered frame that misses its deadline is published as l
   assert.deepEqual(detector.seen, ['a:0', 'a:1', 'a:5', 'a:6']);
   assert.equal(pipeline.counters('a')!.dropped.superseded, 3);
   const tagged = sink.dets.filter((d) => d.triggerId !== undefined).map((d) => [d.triggerId, d.deadlineMet, d.latency.totalMs]);
-  assert.deepEqual(tagged, [['P-1', false, 200], ['P-2', false, 200]], 'both late triggers are published, marked late');
-  assert.deepEqual(sink.rejects.map((r) => [r.key, r.deadlineMet, r.latencyMs]), [['dev:a:trigger:P-1', false, 200]], 'the late reject is published, marked late');
+  assert.deepEqual(
+    tagged,
+    [
+      ['P-1', false, 200],
+      ['P-2', false, 200],
+    ],
+    'both late triggers are published, marked late',
+  );
+  assert.deepEqual(
+    sink.rejects.map((r) => [r.key, r.deadlineMet, r.latencyMs]),
+    [['dev:a:trigger:P-1', false, 200]],
+    'the late reject is published, marked late',
+  );
   assert.equal(pipeline.counters('a')!.late, 3, 'frames 1, 5 (300 ms) and 6 are late');
 });
 
@@ -254,7 +274,10 @@ test('hot rules edit applies to the next frame; pause drops live frames; drain f
   pipeline.updateCamera(camera('a', { rules: { rejectClasses: ['scratch'], classConf: { scratch: 0.95 }, minBoxArea: 0, zones: [] } }));
   pipeline.offer(frame('a', 1));
   await detector.finish();
-  assert.deepEqual(sink.rejects.map((r) => r.seq), [0]);
+  assert.deepEqual(
+    sink.rejects.map((r) => r.seq),
+    [0],
+  );
   assert.equal(sink.dets[1].detections.length, 0);
   pipeline.pause('a');
   pipeline.offer(frame('a', 2));

@@ -35,7 +35,12 @@ class SplitDetector extends FakeDetectorBase {
     this.log.push(entry);
     await sleep(PREPARE_MS);
     entry.prepareEnd = performance.now();
-    return { seq: frame.seq, tensor: new Float32Array(0), info: { scale: 1, padX: 0, padY: 0, srcWidth: frame.width, srcHeight: frame.height, dstWidth: frame.width, dstHeight: frame.height }, preprocessMs: entry.prepareEnd - entry.prepareStart };
+    return {
+      seq: frame.seq,
+      tensor: new Float32Array(0),
+      info: { scale: 1, padX: 0, padY: 0, srcWidth: frame.width, srcHeight: frame.height, dstWidth: frame.width, dstHeight: frame.height },
+      preprocessMs: entry.prepareEnd - entry.prepareStart,
+    };
   }
   async inferPrepared(prepared: PreparedFrame): Promise<{ detections: []; timings: StageTimings }> {
     const p = prepared as Prepared;
@@ -127,7 +132,10 @@ test('a frame staged by a detector that was swapped out runs whole on the new on
   while (dets.length < 2) await sleep(5);
   assert.deepEqual(first.released, [1], 'the old detector got its prepared tensor back');
   assert.equal(second.wholeRuns, 1, 'frame 1 was prepared again by the new detector');
-  assert.deepEqual(dets.map((d) => d.seq), [0, 1]);
+  assert.deepEqual(
+    dets.map((d) => d.seq),
+    [0, 1],
+  );
 
   // stop while a frame is staged: it is dropped as stopped and its preparation released
   pipeline.offer(frame(2));

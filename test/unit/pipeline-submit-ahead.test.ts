@@ -193,7 +193,12 @@ test('setDetector waits for both frames in flight before handing back the old de
   const first = new QueueingDetector();
   const second = new QueueingDetector();
   const dets: DetectionsPayload[] = [];
-  const pipeline = new Pipeline({ deviceId: 'dev', detector: first, sink: { detections: (p) => dets.push(p), reject: async () => {}, verdict: async () => {} }, logger: silentLogger() });
+  const pipeline = new Pipeline({
+    deviceId: 'dev',
+    detector: first,
+    sink: { detections: (p) => dets.push(p), reject: async () => {}, verdict: async () => {} },
+    logger: silentLogger(),
+  });
   pipeline.addCamera(camera);
   let seq = 0;
   const feed = setInterval(() => pipeline.offer(frame(seq++)), 5);

@@ -30,7 +30,15 @@ test('console summary: enabled rule, line format, written on stderr-like sink', 
   assert.equal(summaryEnabled('auto', true), true);
   assert.equal(summaryEnabled('on', false), true);
   assert.equal(summaryEnabled('off', true), false);
-  const line = formatSummary({ fps: 9.96, p50Ms: 61.234, rejectsByClass: { scratch: 3, dent: 1 }, broker: 'connected', outboxDepth: 0, engine: 'ort-cpu', cameras: [{ id: 'line1', state: 'ok' }] });
+  const line = formatSummary({
+    fps: 9.96,
+    p50Ms: 61.234,
+    rejectsByClass: { scratch: 3, dent: 1 },
+    broker: 'connected',
+    outboxDepth: 0,
+    engine: 'ort-cpu',
+    cameras: [{ id: 'line1', state: 'ok' }],
+  });
   assert.equal(line, '[inspectd] ort-cpu 10.0 fps | p50 61.2ms | rejects scratch=3 dent=1 | broker connected | outbox 0 | cams line1:ok');
   assert.match(formatSummary({ fps: 0, p50Ms: NaN, rejectsByClass: {}, broker: 'disconnected', outboxDepth: 5 }), /p50 - \| rejects 0 \| broker disconnected \| outbox 5$/);
   // decision: part cameras: parts tracked, and their verdicts by outcome, fail-safes among them.

@@ -15,18 +15,40 @@ const det = (cls: string, classId: number, confidence: number, x1: number, y1: n
 const rules = (r: Partial<RulesConfig> = {}): RulesConfig => ({ rejectClasses: [], classConf: {}, minBoxArea: 0, zones: [], ...r });
 
 test('pointInPolygon: square, concave L shape, outside', () => {
-  const sq: [number, number][] = [[0, 0], [10, 0], [10, 10], [0, 10]];
+  const sq: [number, number][] = [
+    [0, 0],
+    [10, 0],
+    [10, 10],
+    [0, 10],
+  ];
   assert.equal(pointInPolygon(5, 5, sq), true);
   assert.equal(pointInPolygon(15, 5, sq), false);
   assert.equal(pointInPolygon(-1, -1, sq), false);
-  const L: [number, number][] = [[0, 0], [10, 0], [10, 4], [4, 4], [4, 10], [0, 10]];
+  const L: [number, number][] = [
+    [0, 0],
+    [10, 0],
+    [10, 4],
+    [4, 4],
+    [4, 10],
+    [0, 10],
+  ];
   assert.equal(pointInPolygon(2, 8, L), true);
   assert.equal(pointInPolygon(8, 8, L), false, 'the notch of the L is outside');
   assert.equal(pointInPolygon(8, 2, L), true);
 });
 
 test('zones: the box centre decides, not the box overlap', () => {
-  const zones = [{ name: 'left', polygon: [[0, 0], [100, 0], [100, 100], [0, 100]] as [number, number][] }];
+  const zones = [
+    {
+      name: 'left',
+      polygon: [
+        [0, 0],
+        [100, 0],
+        [100, 100],
+        [0, 100],
+      ] as [number, number][],
+    },
+  ];
   assert.equal(zoneOf({ x1: 80, y1: 10, x2: 180, y2: 20 }, zones)?.name, undefined, 'centre x=130 is outside');
   assert.equal(zoneOf({ x1: 10, y1: 10, x2: 150, y2: 20 }, zones)?.name, 'left', 'centre x=80 is inside');
   const r = evaluateRules([det('a', 0, 0.9, 80, 10, 180, 20), det('a', 0, 0.9, 10, 10, 150, 20)], rules({ zones }));
@@ -37,18 +59,27 @@ test('zones: the box centre decides, not the box overlap', () => {
 test('per-class thresholds by name or id; other classes pass', () => {
   const dets = [det('scratch', 1, 0.5, 0, 0, 10, 10), det('scratch', 1, 0.8, 0, 0, 10, 10), det('dent', 2, 0.3, 0, 0, 10, 10), det('ok', 0, 0.3, 0, 0, 10, 10)];
   const r = evaluateRules(dets, rules({ classConf: { scratch: 0.6, '2': 0.4 } }));
-  assert.deepEqual(r.kept.map((d) => `${d.class}:${d.confidence}`), ['scratch:0.8', 'ok:0.3']);
+  assert.deepEqual(
+    r.kept.map((d) => `${d.class}:${d.confidence}`),
+    ['scratch:0.8', 'ok:0.3'],
+  );
 });
 
 test('minBoxArea drops small boxes', () => {
   const r = evaluateRules([det('a', 0, 0.9, 0, 0, 5, 5), det('a', 0, 0.9, 0, 0, 20, 20)], rules({ minBoxArea: 100 }));
-  assert.deepEqual(r.kept.map((d) => d.box.x2), [20]);
+  assert.deepEqual(
+    r.kept.map((d) => d.box.x2),
+    [20],
+  );
 });
 
 test('reject causes: only kept detections of reject classes (name or id)', () => {
   const dets = [det('scratch', 1, 0.9, 0, 0, 10, 10), det('ok', 0, 0.9, 0, 0, 10, 10), det('dent', 2, 0.2, 0, 0, 10, 10), det('hole', 3, 0.7, 0, 0, 10, 10)];
   const r = evaluateRules(dets, rules({ rejectClasses: ['scratch', 'dent', '3'], classConf: { dent: 0.5 } }));
-  assert.deepEqual(r.rejectCauses.map((d) => d.class), ['scratch', 'hole']);
+  assert.deepEqual(
+    r.rejectCauses.map((d) => d.class),
+    ['scratch', 'hole'],
+  );
   assert.equal(r.kept.length, 3);
 });
 

@@ -70,7 +70,10 @@ test('snapshot: keeps at most maxFiles (oldest removed), drops when busy and cou
 
   const off = new SnapshotWriter({ config: { enabled: false, dir: path.join(dir, 'off'), maxFiles: 2, maxBytes: 1e9 }, logger: silentLogger() });
   assert.equal(await off.saveReject(frame, [det], { cameraId: 'cam1', seq: 1, key: 'k' }), null);
-  assert.deepEqual(readdirSync(dir).filter((n) => n === 'off'), []);
+  assert.deepEqual(
+    readdirSync(dir).filter((n) => n === 'off'),
+    [],
+  );
 });
 
 test('snapshot names sort by time and never contain path characters', () => {
@@ -100,7 +103,11 @@ test('snapshot stop() drains: every write started before it is a complete JPEG o
   // Checked before anything else runs: stop() alone must have waited for the writes.
   const names = readdirSync(dir).sort();
   assert.equal(settled.length, 4, 'every write had finished when stop() resolved');
-  assert.deepEqual(names.filter((n) => n.endsWith('.tmp')), [], 'no half-written .jpg.tmp left');
+  assert.deepEqual(
+    names.filter((n) => n.endsWith('.tmp')),
+    [],
+    'no half-written .jpg.tmp left',
+  );
   assert.deepEqual(names.map((n) => Number(/_(\d{12})\.jpg$/.exec(n)?.[1])).sort(), [1, 2, 3, 4]);
   for (const file of settled) {
     assert.ok(file && names.includes(path.basename(file)));
@@ -150,7 +157,9 @@ test('snapshot: the directory stays under maxBytes, oldest deleted first, counti
   await w.start();
   t.after(() => w.stop());
   for (let seq = 1; seq <= 2; seq++) assert.ok(await w.saveReject(grayFrame('rgb24'), [det], { cameraId: 'cam1', seq, key: `k${seq}` }));
-  const names = readdirSync(dir).filter((n) => n.endsWith('.jpg')).sort();
+  const names = readdirSync(dir)
+    .filter((n) => n.endsWith('.jpg'))
+    .sort();
   assert.equal(names.length, 3, names.join(' '));
   assert.equal(names[0], old[1], 'the oldest file went first');
   const total = names.reduce((n, name) => n + statSync(path.join(dir, name)).size, 0);
@@ -174,7 +183,11 @@ test('snapshots yield to the outbox: short of the reserved space, old snapshots 
 
   reserved = Number.POSITIVE_INFINITY; // the outbox cannot write: every byte goes to it
   assert.equal(await w.saveReject(grayFrame('rgb24'), [det], { cameraId: 'cam1', seq: 4, key: 'k4' }), null);
-  assert.deepEqual(readdirSync(dir).filter((n) => n.endsWith('.jpg') || n.endsWith('.tmp')), [], 'the snapshots gave their space back, nothing half-written');
+  assert.deepEqual(
+    readdirSync(dir).filter((n) => n.endsWith('.jpg') || n.endsWith('.tmp')),
+    [],
+    'the snapshots gave their space back, nothing half-written',
+  );
   assert.match(await metrics.text(), /inspectd_snapshots_dropped_total\{reason="disk"\} 1/);
 
   reserved = 0;

@@ -23,7 +23,13 @@ test('RawFrameReader hands frames on as independent buffers', { timeout: 5000 },
   const r = new RawFrameReader(4, (b) => frames.push(b));
   r.push(Buffer.from([1, 2, 3, 4, 5, 6]));
   r.push(Buffer.from([7, 8]));
-  assert.deepEqual(frames.map((f) => [...f]), [[1, 2, 3, 4], [5, 6, 7, 8]]);
+  assert.deepEqual(
+    frames.map((f) => [...f]),
+    [
+      [1, 2, 3, 4],
+      [5, 6, 7, 8],
+    ],
+  );
   assert.throws(() => new RawFrameReader(0, () => undefined), RangeError);
 });
 
@@ -41,11 +47,35 @@ test('credentials never survive redaction', { timeout: 5000 }, () => {
 
 test('ffmpeg argv: input options before -i, raw rgb24 out, rtsp over tcp', { timeout: 5000 }, () => {
   const args = ffmpegArgs({
-    type: 'ffmpeg', input: 'rtsp://cam/1', width: 640, height: 480, fps: 10, realtime: false, loop: false, rtspTransport: 'tcp', inputArgs: ['-an'],
+    type: 'ffmpeg',
+    input: 'rtsp://cam/1',
+    width: 640,
+    height: 480,
+    fps: 10,
+    realtime: false,
+    loop: false,
+    rtspTransport: 'tcp',
+    inputArgs: ['-an'],
   });
   assert.deepEqual(args, [
-    '-hide_banner', '-loglevel', 'error', '-nostdin', '-rtsp_transport', 'tcp', '-an', '-i', 'rtsp://cam/1',
-    '-an', '-sn', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-vf', 'scale=640:480,fps=10', 'pipe:1',
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-nostdin',
+    '-rtsp_transport',
+    'tcp',
+    '-an',
+    '-i',
+    'rtsp://cam/1',
+    '-an',
+    '-sn',
+    '-f',
+    'rawvideo',
+    '-pix_fmt',
+    'rgb24',
+    '-vf',
+    'scale=640:480,fps=10',
+    'pipe:1',
   ]);
   const file = ffmpegArgs({ type: 'ffmpeg', input: '/x.mp4', inputFormat: 'mp4', width: 2, height: 2, realtime: true, loop: true, rtspTransport: 'tcp', inputArgs: [] });
   assert.deepEqual(file.slice(4, file.indexOf('-i') + 2), ['-re', '-stream_loop', '-1', '-f', 'mp4', '-i', '/x.mp4']);
@@ -57,6 +87,17 @@ test('gstreamer pipeline split respects quotes; caps and fdsink are appended', {
   assert.deepEqual(splitPipeline('a  b\t!c'), ['a', 'b', '!c']);
   assert.throws(() => splitPipeline('a "b'), /unbalanced/);
   assert.deepEqual(gstreamerArgs({ type: 'gstreamer', pipeline: 'videotestsrc num-buffers=5', width: 32, height: 24 }), [
-    '-q', 'videotestsrc', 'num-buffers=5', '!', 'videoconvert', '!', 'videoscale', '!', 'video/x-raw,format=RGB,width=32,height=24', '!', 'fdsink', 'fd=1',
+    '-q',
+    'videotestsrc',
+    'num-buffers=5',
+    '!',
+    'videoconvert',
+    '!',
+    'videoscale',
+    '!',
+    'video/x-raw,format=RGB,width=32,height=24',
+    '!',
+    'fdsink',
+    'fd=1',
   ]);
 });

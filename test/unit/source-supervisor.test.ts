@@ -91,7 +91,10 @@ test('seq is renumbered per camera and stays monotonic across restarts; clean en
   assert.ok(s1.stopped);
   s2.emit();
   s1.emit(); // a straggler from the old source is ignored
-  assert.deepEqual(h.frames.map((f) => f.seq), [0, 1, 2]);
+  assert.deepEqual(
+    h.frames.map((f) => f.seq),
+    [0, 1, 2],
+  );
   assert.ok(h.frames.every((f) => f.cameraId === 'cam1'));
   assert.deepEqual(h.states, [{ state: 'ok' }]);
   assert.deepEqual(h.restarts, ['source ended']);

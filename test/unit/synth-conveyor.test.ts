@@ -62,7 +62,10 @@ test('ground truth: every part is in view exactly from firstFrame to lastFrame, 
     for (const c of p.classes) assert.ok(DEFECT_CLASSES.includes(c));
   }
   // Parts are numbered along the belt; some slots carry two plates side by side.
-  assert.ok(truth.some((p) => p.lane === 1), 'two plates side by side somewhere');
+  assert.ok(
+    truth.some((p) => p.lane === 1),
+    'two plates side by side somewhere',
+  );
   const defective = truth.filter((p) => p.defective).length / truth.length;
   assert.ok(defective > 0.2 && defective < 0.8, `defect rate ${defective}`);
 });
@@ -83,7 +86,11 @@ test('a defective part shows its defect class in frames where it is whole; a goo
         const y = l.cy * OPTS.height;
         return x > v.box.x1 && x < v.box.x2 && y > v.box.y1 && y < v.box.y2;
       });
-      assert.deepEqual(inside.map((l) => DEFECT_CLASSES[l.classId]), p.classes, `frame ${n} part ${v.id}`);
+      assert.deepEqual(
+        inside.map((l) => DEFECT_CLASSES[l.classId]),
+        p.classes,
+        `frame ${n} part ${v.id}`,
+      );
       checked++;
     }
   }
@@ -133,6 +140,9 @@ test('SyntheticSource lossless: the next frame waits until the previous one is d
     await until(() => frames.length === i + 1);
   }
   await src.stop();
-  assert.deepEqual(frames.map((f) => f.seq), [0, 1, 2, 3, 4, 5]);
+  assert.deepEqual(
+    frames.map((f) => f.seq),
+    [0, 1, 2, 3, 4, 5],
+  );
   assert.equal(src.skippedTicks, 0);
 });

@@ -10,7 +10,10 @@ test('mulberry32 is deterministic and spreads over [0, 1)', { timeout: 5_000 }, 
   const a = mulberry32(42);
   const b = mulberry32(42);
   const xs = Array.from({ length: 1000 }, () => a());
-  assert.deepEqual(xs.slice(0, 10), Array.from({ length: 10 }, () => b()));
+  assert.deepEqual(
+    xs.slice(0, 10),
+    Array.from({ length: 10 }, () => b()),
+  );
   assert.ok(xs.every((x) => x >= 0 && x < 1));
   const mean = xs.reduce((s, x) => s + x, 0) / xs.length;
   assert.ok(Math.abs(mean - 0.5) < 0.05, `mean ${mean}`);
@@ -37,7 +40,10 @@ test('renderScene: labels are normalised, in range, and cover every demo class',
   for (let i = 0; i < 60; i++) {
     const s = await renderScene(1, i, { width: 128, height: 96, defectRate: 1 });
     if (s.labels.some((l) => l.classId !== PLATE_CLASS_ID)) defective++;
-    assert.ok(s.labels.some((l) => l.classId === PLATE_CLASS_ID), `frame ${i}: every plate is labelled`);
+    assert.ok(
+      s.labels.some((l) => l.classId === PLATE_CLASS_ID),
+      `frame ${i}: every plate is labelled`,
+    );
     for (const l of s.labels) {
       seen.add(l.classId);
       assert.ok(l.classId >= 0 && l.classId < DEMO_CLASSES.length);
@@ -52,7 +58,11 @@ test('renderScene: labels are normalised, in range, and cover every demo class',
   assert.ok(defective >= 55, `defectRate 1 gave only ${defective}/60 defective frames`);
   for (let i = 0; i < 20; i++) {
     const s = await renderScene(1, i, { width: 128, height: 96, defectRate: 0 });
-    assert.deepEqual(s.labels.map((l) => l.classId).filter((c) => c !== PLATE_CLASS_ID), [], 'no defect labels at defect rate 0');
+    assert.deepEqual(
+      s.labels.map((l) => l.classId).filter((c) => c !== PLATE_CLASS_ID),
+      [],
+      'no defect labels at defect rate 0',
+    );
   }
 });
 
@@ -66,12 +76,7 @@ test('writeDataset writes an Ultralytics-style layout, deterministically', { tim
   const res = await writeDataset({ out: path.join(dir, 'a'), train: 4, val: 2, seed: 5, width: 96, height: 64 });
   await writeDataset({ out: path.join(dir, 'b'), train: 4, val: 2, seed: 5, width: 96, height: 64 });
   assert.equal(res.images, 6);
-  assert.deepEqual((await readdir(path.join(dir, 'a', 'images', 'train'))).sort(), [
-    'train_000000.jpg',
-    'train_000001.jpg',
-    'train_000002.jpg',
-    'train_000003.jpg',
-  ]);
+  assert.deepEqual((await readdir(path.join(dir, 'a', 'images', 'train'))).sort(), ['train_000000.jpg', 'train_000001.jpg', 'train_000002.jpg', 'train_000003.jpg']);
   assert.equal((await readdir(path.join(dir, 'a', 'labels', 'val'))).length, 2);
   const yaml = await readFile(path.join(dir, 'a', 'data.yaml'), 'utf8');
   assert.match(yaml, /train: images\/train/);

@@ -31,7 +31,13 @@ function v8(rows: number[][], post = DEFAULT_POSTPROCESS, info = IDENTITY) {
 }
 
 test('v8: no candidate above threshold -> no detections', { timeout: 5000 }, () => {
-  assert.deepEqual(v8([[50, 50, 10, 10, 0.1, 0.2, 0.24], [10, 10, 4, 4, 0, 0, 0]]), []);
+  assert.deepEqual(
+    v8([
+      [50, 50, 10, 10, 0.1, 0.2, 0.24],
+      [10, 10, 4, 4, 0, 0, 0],
+    ]),
+    [],
+  );
 });
 
 test('v8: argmax class, cx/cy/w/h to corners, class-aware NMS sorted by score', { timeout: 5000 }, () => {
@@ -51,7 +57,10 @@ test('v8: argmax class, cx/cy/w/h to corners, class-aware NMS sorted by score', 
 
 test('v8: IoU threshold is strict: overlap exactly below it survives, above it is suppressed', { timeout: 5000 }, () => {
   // Two 10x10 boxes shifted by 2 px: IoU = 80 / 120 = 0.667.
-  const rows = [[50, 50, 10, 10, 0.9, 0, 0], [52, 50, 10, 10, 0.8, 0, 0]];
+  const rows = [
+    [50, 50, 10, 10, 0.9, 0, 0],
+    [52, 50, 10, 10, 0.8, 0, 0],
+  ];
   assert.equal(v8(rows, { ...DEFAULT_POSTPROCESS, iou: 0.7 }).length, 2);
   assert.equal(v8(rows, { ...DEFAULT_POSTPROCESS, iou: 0.6 }).length, 1);
 });
@@ -63,18 +72,35 @@ test('v8: all but the best suppressed; maxDetections caps the rest', { timeout: 
   assert.equal(round(dets[0].confidence), 0.79);
   const apart = Array.from({ length: 20 }, (_, i) => [5 + i * 5, 50, 2, 2, 0.5 + i * 0.01, 0, 0]);
   const capped = v8(apart, { ...DEFAULT_POSTPROCESS, maxDetections: 5 });
-  assert.deepEqual(capped.map((d) => round(d.confidence)), [0.69, 0.68, 0.67, 0.66, 0.65]);
+  assert.deepEqual(
+    capped.map((d) => round(d.confidence)),
+    [0.69, 0.68, 0.67, 0.66, 0.65],
+  );
 });
 
 test('ties: equal scores keep the earlier candidate and suppress the later', { timeout: 5000 }, () => {
-  const dets = v8([[10, 10, 10, 10, 0.5, 0, 0], [10.5, 10, 10, 10, 0.5, 0, 0], [80, 80, 10, 10, 0.5, 0, 0]]);
-  assert.deepEqual(summary(dets), [[0, 0.5, 5, 5, 15, 15], [0, 0.5, 75, 75, 85, 85]]);
+  const dets = v8([
+    [10, 10, 10, 10, 0.5, 0, 0],
+    [10.5, 10, 10, 10, 0.5, 0, 0],
+    [80, 80, 10, 10, 0.5, 0, 0],
+  ]);
+  assert.deepEqual(summary(dets), [
+    [0, 0.5, 5, 5, 15, 15],
+    [0, 0.5, 75, 75, 85, 85],
+  ]);
 });
 
 test('boxes are un-letterboxed to source pixels and clipped to the image', { timeout: 5000 }, () => {
   // A 200x100 source letterboxed into 100x100: scale 0.5, padY 25.
   const info: LetterboxInfo = { scale: 0.5, padX: 0, padY: 25, srcWidth: 200, srcHeight: 100, dstWidth: 100, dstHeight: 100 };
-  const dets = v8([[50, 50, 20, 20, 0.9, 0, 0], [95, 22, 20, 10, 0.0, 0.8, 0]], DEFAULT_POSTPROCESS, info);
+  const dets = v8(
+    [
+      [50, 50, 20, 20, 0.9, 0, 0],
+      [95, 22, 20, 10, 0.0, 0.8, 0],
+    ],
+    DEFAULT_POSTPROCESS,
+    info,
+  );
   assert.deepEqual(summary(dets), [
     [0, 0.9, 80, 30, 120, 70],
     [1, 0.8, 170, 0, 200, 4], // x2 = 210 and y1 = -16 clipped
@@ -82,10 +108,20 @@ test('boxes are un-letterboxed to source pixels and clipped to the image', { tim
 });
 
 test('per-class thresholds by id and by name, on top of the global one', { timeout: 5000 }, () => {
-  const rows = [[10, 10, 4, 4, 0.3, 0, 0], [30, 30, 4, 4, 0, 0.3, 0], [60, 60, 4, 4, 0, 0, 0.15]];
-  assert.deepEqual(v8(rows).map((d) => d.classId), [0, 1]);
+  const rows = [
+    [10, 10, 4, 4, 0.3, 0, 0],
+    [30, 30, 4, 4, 0, 0.3, 0],
+    [60, 60, 4, 4, 0, 0, 0.15],
+  ];
+  assert.deepEqual(
+    v8(rows).map((d) => d.classId),
+    [0, 1],
+  );
   const post = { ...DEFAULT_POSTPROCESS, classConf: { '0': 0.5, dent: 0.1 } };
-  assert.deepEqual(v8(rows, post).map((d) => d.classId), [1, 2]);
+  assert.deepEqual(
+    v8(rows, post).map((d) => d.classId),
+    [1, 2],
+  );
   const t = buildThresholds(post, NAMES, 3);
   assert.deepEqual(Array.from(t.perClass, round), [0.5, 0.25, 0.1]);
   assert.equal(round(t.min), 0.1);
@@ -207,7 +243,11 @@ test('NMS: boxes of other classes never suppress; a degenerate box suppresses no
 });
 
 test('v8: all classes suppressed by their per-class thresholds -> no detections', { timeout: 5000 }, () => {
-  const rows = [[50, 50, 10, 10, 0.9, 0.2, 0.1], [20, 20, 10, 10, 0.1, 0.9, 0.3], [80, 80, 10, 10, 0, 0, 0.94]];
+  const rows = [
+    [50, 50, 10, 10, 0.9, 0.2, 0.1],
+    [20, 20, 10, 10, 0.1, 0.9, 0.3],
+    [80, 80, 10, 10, 0, 0, 0.94],
+  ];
   assert.equal(v8(rows).length, 3, 'all pass the default threshold');
   assert.deepEqual(v8(rows, ALL_CLASSES_STRICT), []);
 });
@@ -231,7 +271,14 @@ test('v8: equal class scores on one anchor take the lower class id; equal scores
 });
 
 test('v8: a box wholly in the letterbox padding clips to a zero-height box on the edge (as Ultralytics)', { timeout: 5000 }, () => {
-  const dets = v8([[50, 10, 20, 10, 0.9, 0, 0], [50, 50, 400, 400, 0, 0.8, 0]], DEFAULT_POSTPROCESS, WIDE);
+  const dets = v8(
+    [
+      [50, 10, 20, 10, 0.9, 0, 0],
+      [50, 50, 400, 400, 0, 0.8, 0],
+    ],
+    DEFAULT_POSTPROCESS,
+    WIDE,
+  );
   assert.deepEqual(summary(dets), [
     [0, 0.9, 80, 0, 120, 0], // y 5..15 in the model input is above the image (padY 25)
     [1, 0.8, 0, 0, 200, 100], // larger than the image in every direction
@@ -251,7 +298,11 @@ test('v5: no detections when every objectness (or every product) is below thresh
 });
 
 test('v5: all classes suppressed by their per-class thresholds -> no detections', { timeout: 5000 }, () => {
-  const rows = [[50, 50, 10, 10, 1, 0.9, 0, 0], [20, 20, 10, 10, 0.95, 0, 0.9, 0], [80, 80, 10, 10, 1, 0, 0, 0.9]];
+  const rows = [
+    [50, 50, 10, 10, 1, 0.9, 0, 0],
+    [20, 20, 10, 10, 0.95, 0, 0.9, 0],
+    [80, 80, 10, 10, 1, 0, 0, 0.9],
+  ];
   assert.equal(v5(rows).length, 3);
   assert.deepEqual(v5(rows, ALL_CLASSES_STRICT), []);
 });
@@ -276,11 +327,22 @@ test('v5: boxes outside the image are clipped; ties keep index order and the low
 test('end-to-end: zero rows (the padding of a real export) and an all-below-threshold head give nothing', { timeout: 5000 }, () => {
   assert.deepEqual(e2e([]), []);
   assert.deepEqual(e2e(Array.from({ length: 300 }, () => [0, 0, 0, 0, 0, 0])), []);
-  assert.deepEqual(e2e([[1, 1, 5, 5, 0.24, 0], [1, 1, 5, 5, Number.NaN, 0]]), [], 'NaN scores never pass');
+  assert.deepEqual(
+    e2e([
+      [1, 1, 5, 5, 0.24, 0],
+      [1, 1, 5, 5, Number.NaN, 0],
+    ]),
+    [],
+    'NaN scores never pass',
+  );
 });
 
 test('end-to-end: all classes suppressed by their per-class thresholds -> no detections', { timeout: 5000 }, () => {
-  const rows = [[1, 1, 5, 5, 0.9, 0], [10, 10, 20, 20, 0.9, 1], [30, 30, 40, 40, 0.94, 2]];
+  const rows = [
+    [1, 1, 5, 5, 0.9, 0],
+    [10, 10, 20, 20, 0.9, 1],
+    [30, 30, 40, 40, 0.94, 2],
+  ];
   assert.equal(e2e(rows).length, 3);
   assert.deepEqual(e2e(rows, ALL_CLASSES_STRICT), []);
 });
@@ -304,8 +366,20 @@ test('end-to-end: boxes outside the image are clipped; ties keep row order; nega
 });
 
 test('NaN scores (a broken or overflowing fp16 head) never become detections in any decoder', { timeout: 5000 }, () => {
-  assert.deepEqual(v8([[50, 50, 10, 10, Number.NaN, 0, 0], [20, 20, 10, 10, Number.NaN, Number.NaN, Number.NaN]]), []);
+  assert.deepEqual(
+    v8([
+      [50, 50, 10, 10, Number.NaN, 0, 0],
+      [20, 20, 10, 10, Number.NaN, Number.NaN, Number.NaN],
+    ]),
+    [],
+  );
   assert.deepEqual(summary(v8([[50, 50, 10, 10, Number.NaN, 0.6, 0]])), [[1, 0.6, 45, 45, 55, 55]], 'a real score beside a NaN still counts');
-  assert.deepEqual(v5([[50, 50, 10, 10, Number.NaN, 0.9, 0, 0], [50, 50, 10, 10, 0.9, Number.NaN, Number.NaN, Number.NaN]]), []);
+  assert.deepEqual(
+    v5([
+      [50, 50, 10, 10, Number.NaN, 0.9, 0, 0],
+      [50, 50, 10, 10, 0.9, Number.NaN, Number.NaN, Number.NaN],
+    ]),
+    [],
+  );
   assert.deepEqual(summary(v5([[50, 50, 10, 10, 1, Number.NaN, 0.5, 0]])), [[1, 0.5, 45, 45, 55, 55]]);
 });

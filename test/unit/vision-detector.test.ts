@@ -40,11 +40,26 @@ test('Detector on a v8 head: metadata, layout, NMS and un-letterboxing through o
     for (const v of Object.values(timings)) assert.ok(v >= 0);
 
     const strict = await d.detectFrame(frame(32, 32), { conf: 0.7 });
-    assert.deepEqual(strict.detections.map((x) => [x.classId, r2(x.confidence)]), [[0, 0.9], [1, 0.85]]);
+    assert.deepEqual(
+      strict.detections.map((x) => [x.classId, r2(x.confidence)]),
+      [
+        [0, 0.9],
+        [1, 0.85],
+      ],
+    );
     const perClass = await d.detectFrame(frame(32, 32), { conf: 0.7, classConf: { "it's a scratch": 0.5 } });
-    assert.deepEqual(perClass.detections.map((x) => [x.classId, r2(x.confidence)]), [[0, 0.9], [1, 0.85], [1, 0.6]]);
+    assert.deepEqual(
+      perClass.detections.map((x) => [x.classId, r2(x.confidence)]),
+      [
+        [0, 0.9],
+        [1, 0.85],
+        [1, 0.6],
+      ],
+    );
 
-    const png = await sharp(Buffer.alloc(32 * 32 * 3, 50), { raw: { width: 32, height: 32, channels: 3 } }).png().toBuffer();
+    const png = await sharp(Buffer.alloc(32 * 32 * 3, 50), { raw: { width: 32, height: 32, channels: 3 } })
+      .png()
+      .toBuffer();
     const img = await d.detectImage(png);
     assert.deepEqual([img.width, img.height, img.detections.length], [32, 32, 3]);
   } finally {
@@ -58,10 +73,13 @@ test('Detector on an end-to-end head takes rows as they are', { timeout: 20000 }
   try {
     assert.equal(d.layout, 'end2end');
     const { detections } = await d.detectFrame(frame(32, 32));
-    assert.deepEqual(detections.map((x) => [x.class, r2(x.confidence), x.box.x1, x.box.y1, x.box.x2, x.box.y2]), [
-      ['a', 0.95, 8, 8, 24, 24],
-      ['b', 0.7, 4, 4, 12, 12],
-    ]);
+    assert.deepEqual(
+      detections.map((x) => [x.class, r2(x.confidence), x.box.x1, x.box.y1, x.box.x2, x.box.y2]),
+      [
+        ['a', 0.95, 8, 8, 24, 24],
+        ['b', 0.7, 4, 4, 12, 12],
+      ],
+    );
   } finally {
     await d.dispose();
   }
@@ -120,7 +138,10 @@ test('a model without names takes them from a labels file, else class<N>', { tim
     assert.deepEqual(d.inputSize, { width: 32, height: 32 });
     assert.deepEqual(d.metadata.names, ['ok', 'scratch']);
     const { detections } = await d.detectFrame(frame(32, 32));
-    assert.deepEqual(detections.map((x) => [x.class, r2(x.confidence), x.box.x1, x.box.y2]), [['scratch', 0.9, 12, 20]]);
+    assert.deepEqual(
+      detections.map((x) => [x.class, r2(x.confidence), x.box.x1, x.box.y2]),
+      [['scratch', 0.9, 12, 20]],
+    );
   } finally {
     await d.dispose();
   }
@@ -165,7 +186,10 @@ test('raw frames: native preprocessing is the default and detects the same as th
       const b = (await js.detectFrame(f, { conf: 0.2 })).detections;
       // Interpolation differs by at most 1/255 per value: confident detections must pair up closely; only
       // detections near the 0.2 threshold may appear on one side alone.
-      for (const [mine, theirs] of [[a, b], [b, a]] as const) {
+      for (const [mine, theirs] of [
+        [a, b],
+        [b, a],
+      ] as const) {
         for (const d of mine) {
           const m = theirs.find((o) => o.classId === d.classId && iou(o.box, d.box) >= 0.95);
           if (d.confidence >= 0.3) {

@@ -38,7 +38,8 @@ test('letterbox geometry matches Ultralytics LetterBox', { timeout: 5000 }, () =
 });
 
 test('raw rgb frame: gray 114 padding, pixels /255, NCHW planes', { timeout: 5000 }, async () => {
-  const w = 64, h = 32;
+  const w = 64,
+    h = 32;
   const data = Buffer.alloc(w * h * 3);
   for (let i = 0; i < w * h; i++) data.set([200, 100, 50], i * 3);
   const { tensor, info } = await preprocessRaw(frame(w, h, 'rgb24', data), 32, 32);
@@ -52,7 +53,9 @@ test('raw rgb frame: gray 114 padding, pixels /255, NCHW planes', { timeout: 500
 });
 
 test('bgr frames are swapped to RGB, gray replicated, stride honoured', { timeout: 5000 }, async () => {
-  const w = 30, h = 20, stride = 100;
+  const w = 30,
+    h = 20,
+    stride = 100;
   const bgr = Buffer.alloc(stride * h, 0xee); // row padding bytes must be ignored
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) bgr.set([10, 20, 30], y * stride + x * 3);
   const a = await preprocessRaw(frame(w, h, 'bgr24', bgr, stride), 48, 48);
@@ -81,24 +84,36 @@ test('short frame data is IMAGE_UNREADABLE, not a crash', { timeout: 5000 }, asy
 });
 
 test('encoded images: EXIF rotation, alpha and grayscale normalised; garbage is IMAGE_UNREADABLE', { timeout: 10000 }, async () => {
-  const w = 40, h = 20;
+  const w = 40,
+    h = 20;
   const rgba = Buffer.alloc(w * h * 4);
   for (let i = 0; i < w * h; i++) rgba.set([255, 0, 0, i % 2 ? 0 : 255], i * 4);
-  const png = await sharp(rgba, { raw: { width: w, height: h, channels: 4 } }).png().toBuffer();
+  const png = await sharp(rgba, { raw: { width: w, height: h, channels: 4 } })
+    .png()
+    .toBuffer();
   const a = await preprocessImage(png, 32, 32);
   assert.deepEqual([a.info.srcWidth, a.info.srcHeight], [40, 20]);
   assert.deepEqual(px(a.tensor, 32, 32, 16, 16), [255, 0, 0]); // alpha dropped as OpenCV imread does
 
   // Orientation 6 = rotate 90° clockwise to display: a 40x20 stored image is 20x40 upright.
-  const jpeg = await sharp(rgba, { raw: { width: w, height: h, channels: 4 } }).removeAlpha().jpeg().withMetadata({ orientation: 6 }).toBuffer();
+  const jpeg = await sharp(rgba, { raw: { width: w, height: h, channels: 4 } })
+    .removeAlpha()
+    .jpeg()
+    .withMetadata({ orientation: 6 })
+    .toBuffer();
   const r = await preprocessImage(jpeg, 32, 32);
   assert.deepEqual([r.info.srcWidth, r.info.srcHeight], [20, 40]);
 
-  const grayPng = await sharp(Buffer.alloc(w * h, 90), { raw: { width: w, height: h, channels: 1 } }).png().toBuffer();
+  const grayPng = await sharp(Buffer.alloc(w * h, 90), { raw: { width: w, height: h, channels: 1 } })
+    .png()
+    .toBuffer();
   const g = await preprocessImage(grayPng, 32, 32);
   assert.deepEqual(px(g.tensor, 32, 32, 16, 16), [90, 90, 90]);
 
-  const png16 = await sharp(Buffer.alloc(w * h * 3, 128), { raw: { width: w, height: h, channels: 3 } }).toColourspace('rgb16').png().toBuffer();
+  const png16 = await sharp(Buffer.alloc(w * h * 3, 128), { raw: { width: w, height: h, channels: 3 } })
+    .toColourspace('rgb16')
+    .png()
+    .toBuffer();
   const d = await preprocessImage(png16, 32, 32);
   assert.deepEqual(px(d.tensor, 32, 32, 16, 16), [128, 128, 128]);
 

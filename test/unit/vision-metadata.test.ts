@@ -10,12 +10,7 @@ import { repoPath } from '../helpers/fixtures.js';
 
 test('names dict as Ultralytics writes it, with quotes and apostrophes inside names', { timeout: 5000 }, () => {
   assert.deepEqual(parseNamesLiteral("{0: 'person', 1: 'traffic light'}"), ['person', 'traffic light']);
-  assert.deepEqual(parseNamesLiteral(`{0: "it's", 1: 'say "hi"', 2: 'back\\\\slash', 3: 'esc\\'aped'}`), [
-    "it's",
-    'say "hi"',
-    'back\\slash',
-    "esc'aped",
-  ]);
+  assert.deepEqual(parseNamesLiteral(`{0: "it's", 1: 'say "hi"', 2: 'back\\\\slash', 3: 'esc\\'aped'}`), ["it's", 'say "hi"', 'back\\slash', "esc'aped"]);
   assert.deepEqual(parseNamesLiteral("{0: 'a,b: {c}', 1: 'caf\\xe9'}"), ['a,b: {c}', 'café']);
   assert.deepEqual(parseNamesLiteral("{1: 'b', 0: 'a',}"), ['a', 'b']);
   assert.deepEqual(parseNamesLiteral('{"0": "a", "1": "b"}'), ['a', 'b']);
