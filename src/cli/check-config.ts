@@ -30,6 +30,7 @@ export async function checkConfigCommand(argv: string[]): Promise<number> {
       const classes = await modelClassNames(loaded.config.model.path, loaded.config.model.labels);
       if (classes) assertRulesMatchModel(loaded, classes);
       process.stdout.write(`${file}: ok (hash ${loaded.hash})\n`);
+      for (const warning of loaded.warnings) process.stderr.write(`${file}: warning: ${warning}\n`);
       if (!classes) process.stderr.write(`${file}: note: class names in rules not checked (model ${loaded.config.model.path} unreadable or without class names)\n`);
     } catch (err) {
       rc = 1;

@@ -115,6 +115,7 @@ async function run(argv: string[], hooks: RunHooks, ctl: RunControl): Promise<nu
   }
   const logger = createLogger({ level: process.env.INSPECTD_LOG_LEVEL ?? loaded.config.log.level });
   ctl.setLogger(logger);
+  for (const warning of loaded.warnings) logger.warn({ config: loaded.source }, warning);
   if (ctl.signal.aborted) {
     logger.info('stop requested before start; nothing was started');
     return EXIT_OK;

@@ -27,6 +27,8 @@ export interface LoadedConfig {
   source: string;
   /** File positions of key paths, for problems found after loading (rule classes checked against the model). */
   locator: Locator;
+  /** What is valid but unsafe (an inline password in a file others can read): logged at start and on reload. */
+  warnings: string[];
 }
 
 export interface ConfigProblem {
@@ -161,10 +163,12 @@ const noLocator: Locator = { at: () => undefined };
 export async function loadConfigFile(file: string): Promise<LoadedConfig> {
   const abs = path.resolve(file);
   let text: string;
+  let mode = 0;
   try {
     const handle = await open(abs, 'r');
     try {
-      const { size } = await handle.stat();
+      const { size, mode: m } = await handle.stat();
+      mode = m;
       if (size > MAX_CONFIG_BYTES) throw tooLarge(abs, size);
       text = await handle.readFile('utf8');
     } finally {
@@ -176,7 +180,17 @@ export async function loadConfigFile(file: string): Promise<LoadedConfig> {
       cause: err,
     });
   }
-  return parseConfigText(text, abs, path.dirname(abs));
+  const loaded = parseConfigText(text, abs, path.dirname(abs));
+  const mqtt = loaded.config.mqtt;
+  const inline = [mqtt.password !== undefined ? 'mqtt.password' : '', mqtt.tls?.passphrase !== undefined ? 'mqtt.tls.passphrase' : ''].filter(Boolean);
+  // Group or others may read it (mode & 0o044): anyone with a shell on the box then has the broker password.
+  if (inline.length > 0 && (mode & 0o044) !== 0) {
+    loaded.warnings.push(
+      `config file ${abs} holds ${inline.join(' and ')} and is readable by group or others (mode ${(mode & 0o777).toString(8).padStart(3, '0')}): ` +
+        `run chmod 600 ${abs}, or move the secret to mqtt.passwordFile / mqtt.tls.passphraseFile (systemd LoadCredential=)`,
+    );
+  }
+  return loaded;
 }
 
 /** Parses and validates YAML text; fileName is used in messages, relative paths resolve against baseDir. */
@@ -248,6 +262,8 @@ export function validateConfigObject(input: unknown, fileName: string, baseDir: 
   if (urlProblem) add(['mqtt', 'url'], urlProblem);
   const topicProblem = typeof mqtt.baseTopic === 'string' ? baseTopicProblem(mqtt.baseTopic) : undefined;
   if (topicProblem) add(['mqtt', 'baseTopic'], topicProblem);
+  checkOneSecretSource(mqtt, 'password', ['mqtt'], add);
+  if (isObject(mqtt.tls)) checkOneSecretSource(mqtt.tls, 'passphrase', ['mqtt', 'tls'], add);
 
   resolvePaths(root, baseDir);
 
@@ -266,7 +282,13 @@ export function validateConfigObject(input: unknown, fileName: string, baseDir: 
   }
 
   const hash = configHash(validated);
-  return { config: deepFreeze(resolveMachineDefaults(validated)), hash, source: fileName, locator };
+  return { config: deepFreeze(resolveMachineDefaults(validated, baseDir)), hash, source: fileName, locator, warnings: [] };
+}
+
+/** A secret comes from one place: `key` inline, `keyFile` or `keyEnv`; two would leave which one wins unclear. */
+function checkOneSecretSource(section: Record<string, unknown>, key: string, at: Seg[], add: (segs: readonly Seg[], message: string, key?: boolean) => void): void {
+  const set = [key, `${key}File`, `${key}Env`].filter((k) => section[k] !== undefined);
+  if (set.length > 1) add([...at, set[1]], `set only one of ${set.join(', ')}: the ${key} comes from exactly one source`, true);
 }
 
 /** Schemes the MQTT client connects with. */
@@ -458,10 +480,19 @@ function isRelativeFileInput(src: Record<string, unknown>): boolean {
 }
 
 /** Fills in the defaults that depend on the machine (host name, state directory) and on other keys. */
-function resolveMachineDefaults(v: ValidatedConfig): Config {
+function resolveMachineDefaults(v: ValidatedConfig, baseDir: string): Config {
   const state = stateDir();
+  const secret = (p: string | undefined): { file?: string } => (p === undefined ? {} : { file: secretPath(p, baseDir) });
+  const { passwordFile, tls } = v.mqtt;
+  const { file: pwFile } = secret(passwordFile);
+  const { file: ppFile } = secret(tls?.passphraseFile);
   return {
     ...v,
+    mqtt: {
+      ...v.mqtt,
+      ...(pwFile !== undefined ? { passwordFile: pwFile } : {}),
+      ...(tls && ppFile !== undefined ? { tls: { ...tls, passphraseFile: ppFile } } : {}),
+    },
     device: { ...v.device, id: v.device.id ?? topicSafeHostname() },
     model: { ...v.model, engineCacheDir: v.model.engineCacheDir ?? path.join(state, 'engines') },
     cameras: v.cameras.map(resolveCamera),
@@ -477,6 +508,18 @@ function resolveCamera(cam: ValidatedCameraConfig): CameraConfig {
   // A moving camera sees each part in several frames; a trigger or a hot-folder image shows one part once.
   const decision = cam.decision ?? (cam.trigger || src.type === 'folder' ? 'frame' : 'part');
   return { ...cam, source, decision };
+}
+
+/**
+ * Where a secret file is: absolute as written; relative to $CREDENTIALS_DIRECTORY when systemd set it
+ * (LoadCredential=name:/etc/... gives `passwordFile: name`), else to the config file's folder. Resolved
+ * after hashing, as the credentials folder differs per run and check-config does not see it.
+ */
+export function secretPath(p: string, baseDir: string, env: NodeJS.ProcessEnv = process.env): string {
+  if (path.isAbsolute(p)) return p;
+  if (p.startsWith('~/')) return path.join(os.homedir(), p.slice(2));
+  const creds = env.CREDENTIALS_DIRECTORY;
+  return creds ? path.resolve(creds, p) : path.resolve(baseDir, p);
 }
 
 /** The host name, made topic-safe (dots of an FQDN become -). */

@@ -424,12 +424,20 @@ export const ModelSchema = Type.Object(
   closed,
 );
 
+/** Names of environment variables a secret may be read from. */
+export const ENV_NAME = '^[A-Za-z_][A-Za-z0-9_]*$';
+const SECRET_FILE = (what: string): string =>
+  `File holding the ${what} (its first line), read at start and on every reload. A relative path is looked up in $CREDENTIALS_DIRECTORY when set (systemd LoadCredential=), else next to the config file.`;
+
 export const TlsSchema = Type.Object(
   {
     ca: Type.Optional(Type.String({ minLength: 1, description: 'CA certificate file (relative to the config file).' })),
     cert: Type.Optional(Type.String({ minLength: 1, description: 'Client certificate file.' })),
-    key: Type.Optional(Type.String({ minLength: 1, description: 'Client key file.' })),
-    rejectUnauthorized: Default(Type.Boolean(), true),
+    key: Type.Optional(Type.String({ minLength: 1, description: 'Client key file (PEM; may be encrypted, then set one passphrase source).' })),
+    passphrase: Type.Optional(Type.String({ description: 'Passphrase of an encrypted key. Never logged; prefer passphraseFile or passphraseEnv.' })),
+    passphraseFile: Type.Optional(Type.String({ minLength: 1, description: SECRET_FILE('key passphrase') })),
+    passphraseEnv: Type.Optional(Type.String({ pattern: ENV_NAME, description: 'Environment variable holding the key passphrase.' })),
+    rejectUnauthorized: Default(Type.Boolean({ description: "Refuse a server certificate the CA (tls.ca, else the system's) did not sign." }), true),
   },
   closed,
 );
@@ -451,7 +459,9 @@ export const MqttSchema = Section(
       baseTopic: Default(Type.String({ minLength: 1, description: 'Topics are <baseTopic>/<device>/<camera>/<kind>.' }), 'inspectd'),
       clientId: Type.Optional(Type.String({ pattern: CLIENT_ID_SAFE, maxLength: 256, description: 'Default: inspectd-<device id>.' })),
       username: Type.Optional(Type.String()),
-      password: Type.Optional(Type.String({ description: 'Never logged.' })),
+      password: Type.Optional(Type.String({ description: 'Never logged; prefer passwordFile or passwordEnv (a config file holding it must not be readable by others).' })),
+      passwordFile: Type.Optional(Type.String({ minLength: 1, description: SECRET_FILE('password') })),
+      passwordEnv: Type.Optional(Type.String({ pattern: ENV_NAME, description: 'Environment variable holding the password.' })),
       tls: Type.Optional(TlsSchema),
       detectionsQos: Default(Enum([0, 1]), 0),
       publishDetections: Default(Type.Boolean({ description: "Publish every frame's detections (rejects and state are always published)." }), true),

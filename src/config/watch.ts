@@ -94,6 +94,7 @@ export class ConfigWatcher {
       this.report(err);
       return;
     }
+    if (loaded.hash !== this.hash || why === 'reload') for (const warning of loaded.warnings) this.opts.logger.warn({ file: this.file }, warning);
     if (loaded.hash === this.hash) {
       // A reload someone asked for (SIGHUP, cmd/reload) is confirmed; a file event that changed nothing is not news.
       this.opts.logger[why === 'reload' ? 'info' : 'debug']({ file: this.file, hash: loaded.hash, why }, 'config unchanged; nothing to apply');

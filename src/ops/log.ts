@@ -3,7 +3,20 @@ import { pino, type Logger, type LoggerOptions } from 'pino';
 export type { Logger };
 
 /** Keys whose values never reach a log line, wherever they appear in a logged object. */
-export const REDACT_PATHS = ['password', '*.password', '*.*.password', 'mqtt.password', 'mqtt.tls.key', '*.key', 'token', '*.token'];
+export const REDACT_PATHS = [
+  'password',
+  '*.password',
+  '*.*.password',
+  'mqtt.password',
+  'passphrase',
+  '*.passphrase',
+  '*.*.passphrase',
+  'mqtt.tls.passphrase',
+  'mqtt.tls.key',
+  '*.key',
+  'token',
+  '*.token',
+];
 
 export interface LogOptions {
   level?: string;

@@ -27,6 +27,7 @@
  * message) the same reject is sent again; subscribers dedupe on `key`. A reject acked is never
  * sent again (its outbox file is gone before the next one is sent).
  */
+import { createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
 import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
@@ -37,6 +38,7 @@ import type { Metrics } from '../ops/metrics.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
 import { redactUrl } from '../util/redact.js';
 import { backoffDelay } from '../util/backoff.js';
+import { readSecret } from '../util/secrets.js';
 import type { DetectionsPayload, RejectPayload, VerdictPayload } from '../contracts/messages.js';
 import type { SourceState } from '../contracts/camera.js';
 import { COMMANDS, type CommandHandler, type EventSink, type StatusInfo } from '../contracts/sink.js';
@@ -157,7 +159,8 @@ export class MqttSink implements EventSink {
   }
 
   /**
-   * Everything start() checks and reads before it connects (URL, topics, TLS files), without connecting:
+   * Everything start() checks and reads before it connects (URL, topics, TLS files, password and passphrase
+   * from their files or variables), without connecting:
    * a reload prepares a new sink with it while the old one keeps running. Idempotent.
    */
   preflight(): void {
@@ -166,7 +169,8 @@ export class MqttSink implements EventSink {
     assertTopicSegment('device id', this.deviceId);
     const topicProblem = baseTopicProblem(this.cfg.baseTopic);
     if (topicProblem) throw new InspectdError(ErrorCodes.CONFIG_INVALID, `mqtt.baseTopic "${this.cfg.baseTopic}" is not a valid topic prefix: it ${topicProblem}`);
-    const options: IClientOptions = {
+    // mqtt.js hands its options to tls.connect, which takes the key's passphrase; its types leave it out.
+    const options: IClientOptions & { passphrase?: string } = {
       clientId: this.cfg.clientId ?? `inspectd-${this.deviceId}`,
       clean: true,
       protocolVersion: 4,
@@ -179,10 +183,13 @@ export class MqttSink implements EventSink {
       queueQoSZero: false,
       will: { topic: this.topic('status'), payload: Buffer.from('offline'), qos: 1, retain: true },
       ...(this.cfg.username !== undefined ? { username: this.cfg.username } : {}),
-      ...(this.cfg.password !== undefined ? { password: this.cfg.password } : {}),
     };
+    const password = readSecret({ key: 'mqtt.password', inline: this.cfg.password, file: this.cfg.passwordFile, env: this.cfg.passwordEnv });
+    if (password !== undefined) options.password = password;
     const tls = this.cfg.tls;
     if (tls) {
+      const passphrase = readSecret({ key: 'mqtt.tls.passphrase', inline: tls.passphrase, file: tls.passphraseFile, env: tls.passphraseEnv });
+      if (passphrase !== undefined) options.passphrase = passphrase;
       try {
         if (tls.ca) options.ca = readFileSync(tls.ca);
         if (tls.cert) options.cert = readFileSync(tls.cert);
@@ -190,6 +197,7 @@ export class MqttSink implements EventSink {
       } catch (err) {
         throw new InspectdError(ErrorCodes.MQTT, `cannot read an MQTT TLS file: ${errorMessage(err)}; check mqtt.tls paths and permissions`, { cause: err });
       }
+      if (options.key) checkKey(options.key, passphrase);
       options.rejectUnauthorized = tls.rejectUnauthorized;
     }
     this.clientOptions = options;
@@ -563,6 +571,22 @@ export class MqttSink implements EventSink {
     client.on('error', () => undefined);
     this.isConnected = false;
     this.metrics?.mqttConnected.set(0);
+  }
+}
+
+/** An encrypted key with a wrong or missing passphrase fails here, in words, rather than at every TLS handshake. */
+function checkKey(key: unknown, passphrase: string | undefined): void {
+  if (!Buffer.isBuffer(key)) return;
+  try {
+    createPrivateKey({ key, format: 'pem', ...(passphrase !== undefined ? { passphrase } : {}) });
+  } catch (err) {
+    const encrypted = /ENCRYPTED/.test(key.toString('latin1', 0, 200));
+    const hint = encrypted
+      ? passphrase === undefined
+        ? 'the key is encrypted: set mqtt.tls.passphraseFile (or passphraseEnv, passphrase)'
+        : 'the passphrase does not decrypt it: check mqtt.tls.passphrase*'
+      : 'check that mqtt.tls.key is a PEM private key';
+    throw new InspectdError(ErrorCodes.MQTT, `cannot load the MQTT TLS client key: ${hint} (${errorMessage(err)})`, { cause: err });
   }
 }
 
