@@ -341,6 +341,14 @@ export class MqttSink implements EventSink {
 
   private onError(client: MqttClient, err: Error, safeUrl: string): void {
     const refusal = connackRefusal(err);
+    const tls = refusal === null ? tlsFailure(err) : null;
+    if (tls) {
+      this.lastError = `mqtt: TLS failed (${tls.reason})`;
+      if (!this.disconnectLogged)
+        this.logger.warn({ url: safeUrl, reason: tls.reason, code: tls.code }, `MQTT TLS handshake failed: ${tls.hint} (retrying, events kept in the outbox)`);
+      this.disconnectLogged = true;
+      return;
+    }
     if (refusal === null) {
       if (!this.isConnected) this.lastError = `mqtt: unreachable (${err.message})`;
       if (!this.disconnectLogged) this.logger.warn({ url: safeUrl, err: err.message }, 'MQTT connection error; retrying every mqtt.reconnectMs, events kept in the outbox');
@@ -572,6 +580,42 @@ export class MqttSink implements EventSink {
     this.isConnected = false;
     this.metrics?.mqttConnected.set(0);
   }
+}
+
+/** Node's codes for a server certificate that does not verify against the CA (tls.ca or the system's). */
+const SERVER_CERT_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'CERT_SIGNATURE_FAILURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** A TLS handshake failure in words with what to check, or null for any other connection error. */
+export function tlsFailure(err: Error): { reason: string; code: string; hint: string } | null {
+  const code = String((err as Error & { code?: unknown }).code ?? '');
+  // OpenSSL's text is `<id>:error:<n>:SSL routines:<function>:<reason>:<file>:<line>:...`: the reason is what matters.
+  const reason = /SSL routines:[^:]*:([^:]+)/.exec(err.message)?.[1] ?? err.message.trim();
+  if (SERVER_CERT_CODES.has(code) || err.message === 'TLS not authorized') {
+    return { reason, code, hint: "the broker's certificate is not signed by mqtt.tls.ca or does not name the host in mqtt.url" };
+  }
+  if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) {
+    const alert = /alert/i.test(reason);
+    return {
+      reason,
+      code,
+      hint: alert
+        ? 'the broker refused the handshake: it wants a client certificate it trusts; check mqtt.tls.cert and mqtt.tls.key'
+        : 'check mqtt.tls (ca, cert, key) and that the broker speaks TLS on this port',
+    };
+  }
+  return null;
 }
 
 /** An encrypted key with a wrong or missing passphrase fails here, in words, rather than at every TLS handshake. */
