@@ -9,10 +9,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import mqtt from 'mqtt';
-import { pino } from 'pino';
+import type { Logger } from 'pino';
 import { MqttSink } from '../../src/sink/mqtt-sink.js';
 import { Outbox } from '../../src/sink/outbox.js';
-import { REDACT_PATHS } from '../../src/ops/log.js';
+import { captureLogger } from '../helpers/capture-log.js';
 import type { MqttConfig, TlsConfig } from '../../src/config/types.js';
 import { mosquittoSkip, startMosquitto } from '../helpers/mosquitto.js';
 import { makePki, opensslSkip, type Pki } from '../helpers/certs.js';
@@ -26,13 +26,6 @@ function tmpDir(t: { after(fn: () => void): void }, name: string): string {
   chmodSync(dir, 0o755); // mosquitto may drop privileges before reading the certificates
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
-}
-
-/** A logger like the daemon's (same redaction) whose lines are kept. */
-function captureLogger(): { logger: pino.Logger; text: () => string; lines: () => Record<string, unknown>[] } {
-  const out: string[] = [];
-  const logger = pino({ level: 'debug', redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, { write: (s: string) => void out.push(s) });
-  return { logger, text: () => out.join(''), lines: () => out.map((l) => JSON.parse(l) as Record<string, unknown>) };
 }
 
 function cfg(url: string, tls: TlsConfig): MqttConfig {
@@ -49,7 +42,7 @@ function cfg(url: string, tls: TlsConfig): MqttConfig {
   };
 }
 
-async function sinkFor(t: { after(fn: () => Promise<void>): void }, mqttCfg: MqttConfig, dir: string, logger: pino.Logger) {
+async function sinkFor(t: { after(fn: () => Promise<void>): void }, mqttCfg: MqttConfig, dir: string, logger: Logger) {
   const outbox = new Outbox({ config: { dir, maxBytes: 1e6, maxAgeMs: 60_000, rejectTtlMs: 60_000 }, logger });
   await outbox.start();
   const sink = new MqttSink({ mqtt: mqttCfg, outbox, deviceId: 'dev1', logger, version: 't', connectWaitMs: 2000 });
