@@ -198,6 +198,7 @@ export class Daemon {
       name: 'mqtt',
       prepare: (next, _prev, diff) => (diff.mqtt ? delivery.prepare(next.config) : Promise.resolve()),
       discard: async () => delivery.discard(),
+      refresh: (current) => delivery.refreshSecrets(current),
       apply: (next, _prev, diff) => (diff.mqtt ? delivery.reconfigure(next) : undefined),
     });
     checkAbort(signal);

@@ -91,6 +91,23 @@ export class Delivery {
     this.pending = next;
   }
 
+  /**
+   * SIGHUP with the config unchanged: secrets from files or variables are read again, and the sink is replaced
+   * only when they differ (a rotated credential), so a plain reload keeps the connection.
+   */
+  async refreshSecrets(cfg: Readonly<Config>): Promise<void> {
+    const m = cfg.mqtt;
+    const fromOutside = [m.passwordFile, m.passwordEnv, m.tls?.passphraseFile, m.tls?.passphraseEnv].some((v) => v !== undefined);
+    const current = this.sink;
+    if (!fromOutside || !current?.sameSecrets) return;
+    const next = await this.createSinkFor(cfg);
+    next.preflight?.();
+    if (current.sameSecrets(next)) return;
+    this.opts.logger.info('MQTT secret changed (passwordFile/passwordEnv/passphrase*): reconnecting with it');
+    this.pending = next;
+    await this.reconfigure(cfg);
+  }
+
   discard(): void {
     this.pending = null;
   }

@@ -18,6 +18,8 @@ export interface Reconfigurable {
   readonly name: string;
   /** May fail (its own leftovers disposed); nothing observable changes until every participant has prepared. */
   prepare?(next: LoadedConfig, prev: Config, diff: ConfigDiff): Promise<void>;
+  /** A reload with the file unchanged: re-read what the config points to (secret files), switching only if it changed. */
+  refresh?(current: Config): Promise<void>;
   /** Drops what prepare() made, when a later participant failed to prepare. */
   discard?(): Promise<void>;
   apply(next: Config, prev: Config, diff: ConfigDiff): Promise<void> | void;
@@ -76,6 +78,7 @@ export class ConfigReloader {
       current: this.loaded,
       onChange: (next) => this.apply(next),
       onError: (err) => this.reject(err.message),
+      onUnchangedReload: () => this.refresh(),
     });
     await watcher.start();
     this.watcher = watcher;
@@ -114,6 +117,16 @@ export class ConfigReloader {
 
   apply(next: LoadedConfig): Promise<void> {
     const run = this.chain.then(() => this.doApply(next));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Runs in the reload chain, so it never overlaps an edit being applied; a failure is the last config error. */
+  private refresh(): Promise<void> {
+    const run = this.chain.then(async () => {
+      if (!(await this.opts.started()) || this.opts.stopping()) return;
+      for (const p of this.participants) await p.refresh?.(this.loaded.config);
+    });
     this.chain = run.catch(() => undefined);
     return run;
   }

@@ -14,6 +14,8 @@ export interface ConfigWatcherOptions {
   logger: Logger;
   onChange: (loaded: LoadedConfig) => void | Promise<void>;
   onError: (err: InspectdError) => void;
+  /** A reload someone asked for (SIGHUP, cmd/reload) found the file unchanged: secrets it points to may have changed. */
+  onUnchangedReload?: () => Promise<void>;
   /** The config already in use; its hash is the baseline. Omitted: start() loads the file for the baseline. */
   current?: LoadedConfig;
   /** Quiet period after the last file event before reloading, ms (default 200). */
@@ -98,6 +100,13 @@ export class ConfigWatcher {
     if (loaded.hash === this.hash) {
       // A reload someone asked for (SIGHUP, cmd/reload) is confirmed; a file event that changed nothing is not news.
       this.opts.logger[why === 'reload' ? 'info' : 'debug']({ file: this.file, hash: loaded.hash, why }, 'config unchanged; nothing to apply');
+      if (why === 'reload' && this.opts.onUnchangedReload) {
+        try {
+          await this.opts.onUnchangedReload();
+        } catch (err) {
+          this.report(err);
+        }
+      }
       return;
     }
     try {

@@ -43,6 +43,8 @@ export interface EventSink {
   readonly connectionError: string | null;
   /** What start() checks and reads before connecting (a reload prepares the next sink with it); throws on a problem. */
   preflight?(): void;
+  /** After both preflights: whether `other` would connect with the same secrets (password, key passphrase) as this one. */
+  sameSecrets?(other: EventSink): boolean;
   start(signal: AbortSignal): Promise<void>;
   /** Stops taking events and delivers what it can; idempotent. */
   stop(): Promise<void>;

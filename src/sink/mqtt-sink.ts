@@ -61,6 +61,9 @@ export function connackRefusal(err: Error): string | null {
   return CONNACK_REFUSALS[code] ?? `reason code ${code}`;
 }
 
+/** mqtt.js hands its options to tls.connect, which takes the key's passphrase; its types leave it out. */
+type ClientOptions = IClientOptions & { passphrase?: string };
+
 export interface MqttSinkOptions {
   mqtt: MqttConfig;
   outbox: Outbox;
@@ -96,7 +99,7 @@ export class MqttSink implements EventSink {
   private readonly rejectTtlMs: number;
   private readonly prefix: string;
   private client: MqttClient | null = null;
-  private clientOptions: IClientOptions | null = null;
+  private clientOptions: ClientOptions | null = null;
   private isConnected = false;
   private closing = false;
   private stopPromise: Promise<void> | null = null;
@@ -169,8 +172,7 @@ export class MqttSink implements EventSink {
     assertTopicSegment('device id', this.deviceId);
     const topicProblem = baseTopicProblem(this.cfg.baseTopic);
     if (topicProblem) throw new InspectdError(ErrorCodes.CONFIG_INVALID, `mqtt.baseTopic "${this.cfg.baseTopic}" is not a valid topic prefix: it ${topicProblem}`);
-    // mqtt.js hands its options to tls.connect, which takes the key's passphrase; its types leave it out.
-    const options: IClientOptions & { passphrase?: string } = {
+    const options: ClientOptions = {
       clientId: this.cfg.clientId ?? `inspectd-${this.deviceId}`,
       clean: true,
       protocolVersion: 4,
@@ -201,6 +203,12 @@ export class MqttSink implements EventSink {
       options.rejectUnauthorized = tls.rejectUnauthorized;
     }
     this.clientOptions = options;
+  }
+
+  sameSecrets(other: EventSink): boolean {
+    const a = this.clientOptions;
+    const b = other instanceof MqttSink ? other.clientOptions : null;
+    return a !== null && b !== null && a.password === b.password && a.passphrase === b.passphrase;
   }
 
   async start(signal: AbortSignal): Promise<void> {

@@ -1,7 +1,8 @@
 /**
  * The broker password from a systemd credential (passwordFile relative to $CREDENTIALS_DIRECTORY) against a
  * mosquitto with a password file: the daemon connects; when the broker stops taking it, the refusal is
- * reported, events stay in the outbox and retries back off (bounded); a reload reads the rotated file. The
+ * reported, events stay in the outbox and retries back off (bounded); a reload (config unchanged) reads the
+ * rotated file. The
  * passwords never appear in the log, on any topic (status included) or in the metrics.
  */
 import assert from 'node:assert/strict';
@@ -73,6 +74,11 @@ test('passwordFile from $CREDENTIALS_DIRECTORY: connects, a refusal is reported 
   await daemon.start();
   await rec.until(() => rec.on('cam1/reject').length >= 2 && rec.on('status/json').length >= 1, 15_000, 'rejects and status with the password from the credential');
 
+  // A reload with nothing changed keeps the connection.
+  const firstSink = daemon.mqttSink;
+  await daemon.reload();
+  assert.equal(daemon.mqttSink, firstSink, 'same secret: the sink is kept');
+
   // The broker's password changes; the box still has the old one.
   await broker.restart({ auth: { username: 'edge', password: second } });
   const metrics = daemon.metricsRegistry!;
@@ -96,10 +102,10 @@ test('passwordFile from $CREDENTIALS_DIRECTORY: connects, a refusal is reported 
     'the refusal is logged with what to check',
   );
 
-  // Rotated: the credential file gets the new password; a reload reads it and the outbox drains.
+  // Rotated: the credential file gets the new password, the config stays as it is; a reload (SIGHUP) reads it.
   writeFileSync(credFile, `${second}\n`, { mode: 0o600 });
-  writeYaml(cfgFile, { ...cfg, mqtt: { ...cfg.mqtt, clientId: 'inspectd-sec-2' } });
   await daemon.reload();
+  assert.notEqual(daemon.mqttSink, firstSink, 'a new secret: a new connection');
   assert.equal(daemon.statusInfo().lastConfigError, null);
   rec = await record(second);
   await rec.until(() => daemon.mqttSink?.connected === true, 10_000, 'connected with the rotated password');
