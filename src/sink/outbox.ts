@@ -252,7 +252,7 @@ export class Outbox {
       }
     }
     for (const seq of [...this.segOf.keys()]) if (!live.has(seq)) this.segOf.delete(seq);
-    for (const [seq, n] of this.segOf) this.segLive.set(n, (this.segLive.get(n) ?? 0) + 1);
+    for (const n of this.segOf.values()) this.segLive.set(n, (this.segLive.get(n) ?? 0) + 1);
     const sorted = [...live.values()].sort((a, b) => a.seq - b.seq);
     for (const e of sorted) {
       this.entries.push(e);
