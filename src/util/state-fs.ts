@@ -6,7 +6,8 @@
 import { promises as fsp } from 'node:fs';
 
 export interface StateFileHandle {
-  writeFile(data: string): Promise<void>;
+  /** Writes at the file's end when opened 'a'. */
+  writeFile(data: string | Uint8Array): Promise<void>;
   sync(): Promise<void>;
   close(): Promise<void>;
 }
@@ -18,12 +19,15 @@ export interface StateFs {
   readFile(file: string): Promise<Buffer>;
   /** flag 'wx' fails with EEXIST when the file exists. */
   writeFile(file: string, data: string, flag: 'w' | 'wx'): Promise<void>;
-  open(file: string, flags: 'w' | 'r'): Promise<StateFileHandle>;
+  /** 'a': append (created when missing), for the outbox's segment log. */
+  open(file: string, flags: 'w' | 'r' | 'a'): Promise<StateFileHandle>;
   rename(from: string, to: string): Promise<void>;
   link(existing: string, newPath: string): Promise<void>;
   /** rm -f */
   rm(file: string): Promise<void>;
   realpath(p: string): Promise<string>;
+  /** Cuts a file to len bytes (a torn log tail, a refused append). */
+  truncate(file: string, len: number): Promise<void>;
 }
 
 export const nodeStateFs: StateFs = {
@@ -36,4 +40,5 @@ export const nodeStateFs: StateFs = {
   link: (existing, newPath) => fsp.link(existing, newPath),
   rm: (file) => fsp.rm(file, { force: true }),
   realpath: (p) => fsp.realpath(p),
+  truncate: (file, len) => fsp.truncate(file, len),
 };

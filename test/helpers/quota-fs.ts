@@ -5,7 +5,7 @@
  * a full tmpfs leaves), removing and renaming keep the count, and `readOnly` makes every change fail with
  * EROFS. `quota` may be changed at any time (space freed or taken by someone else).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { nodeStateFs, type StateFileHandle, type StateFs } from '../../src/util/state-fs.js';
 
@@ -60,14 +60,17 @@ export class QuotaFs implements StateFs {
     this.reserve(file, Buffer.byteLength(data));
     await nodeStateFs.writeFile(file, data, 'w');
   }
-  async open(file: string, flags: 'w' | 'r'): Promise<StateFileHandle> {
+  async open(file: string, flags: 'w' | 'r' | 'a'): Promise<StateFileHandle> {
     if (flags === 'r') return nodeStateFs.open(file, 'r');
     this.change('open', file);
-    const fh = await nodeStateFs.open(file, 'w');
-    this.sizes.set(path.resolve(file), 0);
+    const key = path.resolve(file);
+    const fh = await nodeStateFs.open(file, flags);
+    if (flags === 'w' || !this.sizes.has(key)) this.sizes.set(key, flags === 'a' && existsSync(file) ? statSync(file).size : 0);
     return {
-      writeFile: async (data: string) => {
-        this.reserve(file, Buffer.byteLength(data));
+      writeFile: async (data: string | Uint8Array) => {
+        this.change('write', file);
+        const bytes = typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
+        this.reserve(file, (flags === 'a' ? (this.sizes.get(key) ?? 0) : 0) + bytes);
         await fh.writeFile(data);
       },
       sync: () => fh.sync(),
@@ -92,5 +95,11 @@ export class QuotaFs implements StateFs {
   }
   realpath(p: string): Promise<string> {
     return nodeStateFs.realpath(p);
+  }
+  async truncate(file: string, len: number): Promise<void> {
+    this.change('truncate', file);
+    await nodeStateFs.truncate(file, len);
+    const key = path.resolve(file);
+    if (this.sizes.has(key)) this.sizes.set(key, Math.min(len, this.sizes.get(key) ?? 0));
   }
 }

@@ -87,6 +87,7 @@ test('256 KiB tmpfs during an outage: all 589 rejects kept and later delivered i
   assert.deepEqual(delivered, keys, 'every reject delivered, in order');
   assert.equal(outbox.unwritten, 0);
   assert.equal(outbox.health().ok, true);
+  await outbox.stop(); // it holds its segment open: closed before the after hook unmounts the tmpfs
 });
 
 test('a read-only outbox directory (tmpfs remounted ro) is refused at start, naming the directory', { timeout: 20_000 }, async (t) => {

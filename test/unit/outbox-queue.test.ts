@@ -5,6 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { Outbox, type OutboxAppend } from '../../src/sink/outbox.js';
+import { HEADER_BYTES, parseSegment } from '../../src/sink/outbox-log.js';
 import { Metrics } from '../../src/ops/metrics.js';
 import type { OutboxConfig } from '../../src/config/types.js';
 import { silentLogger, type Logger } from '../../src/ops/log.js';
@@ -135,7 +136,15 @@ test('outbox size bound drops oldest non-reject entries first, and logs+counts d
   assert.match(text, /inspectd_outbox_dropped_total\{kind="reject",reason="size"\} 1/);
   assert.match(text, /inspectd_outbox_dropped_total\{kind="state",reason="size"\} 2/);
   assert.match(text, /inspectd_outbox_depth 4/);
-  assert.equal(readdirSync(dir).filter((n) => n.endsWith('.json')).length, 4, 'dropped entries are removed from disk');
+  await ob.stop();
+  const again = new Outbox({ config: cfg(dir, { maxBytes: 700 }), logger: silentLogger() });
+  await again.start();
+  t.after(() => again.stop());
+  assert.deepEqual(
+    again.list().map((e) => e.seq),
+    [3, 5, 6, 7],
+    'dropped entries are gone from disk (an ACK record each)',
+  );
 });
 
 test('outbox age bound drops entries older than maxAgeMs, counting rejects', { timeout: 10_000 }, async (t) => {
@@ -187,7 +196,7 @@ test('outbox entry is visible before its fsync completes; an early ack still lea
   assert.equal(entry.seq, 1);
   assert.equal(a.depth, 0);
   assert.deepEqual(
-    readdirSync(dir).filter((n) => !n.startsWith('quarantine') && n !== LOCK_FILE),
+    readdirSync(dir).filter((n) => !n.startsWith('quarantine') && n !== LOCK_FILE && !/^seg-\d{10}\.log$/.test(n)),
     [],
   );
   await a.stop();
@@ -203,9 +212,16 @@ test('outbox stores the payload as a JSON object beside the event fields (no bas
   await a.start();
   const entry = await a.append({ ...ev(1), expiresWall: 1_700_000_002_000, captureWall: 1_700_000_000_000 });
   await a.stop();
-  const file = JSON.parse(readFileSync(path.join(dir, `${entry.id}.json`), 'utf8')) as Record<string, unknown>;
+  const segs = readdirSync(dir).filter((n) => /^seg-\d{10}\.log$/.test(n));
+  const withData = segs.filter((n) => statSync(path.join(dir, n)).size > 0);
+  assert.equal(withData.length, 1, `one segment holds the entry: ${segs.join(', ')}`);
+  const seg = readFileSync(path.join(dir, withData[0]!));
+  const parsed = parseSegment(seg);
+  assert.equal(parsed.error, undefined);
+  assert.equal(parsed.records.length, 1);
+  const file = JSON.parse(seg.subarray(HEADER_BYTES).toString('utf8')) as Record<string, unknown>;
   assert.deepEqual(file, {
-    v: 2,
+    t: 'put',
     seq: 1,
     key: 'k1',
     kind: 'reject',
@@ -216,7 +232,7 @@ test('outbox stores the payload as a JSON object beside the event fields (no bas
     captureWall: 1_700_000_000_000,
     expiresWall: 1_700_000_002_000,
   });
-  assert.equal(entry.bytes, statSync(path.join(dir, `${entry.id}.json`)).size, 'an entry counts as its file against maxBytes');
+  assert.equal(entry.bytes, seg.length, 'an entry counts as its record against maxBytes');
   const b = new Outbox({ config: cfg(dir, { maxAgeMs: 0 }), logger: silentLogger() });
   await b.start();
   t.after(() => b.stop());
