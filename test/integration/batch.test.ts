@@ -211,6 +211,16 @@ test('inspectd batch', { timeout: 600000 }, async (t) => {
     assert.deepEqual(canonical(parse(await readFile(vOut, 'utf8'))), canonical(vFull));
   });
 
+  await t.test('on a terminal (script(1) gives it one): a progress bar with count, rate and ETA on stderr', async () => {
+    const cmd = [process.execPath, MAIN, ...BASE, '--out', 'tty.jsonl', 'imgs'].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
+    const r = await new Promise<string>((resolve, reject) =>
+      execFile('script', ['-qec', cmd, '/dev/null'], { cwd: dir, timeout: 120000 }, (err, stdout) => (err && typeof err.code !== 'number' ? reject(err) : resolve(stdout))),
+    );
+    assert.match(r, /\r\[[#-]{24}\] \d+\/8 \d+\.\d\/s ETA \d+s/);
+    assert.match(r, /inspectd batch: 7 images/);
+    assert.equal(parse(await readFile(path.join(dir, 'tty.jsonl'), 'utf8')).length, 8);
+  });
+
   await t.test('usage errors exit 2', async () => {
     assert.equal((await cli([...BASE, '--resume', 'imgs'], dir)).code, 2);
     assert.equal((await cli([...BASE, '--every', '2', '--fps', '1', 'clip.mp4'], dir)).code, 2);
