@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { appendFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -211,7 +212,11 @@ test('inspectd batch', { timeout: 600000 }, async (t) => {
     assert.deepEqual(canonical(parse(await readFile(vOut, 'utf8'))), canonical(vFull));
   });
 
-  await t.test('on a terminal (script(1) gives it one): a progress bar with count, rate and ETA on stderr', async () => {
+  await t.test('on a terminal (script(1) gives it one): a progress bar with count, rate and ETA on stderr', async (tt) => {
+    if (!existsSync('/usr/bin/script')) {
+      tt.skip('/usr/bin/script (util-linux) is not installed: no terminal to run under');
+      return;
+    }
     const cmd = [process.execPath, MAIN, ...BASE, '--out', 'tty.jsonl', 'imgs'].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
     const r = await new Promise<string>((resolve, reject) =>
       execFile('script', ['-qec', cmd, '/dev/null'], { cwd: dir, timeout: 120000 }, (err, stdout) => (err && typeof err.code !== 'number' ? reject(err) : resolve(stdout))),
