@@ -101,6 +101,16 @@ test('inspectd batch', { timeout: 600000 }, async (t) => {
       parse(sub.stdout).map((l) => l.image),
       ['imgs/a0.jpg', 'imgs/a1.jpg', 'imgs/sub/b4.JPG', 'imgs/sub/b5.JPG', 'imgs/sub/c.png'],
     );
+    const ann = await cli([...BASE, '--include', '*.png', '--save-annotated', 'ann', '--every', '10', 'imgs', 'clip.mp4'], dir);
+    assert.equal(ann.code, 0, ann.stderr);
+    for (const [file, size] of [
+      ['ann/imgs/sub/c.jpg', [200, 100]],
+      ['ann/clip.mp4/frame-000000.jpg', [160, 120]],
+      ['ann/clip.mp4/frame-000010.jpg', [160, 120]],
+    ] as const) {
+      const meta = await sharp(path.join(dir, file)).metadata();
+      assert.deepEqual([meta.format, meta.width, meta.height], ['jpeg', ...size], file);
+    }
     await writeFile(path.join(dir, 'list.txt'), '# two of them\nimgs/a2.jpg\n\nimgs/sub/c.png\n');
     const list = await cli([...BASE, '--list', 'list.txt'], dir);
     assert.equal(list.code, 0, list.stderr);
