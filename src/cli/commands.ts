@@ -16,6 +16,10 @@ export const commands: Record<string, CommandEntry> = {
     summary: 'detect objects in images: detect --model M [--conf C] [--iou I] [--engine E] [--labels F] [--json] IMAGE...',
     run: async (argv) => (await import('./detect.js')).detectCommand(argv),
   },
+  batch: {
+    summary: 'detect over folders, image lists and videos to JSON lines: batch --model M [--out F] [--resume] [--every N|--fps F] INPUT...',
+    run: async (argv) => (await import('./batch.js')).batchCommand(argv),
+  },
   info: {
     summary: 'describe a model: info --model M [--labels F] [--engine E] [--json]',
     run: async (argv) => (await import('./info.js')).infoCommand(argv),

@@ -285,7 +285,8 @@ function escapeXml(s: string): string {
   return s.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!);
 }
 
-function overlaySvg(width: number, height: number, detections: Detection[]): string {
+/** The boxes and labels as an SVG the size of the image, for sharp's composite (also `inspectd batch --save-annotated`). */
+export function overlaySvg(width: number, height: number, detections: Detection[]): string {
   const stroke = Math.max(3, Math.round(Math.min(width, height) / 250));
   const font = Math.max(10, Math.round(Math.min(width, height) / 40));
   const parts: string[] = [];

@@ -151,6 +151,15 @@ export class PipeProcessSource implements FrameSource {
     });
   }
 
+  /** Stops reading the child's stdout (it blocks on the full pipe): a consumer that pulls frames at its own pace (`inspectd batch`). */
+  pause(): void {
+    this.child?.stdout?.pause();
+  }
+
+  resume(): void {
+    this.child?.stdout?.resume();
+  }
+
   async stop(): Promise<void> {
     const child = this.child;
     if (!child || this.stopping) return this.exited;
