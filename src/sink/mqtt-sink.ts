@@ -27,7 +27,6 @@
  * message) the same reject is sent again; subscribers dedupe on `key`. A reject acked is never
  * sent again (its outbox file is gone before the next one is sent).
  */
-import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
 import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
 import { baseTopicProblem } from '../config/schema.js';
@@ -35,6 +34,7 @@ import type { MqttConfig } from '../config/types.js';
 import type { Logger } from '../ops/log.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
+import { credentialOptions } from './mqtt-options.js';
 import { redactUrl } from '../util/redact.js';
 import { backoffDelay } from '../util/backoff.js';
 import type { DetectionsPayload, RejectPayload, VerdictPayload } from '../contracts/messages.js';
@@ -178,20 +178,8 @@ export class MqttSink implements EventSink {
       resubscribe: false,
       queueQoSZero: false,
       will: { topic: this.topic('status'), payload: Buffer.from('offline'), qos: 1, retain: true },
-      ...(this.cfg.username !== undefined ? { username: this.cfg.username } : {}),
-      ...(this.cfg.password !== undefined ? { password: this.cfg.password } : {}),
+      ...credentialOptions(this.cfg),
     };
-    const tls = this.cfg.tls;
-    if (tls) {
-      try {
-        if (tls.ca) options.ca = readFileSync(tls.ca);
-        if (tls.cert) options.cert = readFileSync(tls.cert);
-        if (tls.key) options.key = readFileSync(tls.key);
-      } catch (err) {
-        throw new InspectdError(ErrorCodes.MQTT, `cannot read an MQTT TLS file: ${errorMessage(err)}; check mqtt.tls paths and permissions`, { cause: err });
-      }
-      options.rejectUnauthorized = tls.rejectUnauthorized;
-    }
     this.clientOptions = options;
   }
 
