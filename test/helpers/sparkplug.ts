@@ -30,7 +30,8 @@ export class SpRecorder {
     const client = mqtt.connect(url, { reconnectPeriod: 200, connectTimeout: 2000, clean: true });
     this.client = client;
     client.on('message', (topic, payload) => {
-      if (topic.startsWith('spBv1.0/STATE/')) return;
+      // STATE and commands are what the test itself sends.
+      if (topic.startsWith('spBv1.0/STATE/') || /^spBv1\.0\/[^/]+\/[ND]CMD\//.test(topic)) return;
       const d = codec.decodePayload(payload);
       const parts = topic.split('/');
       const metrics = new Map<string, unknown>();
