@@ -47,7 +47,7 @@ test('daemon as a Sparkplug edge node: NBIRTH/DBIRTH with its readings, DDATA, D
 
   await rec.until(() => rec.of('DBIRTH').length >= 1, 10_000, 'DBIRTH of cam1');
   const nb = rec.of('NBIRTH')[0];
-  if (!nb) console.log(rec.messages.map((m) => [m.topic, m.seq]));
+  assert.ok(nb, `an NBIRTH (got ${rec.messages.map((m) => m.topic).join(', ')})`);
   assert.equal(nb.topic, 'spBv1.0/line1/NBIRTH/spbox', 'edgeNodeId defaults to device.id');
   assert.equal(nb.metrics.get('bdSeq'), 0);
   assert.equal(nb.metrics.get('Node Info/Engine'), 'scripted');
