@@ -150,6 +150,11 @@ export class CommandHandler {
   handle(name: string, payload: Buffer): boolean {
     const enabled = this.opts.enabled();
     if (!(name in enabled) || !enabled[name as keyof CommandsConfig]) return this.ignoreDisabled(name);
+    return this.carryOut(name, payload);
+  }
+
+  /** Carries out a command its caller has already allowed (Sparkplug DCMD, gated by sparkplug.commands); true when accepted. */
+  carryOut(name: string, payload: Buffer): boolean {
     const parsed = parseCommand(name, payload);
     if (!parsed.ok) return this.refuse(name, parsed.reason);
     const { pipeline, cameras, logger, bus } = this.opts;

@@ -34,6 +34,7 @@ import { MetricsObserver, SnapshotService } from './observers.js';
 import { defaultParts, type DaemonParts } from './parts.js';
 import { ConfigReloader } from './reloader.js';
 import { ServiceStack, checkAbort } from './services.js';
+import { startSparkplug } from './sparkplug-service.js';
 import { StatusReporter } from './status.js';
 
 export interface DaemonOptions {
@@ -238,6 +239,7 @@ export class Daemon {
     const commands = (this.commands = new CommandHandler({ bus, pipeline: pipeline!, cameras: cameras!, enabled, reload: () => this.reload(), metrics, logger }));
     commands.start();
     stack.push('commands', () => commands.stop());
+    await startSparkplug({ bus, logger, stack, config: () => this.config, status: this.status, delivery, commands: () => this.commands });
 
     this.status.startSummary(now);
     this.reloader.onSection('console', (next) => this.status.startSummary(next));

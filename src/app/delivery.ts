@@ -46,6 +46,11 @@ export class Delivery {
     return this.sink?.connected ?? false;
   }
 
+  /** The embedded broker's URL, when it runs (the Sparkplug edge node connects there too). */
+  get embeddedUrl(): string | undefined {
+    return this.broker?.url;
+  }
+
   /** What the logs say about the broker: never the configured URL (it may hold credentials). */
   get brokerDescription(): string | undefined {
     return this.sink && !this.broker ? '(configured)' : this.broker?.url;

@@ -547,6 +547,32 @@ export const CommandsSchema = Section(
   ),
 );
 
+/** Sparkplug B 3.0 edge node (src/sink/sparkplug): the box is the edge node, each camera a device. Off by default. */
+export const SparkplugSchema = Section(
+  Type.Object(
+    {
+      enabled: Default(Type.Boolean({ description: "Publish spBv1.0 births, data and deaths on a second MQTT connection to the mqtt section's broker." }), false),
+      groupId: Default(Type.String({ pattern: TOPIC_SAFE, description: 'Sparkplug group id (spBv1.0/<groupId>/...).' }), 'inspectd'),
+      edgeNodeId: Type.Optional(Type.String({ pattern: TOPIC_SAFE, description: 'Sparkplug edge node id. Default: device.id.' })),
+      primaryHostId: Type.Optional(
+        Type.String({ pattern: TOPIC_SAFE, description: 'Wait for spBv1.0/STATE/<id> to say online before any birth; rebirth when it comes back online.' }),
+      ),
+      minIntervalMs: Default(ms(0, 'Report by exception: NDATA/DDATA at most this often per node/device, ms (changes in between are merged).'), 1000),
+      commands: Section(
+        Type.Object(
+          {
+            rebirth: Default(Type.Boolean({ description: 'NCMD Node Control/Rebirth (the spec requires it).' }), true),
+            pause: Default(Type.Boolean({ description: 'DCMD Device Control/Pause: cmd/pause for that camera.' }), false),
+            resume: Default(Type.Boolean({ description: 'DCMD Device Control/Resume.' }), false),
+          },
+          { ...closed, description: 'Which Sparkplug commands are carried out; a disabled one is ignored and counted.' },
+        ),
+      ),
+    },
+    closed,
+  ),
+);
+
 function rootSchema<S extends TSchema>(source: S) {
   return Type.Object(
     {
@@ -561,6 +587,7 @@ function rootSchema<S extends TSchema>(source: S) {
       http: HttpSchema,
       console: ConsoleSchema,
       commands: CommandsSchema,
+      sparkplug: SparkplugSchema,
     },
     closed,
   );

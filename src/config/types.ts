@@ -44,6 +44,7 @@ export type HttpConfig = Static<typeof S.HttpSchema>;
 /** Where the status line goes when run from a terminal (npm start): 'auto' prints it only on a TTY. */
 export type ConsoleConfig = Static<typeof S.ConsoleSchema>;
 export type CommandsConfig = Static<typeof S.CommandsSchema>;
+export type SparkplugConfig = Static<typeof S.SparkplugSchema>;
 
 /** The config with every default filled in, machine-dependent ones included. */
 export type Config = Omit<ValidatedConfig, 'device' | 'model' | 'cameras' | 'outbox' | 'snapshots'> & {

@@ -27,8 +27,6 @@
  * message) the same reject is sent again; subscribers dedupe on `key`. A reject acked is never
  * sent again (its outbox file is gone before the next one is sent).
  */
-import { createPrivateKey } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
 import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
 import { baseTopicProblem } from '../config/schema.js';
@@ -36,9 +34,9 @@ import type { MqttConfig } from '../config/types.js';
 import type { Logger } from '../ops/log.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { Outbox, OutboxEntry } from './outbox.js';
+import { type ClientOptions, credentialOptions } from './mqtt-options.js';
 import { redactUrl } from '../util/redact.js';
 import { backoffDelay } from '../util/backoff.js';
-import { readSecret } from '../util/secrets.js';
 import type { DetectionsPayload, RejectPayload, VerdictPayload } from '../contracts/messages.js';
 import type { SourceState } from '../contracts/camera.js';
 import { COMMANDS, type CommandHandler, type EventSink, type StatusInfo } from '../contracts/sink.js';
@@ -60,9 +58,6 @@ export function connackRefusal(err: Error): string | null {
   if (typeof code !== 'number' || code <= 0) return null;
   return CONNACK_REFUSALS[code] ?? `reason code ${code}`;
 }
-
-/** mqtt.js hands its options to tls.connect, which takes the key's passphrase; its types leave it out. */
-type ClientOptions = IClientOptions & { passphrase?: string };
 
 export interface MqttSinkOptions {
   mqtt: MqttConfig;
@@ -184,24 +179,8 @@ export class MqttSink implements EventSink {
       resubscribe: false,
       queueQoSZero: false,
       will: { topic: this.topic('status'), payload: Buffer.from('offline'), qos: 1, retain: true },
-      ...(this.cfg.username !== undefined ? { username: this.cfg.username } : {}),
+      ...credentialOptions(this.cfg),
     };
-    const password = readSecret({ key: 'mqtt.password', inline: this.cfg.password, file: this.cfg.passwordFile, env: this.cfg.passwordEnv });
-    if (password !== undefined) options.password = password;
-    const tls = this.cfg.tls;
-    if (tls) {
-      const passphrase = readSecret({ key: 'mqtt.tls.passphrase', inline: tls.passphrase, file: tls.passphraseFile, env: tls.passphraseEnv });
-      if (passphrase !== undefined) options.passphrase = passphrase;
-      try {
-        if (tls.ca) options.ca = readFileSync(tls.ca);
-        if (tls.cert) options.cert = readFileSync(tls.cert);
-        if (tls.key) options.key = readFileSync(tls.key);
-      } catch (err) {
-        throw new InspectdError(ErrorCodes.MQTT, `cannot read an MQTT TLS file: ${errorMessage(err)}; check mqtt.tls paths and permissions`, { cause: err });
-      }
-      if (options.key) checkKey(options.key, passphrase);
-      options.rejectUnauthorized = tls.rejectUnauthorized;
-    }
     this.clientOptions = options;
   }
 
@@ -627,20 +606,6 @@ export function tlsFailure(err: Error): { reason: string; code: string; hint: st
 }
 
 /** An encrypted key with a wrong or missing passphrase fails here, in words, rather than at every TLS handshake. */
-function checkKey(key: unknown, passphrase: string | undefined): void {
-  if (!Buffer.isBuffer(key)) return;
-  try {
-    createPrivateKey({ key, format: 'pem', ...(passphrase !== undefined ? { passphrase } : {}) });
-  } catch (err) {
-    const encrypted = /ENCRYPTED/.test(key.toString('latin1', 0, 200));
-    const hint = encrypted
-      ? passphrase === undefined
-        ? 'the key is encrypted: set mqtt.tls.passphraseFile (or passphraseEnv, passphrase)'
-        : 'the passphrase does not decrypt it: check mqtt.tls.passphrase*'
-      : 'check that mqtt.tls.key is a PEM private key';
-    throw new InspectdError(ErrorCodes.MQTT, `cannot load the MQTT TLS client key: ${hint} (${errorMessage(err)})`, { cause: err });
-  }
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
