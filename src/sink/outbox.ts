@@ -421,7 +421,8 @@ export class Outbox {
     let written = 0;
     let failure: unknown;
     try {
-      if (!this.fh) throw new Error('outbox segment is not open');
+      // Closed by a roll that failed half-way: append to the newest segment again.
+      this.fh ??= await this.fs.open(file, 'a');
       try {
         await this.fh.writeFile(Buffer.concat(batch.map((r) => r.buf)));
         written = batch.length;
@@ -506,33 +507,49 @@ export class Outbox {
     if (this.segments.length > 0 && liveBytes * 4 < sealedBytes) {
       const tmp = path.join(dir, `.tmp-${segName(next)}`);
       const bufs = live.map((e) => encodePut(e.seq, e));
-      const fh = await this.fs.open(tmp, 'w');
       try {
-        await fh.writeFile(Buffer.concat(bufs));
-        await fh.sync();
-      } finally {
-        await fh.close();
+        const fh = await this.fs.open(tmp, 'w');
+        try {
+          await fh.writeFile(Buffer.concat(bufs));
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+      } catch (err) {
+        await this.fs.rm(tmp).catch(() => undefined); // a full disk must not keep the half copy
+        throw err;
       }
       await this.fs.rename(tmp, path.join(dir, segName(next)));
       await syncDir(this.fs, dir);
-      for (const n of this.segments) {
-        await this.fs.rm(path.join(dir, segName(n)));
-        this.segBytes.delete(n);
-        this.segLive.delete(n);
-      }
-      this.logger.info({ segments: this.segments.length, sealedBytes, liveEntries: live.length, liveBytes }, 'outbox log compacted: live entries rewritten into one segment');
-      this.segments.length = 0;
+      // The copy is durable: it is the live state now, whether or not the old files go.
+      const old = this.segments.splice(0);
       for (const e of live) this.segOf.set(e.seq, next);
       this.segLive.set(next, live.length);
       this.segBytes.set(
         next,
         bufs.reduce((s, b) => s + b.length, 0),
       );
+      this.segments.push(next);
+      for (const n of old) {
+        this.segBytes.delete(n);
+        this.segLive.delete(n);
+      }
+      // Oldest first, stopping at a failure: what stays is a run of the newest, in which every ACK still
+      // follows its PUT; read again at start, their PUTs of live entries duplicate the copy's and are ignored.
+      for (const n of old) {
+        try {
+          await this.fs.rm(path.join(dir, segName(n)));
+        } catch (err) {
+          this.logger.warn({ file: segName(n), err: errorMessage(err) }, 'compacted outbox segments not removed; read again at the next start');
+          break;
+        }
+      }
+      this.logger.info({ segments: old.length, sealedBytes, liveEntries: live.length, liveBytes }, 'outbox log compacted: live entries rewritten into one segment');
     } else {
       this.segLive.set(next, 0);
       this.segBytes.set(next, 0);
+      this.segments.push(next);
     }
-    this.segments.push(next);
     this.fh = await this.fs.open(path.join(dir, segName(next)), 'a');
     if (deleted > 0 || this.segBytes.get(next) === 0) await syncDir(this.fs, dir);
   }

@@ -14,6 +14,7 @@ import { loadConfigFile } from '../../src/config/load.js';
 import { silentLogger } from '../../src/ops/log.js';
 import { mosquittoSkip, startMosquitto } from '../helpers/mosquitto.js';
 import { MqttRecorder, ScriptedDetector, tempDir, writeYaml } from '../helpers/daemon-harness.js';
+import { pendingOnDisk } from '../helpers/outbox-disk.js';
 
 class RecordingNotifier implements Notifier {
   readonly enabled = true;
@@ -180,7 +181,7 @@ test('daemon composition: detections, rejects, state, status, commands, hot relo
   assert.ok(notifier.events.includes('STOPPING'));
   await rec.until(() => rec.on('/status').some((m) => m.text === 'offline'), 5000, 'offline');
   assert.deepEqual(
-    readdirSync(path.join(tmp.dir, 'outbox')).filter((f) => f.endsWith('.json')),
+    pendingOnDisk(path.join(tmp.dir, 'outbox')).map((e) => e.key),
     [],
   );
   assert.equal(detector.disposed, true);

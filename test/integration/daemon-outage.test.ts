@@ -7,7 +7,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
 import sharp from 'sharp';
 import path from 'node:path';
 import { Daemon } from '../../src/app/daemon.js';
@@ -19,6 +18,7 @@ import { DEMO_REJECT_CLASSES, DEMO_MODEL_RELPATH } from '../../src/config/defaul
 import { renderScene } from '../../src/synth/scene.js';
 import { Detector } from '../../src/inference/detector.js';
 import { MqttRecorder, tempDir, writeYaml } from '../helpers/daemon-harness.js';
+import { pendingOnDisk } from '../helpers/outbox-disk.js';
 
 const hasFfmpeg = spawnSync('ffmpeg', ['-version']).status === 0;
 const skip = mosquittoSkip() || (!hasFfmpeg && 'ffmpeg not installed');
@@ -111,7 +111,7 @@ test('broker down 20 s: every reject delivered exactly once, in order, none miss
   for (let i = 1; i < rejects.length; i++) assert.ok(rejects[i].seq > rejects[i - 1].seq, `in order at ${i}: ${rejects[i - 1].seq} then ${rejects[i].seq}`);
   assert.equal(rejects.length, total, `every reject decided (${total}) was delivered (${rejects.length})`);
   assert.deepEqual(
-    readdirSync(path.join(tmp.dir, 'outbox')).filter((f) => f.endsWith('.json')),
+    pendingOnDisk(path.join(tmp.dir, 'outbox')).map((e) => e.key),
     [],
     'outbox empty',
   );

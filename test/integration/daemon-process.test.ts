@@ -9,11 +9,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, symlinkSync } from 'node:fs';
+import { mkdirSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { mosquittoSkip, startMosquitto } from '../helpers/mosquitto.js';
 import { sharedFixture, sharedFixturesSkip } from '../helpers/fixtures.js';
 import { InspectdProcess, MqttRecorder, processAlive, replaceFile, sleep, tempDir, writeYaml } from '../helpers/daemon-harness.js';
+import { pendingOnDisk } from '../helpers/outbox-disk.js';
 
 const hasFfmpeg = spawnSync('ffmpeg', ['-version']).status === 0;
 const skip = sharedFixturesSkip() || mosquittoSkip() || (!hasFfmpeg && 'ffmpeg not installed');
@@ -244,7 +245,7 @@ test('inspectd run: ffmpeg -> yolov8n -> mosquitto; killed camera; SIGHUP and fi
   await rec.until(() => rec.on('proc/status').some((m) => m.text === 'offline'), 5000, 'offline');
   assert.equal(rec.on('proc/status').at(-1)!.text, 'offline', 'offline is the last availability message');
   assert.deepEqual(
-    readdirSync(path.join(tmp.dir, 'outbox')).filter((f) => f.endsWith('.json')),
+    pendingOnDisk(path.join(tmp.dir, 'outbox')).map((e) => e.key),
     [],
     'outbox empty',
   );

@@ -12,6 +12,7 @@ import type { MqttConfig, OutboxConfig } from '../../src/config/types.js';
 import type { RejectPayload } from '../../src/contracts/messages.js';
 import { freePort, mosquittoSkip, startMosquitto } from '../helpers/mosquitto.js';
 import { detectionsPayload, rejectPayload, verdictPayload } from '../helpers/messages.js';
+import { pendingOnDisk } from '../helpers/outbox-disk.js';
 
 const skip = mosquittoSkip();
 const logger = silentLogger();
@@ -572,5 +573,5 @@ test('verdicts: <camera>/verdict, QoS 1 through the outbox, in order with reject
   }
   assert.equal(verdicts[2].verdict, 'pass');
   // The last PUBACK may still be on its way when the subscriber has the message.
-  await until(() => readdirSync(dir).filter((f) => f.endsWith('.json')).length === 0);
+  await until(() => pendingOnDisk(dir).length === 0);
 });

@@ -6,7 +6,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { Daemon } from '../../src/app/daemon.js';
 import { DEMO_MODEL_RELPATH, DEMO_PART_CLASS, DEMO_REJECT_CLASSES } from '../../src/config/defaults.js';
@@ -16,6 +15,7 @@ import { silentLogger } from '../../src/ops/log.js';
 import { repoPath } from '../helpers/fixtures.js';
 import { mosquittoSkip, startMosquitto } from '../helpers/mosquitto.js';
 import { MqttRecorder, sleep, tempDir, writeYaml } from '../helpers/daemon-harness.js';
+import { pendingOnDisk } from '../helpers/outbox-disk.js';
 
 const OUTAGE_MS = 6000;
 
@@ -67,11 +67,9 @@ test('broker down while parts pass: every verdict delivered once, in order, with
   const duringOutage = decided() - atOutage;
   assert.ok(duringOutage >= 5, `verdicts were decided during the outage (${duringOutage})`);
   // What waits in the outbox now: each verdict with the key it was stored under.
-  const stored = readdirSync(outboxDir)
-    .filter((f) => /^\d{16}\.json$/.test(f))
-    .map((f) => JSON.parse(readFileSync(path.join(outboxDir, f), 'utf8')) as { key: string; kind: string })
+  const stored = pendingOnDisk(outboxDir)
     .filter((e) => e.kind === 'verdict')
-    .map((e) => e.key);
+    .map((e) => String(e.key));
   assert.ok(stored.length >= duringOutage - 1, `verdicts wait in the outbox (${stored.length})`);
   const received = rec.messages.length;
   await broker.restart();
