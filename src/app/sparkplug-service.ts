@@ -99,6 +99,10 @@ export class SparkplugService {
       if (payload.verdict === 'reject') this.readings(payload.camera).lastRejectKey = payload.key;
     });
     bus.on('camera.state', this, () => edge.poke());
+    const started = JSON.stringify(sp);
+    bus.on('config.applied', this, ({ loaded }) => {
+      if (JSON.stringify(loaded.config.sparkplug) !== started) logger.warn('the sparkplug section changed: it takes effect at the next start (systemctl restart inspectd)');
+    });
     this.edge = edge;
     await edge.start();
     logger.info({ group: sp.groupId, node: edgeNodeId, primaryHost: sp.primaryHostId ?? null }, 'Sparkplug B edge node started');

@@ -557,7 +557,7 @@ export const SparkplugSchema = Section(
       primaryHostId: Type.Optional(
         Type.String({ pattern: TOPIC_SAFE, description: 'Wait for spBv1.0/STATE/<id> to say online before any birth; rebirth when it comes back online.' }),
       ),
-      minIntervalMs: Default(ms(0, 'Report by exception: NDATA/DDATA at most this often per node/device, ms (changes in between are merged).'), 1000),
+      minIntervalMs: Default(ms(100, 'Report by exception: NDATA/DDATA at most this often per node/device, ms (changes in between are merged).'), 1000),
       commands: Section(
         Type.Object(
           {

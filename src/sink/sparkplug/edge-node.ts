@@ -342,7 +342,8 @@ export class EdgeNode {
         for (const m of metrics) {
           if (m.name === REBIRTH && m.value === true && this.opts.commands.rebirth) {
             this.log.info('Sparkplug rebirth requested (NCMD)');
-            this.birth();
+            // While the primary host is offline the birth waits for it to come back.
+            if (this.ready()) this.birth();
           } else this.ignore(topic, m.name);
         }
         return;
