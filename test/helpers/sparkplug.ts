@@ -1,4 +1,5 @@
 /** Sparkplug test bits: a subscriber that decodes spBv1.0 payloads with sparkplug-payload, and an edge node on a fake source. */
+import { testMqttConfig } from './mqtt-config.js';
 import mqtt, { type MqttClient } from 'mqtt';
 import sparkplugPayload from 'sparkplug-payload';
 import type { MqttConfig } from '../../src/config/types.js';
@@ -73,18 +74,8 @@ export class SpRecorder {
   }
 }
 
-export function testMqttConfig(url: string): MqttConfig {
-  return {
-    url,
-    baseTopic: 'inspectd',
-    detectionsQos: 0,
-    publishDetections: true,
-    keepaliveSec: 5,
-    reconnectMs: 200,
-    reconnectMaxMs: 1000,
-    embedded: { host: '127.0.0.1', port: 0 },
-  };
-}
+/** The sink settings of a Sparkplug test: reconnects within a second. */
+export const sparkplugMqttConfig = (url: string): MqttConfig => testMqttConfig(url, { reconnectMs: 200, reconnectMaxMs: 1000 });
 
 /** A source whose values a test sets. */
 export class FakeSource {
@@ -100,7 +91,7 @@ export class FakeSource {
 export function fakeEdgeNode(url: string, stateDir: string, source: FakeSource, logger: Logger, over: Partial<EdgeNodeOptions> = {}): EdgeNode {
   return new EdgeNode({
     url,
-    mqtt: testMqttConfig(url),
+    mqtt: sparkplugMqttConfig(url),
     clientId: `sp-test-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
     groupId: 'g1',
     edgeNodeId: 'box1',

@@ -3,6 +3,7 @@
  * certificate and an encrypted key (passphrase from a file), is refused in words without one, and refuses a
  * server whose certificate another CA signed. Events stay in the outbox whenever it cannot connect.
  */
+import { testMqttConfig } from '../helpers/mqtt-config.js';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -28,19 +29,7 @@ function tmpDir(t: { after(fn: () => void): void }, name: string): string {
   return dir;
 }
 
-function cfg(url: string, tls: TlsConfig): MqttConfig {
-  return {
-    url,
-    baseTopic: 'inspectd',
-    detectionsQos: 0,
-    publishDetections: true,
-    keepaliveSec: 5,
-    reconnectMs: 300,
-    reconnectMaxMs: 30_000,
-    embedded: { host: '127.0.0.1', port: 0 },
-    tls,
-  };
-}
+const cfg = (url: string, tls: TlsConfig): MqttConfig => testMqttConfig(url, { tls });
 
 async function sinkFor(t: { after(fn: () => Promise<void>): void }, mqttCfg: MqttConfig, dir: string, logger: Logger) {
   const outbox = new Outbox({ config: { dir, maxBytes: 1e6, maxAgeMs: 60_000, rejectTtlMs: 60_000 }, logger });

@@ -1,4 +1,5 @@
 /** MqttSink against a real mosquitto: status/LWT, rejects, broker outage replay, daemon restart, state, commands. */
+import { testMqttConfig } from '../helpers/mqtt-config.js';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -23,19 +24,7 @@ interface Msg {
   retain: boolean;
 }
 
-function mqttConfig(url: string, over: Partial<MqttConfig> = {}): MqttConfig {
-  return {
-    url,
-    baseTopic: 'inspectd',
-    detectionsQos: 0,
-    publishDetections: true,
-    keepaliveSec: 5,
-    reconnectMs: 300,
-    reconnectMaxMs: 30_000,
-    embedded: { host: '127.0.0.1', port: 0 },
-    ...over,
-  };
-}
+const mqttConfig = testMqttConfig;
 
 function tmpDir(t: { after(fn: () => void): void }): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'inspectd-sink-'));

@@ -1,4 +1,5 @@
 /** MqttSink over TLS (CA file) and with username/password against a real mosquitto. */
+import { testMqttConfig } from '../helpers/mqtt-config.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -39,19 +40,7 @@ function makeCerts(dir: string): { ca: string; cert: string; key: string } {
   return { ca: path.join(dir, 'ca.crt'), cert: path.join(dir, 'server.crt'), key: path.join(dir, 'server.key') };
 }
 
-function cfg(url: string, over: Partial<MqttConfig>): MqttConfig {
-  return {
-    url,
-    baseTopic: 'inspectd',
-    detectionsQos: 0,
-    publishDetections: true,
-    keepaliveSec: 5,
-    reconnectMs: 300,
-    reconnectMaxMs: 30_000,
-    embedded: { host: '127.0.0.1', port: 0 },
-    ...over,
-  };
-}
+const cfg = testMqttConfig;
 
 async function sinkFor(t: { after(fn: () => Promise<void>): void }, mqtt: MqttConfig, dir: string) {
   const outbox = new Outbox({ config: { dir, maxBytes: 1e6, maxAgeMs: 60_000, rejectTtlMs: 60_000 }, logger });
