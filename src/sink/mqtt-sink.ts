@@ -27,7 +27,7 @@
  * message) the same reject is sent again; subscribers dedupe on `key`. A reject acked is never
  * sent again (its outbox file is gone before the next one is sent).
  */
-import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient } from 'mqtt';
+import mqtt, { type IClientPublishOptions, type MqttClient } from 'mqtt';
 import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
 import { baseTopicProblem } from '../config/schema.js';
 import type { MqttConfig } from '../config/types.js';
