@@ -24,6 +24,8 @@ export const ErrorCodes = {
   /** A state directory (outbox, snapshots) is locked by another running inspectd. */
   LOCKED: 'INSPECTD_ERR_LOCKED',
   MQTT: 'INSPECTD_ERR_MQTT',
+  /** A secret or TLS file the config names cannot be read or used: a restart cannot fix it, an edit can. */
+  CREDENTIALS: 'INSPECTD_ERR_CREDENTIALS',
   LIFECYCLE: 'INSPECTD_ERR_LIFECYCLE',
   USAGE: 'INSPECTD_ERR_USAGE',
   DATASET: 'INSPECTD_ERR_DATASET',

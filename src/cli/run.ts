@@ -5,8 +5,8 @@
  * so what runs is always what the command line says.
  * Signals: SIGTERM/SIGINT stop (drain, flush the outbox, publish offline, exit 0) at any moment, also while
  * still loading (held by main.ts until the handlers here exist) or connecting; SIGHUP reloads the config.
- * Exit codes: 0 clean stop; 1 start-up or stop failure; 2 usage; 78 (EX_CONFIG) invalid config, or a state
- * directory that cannot be ours (outbox not writable, outbox/snapshots locked by another instance), so a unit
+ * Exit codes: 0 clean stop; 1 start-up or stop failure; 2 usage; 78 (EX_CONFIG) invalid config, a secret or TLS
+ * file it names that cannot be read or used, or a state directory that cannot be ours (outbox not writable, outbox/snapshots locked by another instance), so a unit
  * can set RestartPreventExitStatus=78 instead of restarting into the same error.
  */
 import path from 'node:path';
@@ -152,6 +152,6 @@ async function run(argv: string[], hooks: RunHooks, ctl: RunControl): Promise<nu
 /** A start-up failure that a restart would only repeat (until someone changes the config or the box) is EX_CONFIG. */
 function startFailureExit(err: unknown): number {
   // CONFIG_INVALID at start includes rules naming classes the loaded model lacks.
-  const config = [ErrorCodes.LOCKED, ErrorCodes.OUTBOX_IO, ErrorCodes.CONFIG_INVALID] as const;
+  const config = [ErrorCodes.LOCKED, ErrorCodes.OUTBOX_IO, ErrorCodes.CONFIG_INVALID, ErrorCodes.CREDENTIALS] as const;
   return config.some((code) => isInspectdError(err, code)) ? EXIT_CONFIG : EXIT_FAILURE;
 }

@@ -11,7 +11,7 @@ export type ClientOptions = IClientOptions & { passphrase?: string };
 
 /**
  * username/password (inline, passwordFile or passwordEnv) and the TLS files with the key's passphrase, read now:
- * a missing file or a key its passphrase does not open is an MQTT error telling which setting to fix.
+ * a missing file or a key its passphrase does not open is a CREDENTIALS error telling which setting to fix.
  */
 export function credentialOptions(cfg: MqttConfig): ClientOptions {
   const options: ClientOptions = {
@@ -28,7 +28,7 @@ export function credentialOptions(cfg: MqttConfig): ClientOptions {
       if (tls.cert) options.cert = readFileSync(tls.cert);
       if (tls.key) options.key = readFileSync(tls.key);
     } catch (err) {
-      throw new InspectdError(ErrorCodes.MQTT, `cannot read an MQTT TLS file: ${errorMessage(err)}; check mqtt.tls paths and permissions`, { cause: err });
+      throw new InspectdError(ErrorCodes.CREDENTIALS, `cannot read an MQTT TLS file: ${errorMessage(err)}; check mqtt.tls paths and permissions`, { cause: err });
     }
     if (options.key) checkKey(options.key, passphrase);
     options.rejectUnauthorized = tls.rejectUnauthorized;
@@ -47,6 +47,6 @@ function checkKey(key: unknown, passphrase: string | undefined): void {
         ? 'the key is encrypted: set mqtt.tls.passphraseFile (or passphraseEnv, passphrase)'
         : 'the passphrase does not decrypt it: check mqtt.tls.passphrase*'
       : 'check that mqtt.tls.key is a PEM private key';
-    throw new InspectdError(ErrorCodes.MQTT, `cannot load the MQTT TLS client key: ${hint} (${errorMessage(err)})`, { cause: err });
+    throw new InspectdError(ErrorCodes.CREDENTIALS, `cannot load the MQTT TLS client key: ${hint} (${errorMessage(err)})`, { cause: err });
   }
 }

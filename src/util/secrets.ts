@@ -14,7 +14,7 @@ export interface SecretSource {
   env?: string;
 }
 
-/** The secret, or undefined when no source is set. Throws INSPECTD_ERR_MQTT when the file or variable cannot give it. */
+/** The secret, or undefined when no source is set. Throws INSPECTD_ERR_CREDENTIALS when the file or variable cannot give it. */
 export function readSecret(src: SecretSource, env: NodeJS.ProcessEnv = process.env): string | undefined {
   if (src.inline !== undefined) return src.inline;
   if (src.file !== undefined) {
@@ -23,7 +23,7 @@ export function readSecret(src: SecretSource, env: NodeJS.ProcessEnv = process.e
       text = readFileSync(src.file, 'utf8');
     } catch (err) {
       throw new InspectdError(
-        ErrorCodes.MQTT,
+        ErrorCodes.CREDENTIALS,
         `cannot read ${src.key}File ${src.file}: ${errorMessage(err)}; check the path (or LoadCredential=) and that the inspectd user may read it`,
         {
           cause: err,
@@ -32,12 +32,13 @@ export function readSecret(src: SecretSource, env: NodeJS.ProcessEnv = process.e
     }
     // The first line: `echo secret > file` leaves a newline that is no part of the secret.
     const first = text.split(/\r?\n/, 1)[0];
-    if (first.length === 0) throw new InspectdError(ErrorCodes.MQTT, `${src.key}File ${src.file} is empty: its first line must hold the ${src.key.split('.').pop()}`);
+    if (first.length === 0) throw new InspectdError(ErrorCodes.CREDENTIALS, `${src.key}File ${src.file} is empty: its first line must hold the ${src.key.split('.').pop()}`);
     return first;
   }
   if (src.env !== undefined) {
     const value = env[src.env];
-    if (value === undefined || value === '') throw new InspectdError(ErrorCodes.MQTT, `${src.key}Env names ${src.env}, which is not set (or empty) in inspectd's environment`);
+    if (value === undefined || value === '')
+      throw new InspectdError(ErrorCodes.CREDENTIALS, `${src.key}Env names ${src.env}, which is not set (or empty) in inspectd's environment`);
     return value;
   }
   return undefined;

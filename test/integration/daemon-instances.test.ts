@@ -52,3 +52,27 @@ test('a second daemon on the same outbox directory exits 78 naming the directory
   first.signal('SIGTERM');
   assert.equal(await first.waitExit(20_000), 0, first.tail());
 });
+
+test('a passwordFile that cannot be read at start exits 78 naming the setting and the file (restarting cannot fix it)', { timeout: 60_000 }, async (t) => {
+  const tmp = tempDir('inspectd-nosecret-');
+  t.after(() => tmp.cleanup());
+  const cfgFile = path.join(tmp.dir, 'config.yaml');
+  const missing = path.join(tmp.dir, 'mqtt-password');
+  writeYaml(cfgFile, {
+    device: { id: 'nosecret' },
+    model: { path: path.join(REPO_ROOT, 'models', 'demo', 'inspectd-demo.onnx'), engine: 'cpu', threads: 1 },
+    cameras: [{ id: 'cam1', source: { type: 'synthetic', fps: 2 } }],
+    // Nothing listens there: the secret is read before any connection is tried.
+    mqtt: { url: 'mqtt://127.0.0.1:9', username: 'inspectd', passwordFile: missing },
+    outbox: { dir: path.join(tmp.dir, 'outbox') },
+    snapshots: { enabled: false },
+    http: { enabled: false },
+    console: { summary: 'off' },
+  });
+  const env = { ...process.env };
+  delete env.CREDENTIALS_DIRECTORY;
+  const daemon = new InspectdProcess(['--config', cfgFile], env);
+  t.after(() => daemon.kill());
+  assert.equal(await daemon.waitExit(30_000), 78, daemon.tail());
+  assert.ok(daemon.output.includes(`cannot read mqtt.passwordFile ${missing}`), daemon.tail());
+});

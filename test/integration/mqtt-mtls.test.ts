@@ -150,7 +150,7 @@ test('mTLS: a server certificate from another CA is refused (rejectUnauthorized)
       logger: log.logger,
       version: 't',
     }).start(new AbortController().signal),
-    { code: 'INSPECTD_ERR_MQTT', message: /cannot load the MQTT TLS client key: the passphrase does not decrypt it/ },
+    { code: 'INSPECTD_ERR_CREDENTIALS', message: /cannot load the MQTT TLS client key: the passphrase does not decrypt it/ },
   );
   await assert.rejects(
     new MqttSink({
@@ -160,6 +160,6 @@ test('mTLS: a server certificate from another CA is refused (rejectUnauthorized)
       logger: log.logger,
       version: 't',
     }).start(new AbortController().signal),
-    { code: 'INSPECTD_ERR_MQTT', message: /the key is encrypted: set mqtt\.tls\.passphraseFile/ },
+    { code: 'INSPECTD_ERR_CREDENTIALS', message: /the key is encrypted: set mqtt\.tls\.passphraseFile/ },
   );
 });

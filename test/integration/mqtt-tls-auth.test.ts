@@ -83,7 +83,7 @@ test('TLS: connects with the CA file and delivers a reject; a wrong CA does not 
       logger,
       version: 't',
     }).start(new AbortController().signal),
-    { code: 'INSPECTD_ERR_MQTT', message: /TLS file/ },
+    { code: 'INSPECTD_ERR_CREDENTIALS', message: /TLS file/ },
   );
 });
 

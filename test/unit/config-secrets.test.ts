@@ -69,10 +69,10 @@ test('readSecret: first line of a file, an environment variable, and errors that
   assert.equal(readSecret({ key: 'mqtt.password', inline: 'x' }), 'x');
   assert.equal(readSecret({ key: 'mqtt.password' }), undefined);
   assert.throws(() => readSecret({ key: 'mqtt.password', file: path.join(dir, 'missing') }), {
-    code: 'INSPECTD_ERR_MQTT',
+    code: 'INSPECTD_ERR_CREDENTIALS',
     message: /cannot read mqtt\.passwordFile .*missing: ENOENT/,
   });
-  assert.throws(() => readSecret({ key: 'mqtt.password', env: 'PW' }, {}), { code: 'INSPECTD_ERR_MQTT', message: /mqtt\.passwordEnv names PW, which is not set/ });
+  assert.throws(() => readSecret({ key: 'mqtt.password', env: 'PW' }, {}), { code: 'INSPECTD_ERR_CREDENTIALS', message: /mqtt\.passwordEnv names PW, which is not set/ });
   writeFileSync(file, '\nhunter2\n');
   assert.throws(
     () => readSecret({ key: 'mqtt.tls.passphrase', file }),
