@@ -239,7 +239,7 @@ export class Daemon {
     const commands = (this.commands = new CommandHandler({ bus, pipeline: pipeline!, cameras: cameras!, enabled, reload: () => this.reload(), metrics, logger }));
     commands.start();
     stack.push('commands', () => commands.stop());
-    await startSparkplug({ bus, logger, stack, config: () => this.config, status: this.status, delivery, commands: () => this.commands });
+    await startSparkplug({ bus, logger, stack, config: () => this.config, status: this.status, delivery, commands: () => this.commands, reloader: this.reloader });
 
     this.status.startSummary(now);
     this.reloader.onSection('console', (next) => this.status.startSummary(next));

@@ -3,8 +3,12 @@
  * node publishes (src/sink/sparkplug/edge-node.ts) and hands DCMD pause/resume to the command handler. It
  * connects to the mqtt section's broker (the embedded one when mqtt.url is unset) with its own client id.
  * Rejects and verdicts keep their JSON topics and durable outbox; Sparkplug adds a view of the same counters.
- * A change to the sparkplug section takes effect at the next start.
+ * A reload that changes the sparkplug section, the mqtt section or device.id replaces the edge node (the old one
+ * says NDEATH; the new one connects with the next bdSeq and births), and one with the config unchanged does so
+ * only when a secret read from a file or variable changed.
  */
+import type { ConfigDiff } from '../config/diff.js';
+import { canonicalJson } from '../config/load.js';
 import type { Config } from '../config/types.js';
 import { ErrorCodes, InspectdError } from '../errors.js';
 import type { Logger } from '../ops/log.js';
@@ -13,6 +17,7 @@ import { packageVersion } from '../util/package.js';
 import type { CommandHandler } from './commands.js';
 import type { Delivery } from './delivery.js';
 import type { DaemonBus } from './events.js';
+import type { ConfigReloader, Reconfigurable } from './reloader.js';
 import type { ServiceStack } from './services.js';
 import { FpsMeter, type StatusReporter } from './status.js';
 
@@ -28,12 +33,57 @@ export interface SparkplugDeps {
   commands: () => CommandHandler | null;
 }
 
-/** Starts the edge node when enabled and pushes its stop on the stack; nothing (not even the import) when off. */
-export async function startSparkplug(deps: SparkplugDeps): Promise<void> {
-  if (!deps.config().sparkplug.enabled) return;
-  const service = new SparkplugService(deps);
-  await service.start();
-  deps.stack.push('sparkplug', () => service.stop());
+/**
+ * Starts the edge node when enabled, pushes its stop on the stack and follows reloads; nothing is imported
+ * while it stays off.
+ */
+export async function startSparkplug(deps: SparkplugDeps & { reloader: ConfigReloader }): Promise<void> {
+  const control = new SparkplugControl(deps);
+  await control.start(deps.config());
+  deps.stack.push('sparkplug', () => control.stop());
+  deps.reloader.participate(control);
+}
+
+/** The edge node across reloads: at most one service at a time. */
+class SparkplugControl implements Reconfigurable {
+  readonly name = 'sparkplug';
+  private service: SparkplugService | null = null;
+
+  constructor(private readonly deps: SparkplugDeps) {}
+
+  async start(cfg: Readonly<Config>): Promise<void> {
+    if (!cfg.sparkplug.enabled) return;
+    const service = new SparkplugService(this.deps);
+    this.service = service;
+    await service.start(cfg);
+  }
+
+  async apply(next: Config, prev: Config, diff: ConfigDiff): Promise<void> {
+    if (!diff.mqtt && canonicalJson(prev.sparkplug) === canonicalJson(next.sparkplug)) return;
+    await this.replace(
+      next,
+      next.sparkplug.enabled ? 'the sparkplug or mqtt settings changed: Sparkplug edge node restarting' : 'sparkplug.enabled is now false: edge node stopped',
+    );
+  }
+
+  async refresh(current: Config): Promise<void> {
+    const m = current.mqtt;
+    const fromOutside = [m.passwordFile, m.passwordEnv, m.tls?.passphraseFile, m.tls?.passphraseEnv].some((v) => v !== undefined);
+    if (!fromOutside || !this.service || this.service.sameSecrets(m)) return;
+    await this.replace(current, 'MQTT secret changed: Sparkplug edge node reconnecting with it');
+  }
+
+  private async replace(cfg: Config, why: string): Promise<void> {
+    this.deps.logger.info(why);
+    await this.stop();
+    await this.start(cfg);
+  }
+
+  async stop(): Promise<void> {
+    const s = this.service;
+    this.service = null;
+    await s?.stop();
+  }
 }
 
 /** Per camera: recent end-to-end latencies, the last reject key, an fps meter. */
@@ -66,9 +116,13 @@ export class SparkplugService {
     return r;
   }
 
-  async start(): Promise<void> {
-    const { bus, logger, config, delivery } = this.deps;
-    const cfg = config();
+  /** Whether the running edge node connects with the secrets `mqtt` gives now. */
+  sameSecrets(mqtt: Config['mqtt']): boolean {
+    return this.edge?.sameSecrets(mqtt) ?? true;
+  }
+
+  async start(cfg: Readonly<Config>): Promise<void> {
+    const { bus, logger, delivery } = this.deps;
     const sp = cfg.sparkplug;
     const url = cfg.mqtt.url ?? delivery.embeddedUrl;
     if (!url) throw new InspectdError(ErrorCodes.MQTT, 'sparkplug has no broker: set mqtt.url, or leave it unset for the embedded broker');
@@ -99,10 +153,6 @@ export class SparkplugService {
       if (payload.verdict === 'reject') this.readings(payload.camera).lastRejectKey = payload.key;
     });
     bus.on('camera.state', this, () => edge.poke());
-    const started = JSON.stringify(sp);
-    bus.on('config.applied', this, ({ loaded }) => {
-      if (JSON.stringify(loaded.config.sparkplug) !== started) logger.warn('the sparkplug section changed: it takes effect at the next start (systemctl restart inspectd)');
-    });
     this.edge = edge;
     await edge.start();
     logger.info({ group: sp.groupId, node: edgeNodeId, primaryHost: sp.primaryHostId ?? null }, 'Sparkplug B edge node started');

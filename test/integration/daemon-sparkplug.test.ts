@@ -1,6 +1,7 @@
 /**
  * The daemon with sparkplug.enabled on a real mosquitto: births carry the daemon's readings, data follows the
- * camera, DCMD pause reaches the pipeline (sparkplug.commands.pause alone enables it), a stop ends with NDEATH.
+ * camera, DCMD pause reaches the pipeline (sparkplug.commands.pause alone enables it), a stop ends with NDEATH;
+ * a reload of the sparkplug section replaces the edge node.
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -70,4 +71,72 @@ test('daemon as a Sparkplug edge node: NBIRTH/DBIRTH with its readings, DDATA, D
   assert.equal(rec.of('NDEATH')[0].metrics.get('bdSeq'), 0);
   const seqs = rec.messages.filter((m) => m.kind !== 'NDEATH').map((m) => m.seq!);
   for (let i = 1; i < seqs.length; i++) assert.equal(seqs[i], (seqs[i - 1] + 1) % 256, `seq continuity at ${i}`);
+});
+
+test('a reload that changes the sparkplug section replaces the edge node: NDEATH, then births with the next bdSeq; off stops it, on starts it', {
+  skip: mosquittoSkip(),
+  timeout: 60_000,
+}, async (t) => {
+  const tmp = tempDir('inspectd-sp-reload-');
+  t.after(() => tmp.cleanup());
+  const broker = await startMosquitto();
+  t.after(() => broker.stop());
+  const rec = new SpRecorder();
+  await rec.start(broker.url);
+  t.after(() => rec.stop());
+  const modelFile = path.join(tmp.dir, 'model.onnx');
+  writeFileSync(modelFile, 'not read by the scripted detector');
+  const cfgFile = path.join(tmp.dir, 'config.yaml');
+  const write = (sparkplug: Record<string, unknown>) =>
+    writeYaml(cfgFile, {
+      device: { id: 'spbox' },
+      model: { path: modelFile },
+      cameras: [{ id: 'cam1', source: { type: 'synthetic', fps: 10, width: 64, height: 48 } }],
+      mqtt: { url: broker.url },
+      outbox: { dir: path.join(tmp.dir, 'outbox') },
+      snapshots: { enabled: false },
+      http: { enabled: false },
+      console: { summary: 'off' },
+      sparkplug: { minIntervalMs: 200, ...sparkplug },
+    });
+  write({ enabled: true, groupId: 'line1' });
+  const daemon = new Daemon({
+    loaded: await loadConfigFile(cfgFile),
+    configPath: cfgFile,
+    logger: silentLogger(),
+    parts: { loadDetector: async () => new ScriptedDetector(), watchdogIntervalMs: async () => null },
+  });
+  t.after(() => daemon.stop().catch(() => undefined));
+  await daemon.start();
+  await rec.until(() => rec.of('DBIRTH').length >= 1, 10_000, 'DBIRTH on line1');
+
+  write({ enabled: true, groupId: 'line2' });
+  await daemon.reload();
+  await rec.until(() => rec.of('DBIRTH').some((m) => m.topic.startsWith('spBv1.0/line2/')), 10_000, 'DBIRTH on line2');
+  const deaths = rec.of('NDEATH');
+  assert.deepEqual(
+    deaths.map((m) => [m.topic, m.metrics.get('bdSeq')]),
+    [['spBv1.0/line1/NDEATH/spbox', 0]],
+    'the old node said NDEATH with its bdSeq',
+  );
+  const births = rec.of('NBIRTH');
+  assert.deepEqual(
+    births.map((m) => [m.topic, m.metrics.get('bdSeq'), m.seq]),
+    [
+      ['spBv1.0/line1/NBIRTH/spbox', 0, 0],
+      ['spBv1.0/line2/NBIRTH/spbox', 1, 0],
+    ],
+  );
+
+  write({ enabled: false, groupId: 'line2' });
+  await daemon.reload();
+  await rec.until(() => rec.of('NDEATH').length === 2, 5000, 'NDEATH when disabled');
+  const quietFrom = rec.messages.length;
+  await new Promise((r) => setTimeout(r, 800));
+  assert.equal(rec.messages.length, quietFrom, `nothing after sparkplug.enabled: false (got ${rec.messages.slice(quietFrom).map((m) => m.topic)})`);
+
+  write({ enabled: true, groupId: 'line2' });
+  await daemon.reload();
+  await rec.until(() => rec.of('NBIRTH').length === 3, 10_000, 'NBIRTH when enabled again');
+  assert.equal(rec.of('NBIRTH')[2].metrics.get('bdSeq'), 2);
 });

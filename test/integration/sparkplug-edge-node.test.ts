@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { silentLogger } from '../../src/ops/log.js';
@@ -11,7 +12,7 @@ import { DEVICE_COMMANDS, IGNORED_COMMANDS, REBIRTH } from '../../src/sink/spark
 import { tempDir } from '../helpers/daemon-harness.js';
 import { REPO_ROOT } from '../helpers/fixtures.js';
 import { mosquittoSkip, startMosquitto, type MosquittoHandle } from '../helpers/mosquitto.js';
-import { FakeSource, SpRecorder, fakeEdgeNode } from '../helpers/sparkplug.js';
+import { FakeSource, SpRecorder, fakeEdgeNode, sparkplugMqttConfig } from '../helpers/sparkplug.js';
 
 const logger = silentLogger();
 const skip = mosquittoSkip();
@@ -239,4 +240,19 @@ describe('Sparkplug B edge node', { skip }, () => {
       await done();
     }
   });
+});
+
+test('sameSecrets: true while the passwordFile holds what the node connected with, false once it is rotated', async (t) => {
+  const state = tempDir('inspectd-sp-secret-');
+  t.after(() => state.cleanup());
+  const pwFile = path.join(state.dir, 'pw');
+  writeFileSync(pwFile, 'first-secret\n');
+  const url = 'mqtt://127.0.0.1:9'; // nothing listens: only the options matter here
+  const mqttCfg = { ...sparkplugMqttConfig(url), username: 'u', passwordFile: pwFile };
+  const edge = fakeEdgeNode(url, state.dir, new FakeSource(), silentLogger(), { mqtt: mqttCfg });
+  t.after(() => edge.stop());
+  await edge.start();
+  assert.equal(edge.sameSecrets(mqttCfg), true);
+  writeFileSync(pwFile, 'second-secret\n');
+  assert.equal(edge.sameSecrets(mqttCfg), false);
 });

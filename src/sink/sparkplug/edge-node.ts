@@ -25,7 +25,7 @@ import type { MqttConfig } from '../../config/types.js';
 import { errorMessage } from '../../errors.js';
 import type { Logger } from '../../ops/log.js';
 import { redactUrl } from '../../util/redact.js';
-import { credentialOptions } from '../mqtt-options.js';
+import { type ClientOptions, credentialOptions } from '../mqtt-options.js';
 
 const NAMESPACE = 'spBv1.0';
 const codec = sparkplugPayload.get(NAMESPACE)!;
@@ -132,6 +132,13 @@ export class EdgeNode {
     this.timer = setInterval(() => this.tick(), Math.max(10, this.opts.minIntervalMs));
     this.timer.unref();
     await this.connect();
+  }
+
+  /** Whether `mqtt`'s secrets, read again now (a rotated passwordFile), are the ones this node connects with. */
+  sameSecrets(mqtt: MqttConfig): boolean {
+    const fresh = credentialOptions(mqtt);
+    const now = this.baseOptions as ClientOptions | null;
+    return now !== null && now.password === fresh.password && now.passphrase === fresh.passphrase;
   }
 
   /** Device states may have changed (camera.state): DBIRTH/DDEATH now rather than at the next tick. */
