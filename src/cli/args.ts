@@ -2,6 +2,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { InspectdError, ErrorCodes, errorMessage } from '../errors.js';
 import type { EnginePreference } from '../contracts/engine.js';
+import type { PostprocessOptions } from '../contracts/vision.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -32,6 +33,30 @@ export function parseEngine(value: string | undefined): EnginePreference | undef
   if (value === undefined) return undefined;
   if (!(ENGINES as readonly string[]).includes(value)) throw usageError(`--engine must be one of ${ENGINES.join(', ')}, got '${value}'`);
   return value as EnginePreference;
+}
+
+/** The model options `detect` and `batch` share, spread into their parseArgs options. */
+export const MODEL_OPTIONS = {
+  model: { type: 'string', short: 'm' },
+  conf: { type: 'string' },
+  iou: { type: 'string' },
+  engine: { type: 'string' },
+  labels: { type: 'string' },
+  threads: { type: 'string' },
+  'max-det': { type: 'string' },
+} as const;
+
+/** Postprocess thresholds, engine and thread count from MODEL_OPTIONS' values (unset stays undefined: the model's defaults). */
+export function parseModelOptions(v: { conf?: string; iou?: string; 'max-det'?: string; engine?: string; threads?: string }): {
+  post: Partial<PostprocessOptions>;
+  engine: EnginePreference | undefined;
+  threads: number | undefined;
+} {
+  return {
+    post: { conf: parseNumber('conf', v.conf, 0, 1), iou: parseNumber('iou', v.iou, 0, 1), maxDetections: parseInteger('max-det', v['max-det'], 1, 100000) },
+    engine: parseEngine(v.engine),
+    threads: parseInteger('threads', v.threads, 0, 1024),
+  };
 }
 
 type ParseArgsOptions = NonNullable<ParseArgsConfig['options']>;

@@ -11,9 +11,9 @@ import { createLogger } from '../ops/log.js';
 import { Detector } from '../inference/detector.js';
 import { overlaySvg } from '../sink/snapshots.js';
 import type { Frame } from '../contracts/frame.js';
-import type { Detection, PostprocessOptions } from '../contracts/vision.js';
+import type { Detection } from '../contracts/vision.js';
 import type { PreparedFrame } from '../contracts/detector.js';
-import { EXIT_FAILURE, EXIT_OK, parseEngine, parseInteger, parseNumber, parseCommandArgs, usageError } from './args.js';
+import { EXIT_FAILURE, EXIT_OK, MODEL_OPTIONS, parseCommandArgs, parseInteger, parseModelOptions, parseNumber, usageError } from './args.js';
 import { detectionJson } from './detect.js';
 import { expandInputs, type WorkItem } from './batch-inputs.js';
 import { probeVideo, sampled, sampledCount, videoFrames, type Sampling } from './batch-video.js';
@@ -131,7 +131,7 @@ export async function batchCommand(argv: string[]): Promise<number> {
     argv,
     HELP,
     {
-      model: { type: 'string', short: 'm' },
+      ...MODEL_OPTIONS,
       out: { type: 'string', short: 'o' },
       csv: { type: 'string' },
       'save-annotated': { type: 'string' },
@@ -141,12 +141,6 @@ export async function batchCommand(argv: string[]): Promise<number> {
       video: { type: 'string', multiple: true },
       every: { type: 'string' },
       fps: { type: 'string' },
-      conf: { type: 'string' },
-      iou: { type: 'string' },
-      engine: { type: 'string' },
-      labels: { type: 'string' },
-      threads: { type: 'string' },
-      'max-det': { type: 'string' },
     },
     true,
   );
@@ -159,13 +153,7 @@ export async function batchCommand(argv: string[]): Promise<number> {
   const every = parseInteger('every', v.every, 1, 1_000_000);
   const fps = parseNumber('fps', v.fps, 0.001, 1000);
   const sampling: Sampling = fps !== undefined ? { fps } : { every: every ?? 1 };
-  const post: Partial<PostprocessOptions> = {
-    conf: parseNumber('conf', v.conf, 0, 1),
-    iou: parseNumber('iou', v.iou, 0, 1),
-    maxDetections: parseInteger('max-det', v['max-det'], 1, 100000),
-  };
-  const engine = parseEngine(v.engine);
-  const threads = parseInteger('threads', v.threads, 0, 1024);
+  const { post, engine, threads } = parseModelOptions(v);
   const items = await expandInputs({ inputs: positionals, lists: v.list ?? [], videos: v.video ?? [], include: v.include ?? [] });
   const resume: ResumeState = v.resume ? readResume(v.out!) : { done: new Set(), failures: [], truncatedBytes: 0 };
   const logger = createLogger({ fd: 2, level: process.env.INSPECTD_LOG_LEVEL ?? 'warn' });

@@ -4,9 +4,9 @@ import path from 'node:path';
 import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
 import { createLogger } from '../ops/log.js';
 import { Detector } from '../inference/detector.js';
-import type { Detection, PostprocessOptions } from '../contracts/vision.js';
+import type { Detection } from '../contracts/vision.js';
 import type { PreparedFrame } from '../contracts/detector.js';
-import { EXIT_FAILURE, EXIT_OK, parseEngine, parseInteger, parseNumber, parseCommandArgs, usageError } from './args.js';
+import { EXIT_FAILURE, EXIT_OK, MODEL_OPTIONS, parseCommandArgs, parseModelOptions, usageError } from './args.js';
 
 const HELP = `usage: inspectd detect --model M [--conf C] [--iou I] [--engine auto|tensorrt|cuda|cpu] [--labels F]
                        [--threads N] [--max-det N] [--json] IMAGE...
@@ -63,13 +63,7 @@ export async function detectCommand(argv: string[]): Promise<number> {
     argv,
     HELP,
     {
-      model: { type: 'string', short: 'm' },
-      conf: { type: 'string' },
-      iou: { type: 'string' },
-      engine: { type: 'string' },
-      labels: { type: 'string' },
-      threads: { type: 'string' },
-      'max-det': { type: 'string' },
+      ...MODEL_OPTIONS,
       json: { type: 'boolean', default: false },
     },
     true,
@@ -78,13 +72,7 @@ export async function detectCommand(argv: string[]): Promise<number> {
   const { values: v, positionals: images } = parsed;
   if (v.model === undefined) throw usageError(`--model is required\n${HELP}`);
   if (images.length === 0) throw usageError(`no images given\n${HELP}`);
-  const post: Partial<PostprocessOptions> = {
-    conf: parseNumber('conf', v.conf, 0, 1),
-    iou: parseNumber('iou', v.iou, 0, 1),
-    maxDetections: parseInteger('max-det', v['max-det'], 1, 100000),
-  };
-  const engine = parseEngine(v.engine);
-  const threads = parseInteger('threads', v.threads, 0, 1024);
+  const { post, engine, threads } = parseModelOptions(v);
   const logger = createLogger({ fd: 2, level: process.env.INSPECTD_LOG_LEVEL ?? 'warn' });
 
   let detector: Detector;
