@@ -118,12 +118,13 @@ test('line view in chromium: live image, reject strip, camera fault, config erro
   // Live image: decoded, then replaced by a later frame.
   // Browser-side expressions are strings: the test compiles without the DOM library.
   const seqOf = (cam: string) => `Number(document.querySelector('[data-camera="${cam}"] img')?.getAttribute('data-seq') ?? -1)`;
-  const liveSeq = async (cam: string) => (await page.evaluate(`document.querySelector('[data-camera="${cam}"] img').naturalWidth > 0 ? ${seqOf(cam)} : -1`)) as number;
-  await page.waitForFunction(`${seqOf('line1')} >= 0`, { timeout: 10_000 });
-  const first = await liveSeq('line1');
+  // data-seq is set when a frame arrives, its pixels once decoded: wait for both, a loaded machine parts them.
+  const decoded = (cam: string) => `(document.querySelector('[data-camera="${cam}"] img')?.naturalWidth ?? 0) > 0`;
+  await page.waitForFunction(`${decoded('line1')} && ${seqOf('line1')} >= 0`, { timeout: 20_000 });
+  const first = (await page.evaluate(seqOf('line1'))) as number;
   assert.ok(first >= 0, 'a live image of line1 is shown');
-  await page.waitForFunction(`${seqOf('line1')} > ${first}`, { timeout: 10_000 });
-  assert.ok((await liveSeq('line1')) > first, 'the live image changes');
+  await page.waitForFunction(`${decoded('line1')} && ${seqOf('line1')} > ${first}`, { timeout: 20_000 });
+  assert.ok(((await page.evaluate(seqOf('line1'))) as number) > first, 'the live image changes');
   const width = await page.evaluate(`document.querySelector('[data-camera="line1"] img').naturalWidth`);
   assert.equal(width, 640, 'the live JPEG has the frame size (under 960 px: not scaled)');
 
