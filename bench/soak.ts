@@ -1,5 +1,5 @@
 /**
- * `npm run soak -- --minutes N [--fps F] [--warmup-min W] [--sample-s S]`: runs the real daemon in this
+ * `npm run soak -- --minutes N [--fps F] [--warmup-min W] [--sample-s S] [--snapshots on|off]`: runs the real daemon in this
  * process on the embedded defaults (demo model, synthetic line at F fps, embedded broker) for N minutes and
  * samples RSS, V8 heap, external/array-buffer memory and event-loop delay every S seconds. Prints each
  * sample and, after the warm-up, the least-squares slope per resource (MB/min and % over the run). A
@@ -31,6 +31,8 @@ const { values } = parseArgs({
     fps: { type: 'string', default: '10' },
     'warmup-min': { type: 'string', default: '5' },
     'sample-s': { type: 'string', default: '10' },
+    // off: no snapshot JPEGs (sharp/libvips), to tell their memory from the rest of the daemon's.
+    snapshots: { type: 'string', default: 'on' },
   },
 });
 const minutes = Number(values.minutes);
@@ -58,7 +60,7 @@ const loaded = validateConfigObject(
     cameras: [{ id: 'line1', source: { type: 'synthetic', fps: Number(values.fps), width: 640, height: 480, seed: 7 }, rules: { rejectClasses: [...DEMO_REJECT_CLASSES] } }],
     mqtt: { embedded: { host: '127.0.0.1', port: 0 } },
     outbox: { dir: path.join(tmp, 'outbox') },
-    snapshots: { enabled: true, dir: path.join(tmp, 'snapshots'), maxFiles: 200 },
+    snapshots: { enabled: values.snapshots !== 'off', dir: path.join(tmp, 'snapshots'), maxFiles: 200 },
     http: { enabled: false },
     console: { summary: 'off' },
   },
@@ -72,7 +74,9 @@ loop.enable();
 const t0 = performance.now();
 const samples: Sample[] = [];
 const mb = (b: number) => Math.round((b / 1048576) * 10) / 10;
-process.stdout.write(`soak: ${minutes} min at ${values.fps} fps, warm-up ${warmupMin} min, a sample every ${sampleS} s (pid ${process.pid})\n`);
+process.stdout.write(
+  `soak: ${minutes} min at ${values.fps} fps, warm-up ${warmupMin} min, a sample every ${sampleS} s, snapshots ${values.snapshots}, MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX ?? 'unset'} (pid ${process.pid})\n`,
+);
 process.stdout.write('   min    rss  heap  external  arraybuf  loop p99 ms  frames\n');
 while ((performance.now() - t0) / 60000 < minutes) {
   await new Promise((r) => setTimeout(r, sampleS * 1000));
