@@ -3,6 +3,7 @@
  * and the console summary, all from one set of readings (one fps meter). Re-published on a timer and
  * whenever the bus says something shown changed.
  */
+import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { Config } from '../config/types.js';
 import type { HealthInfo, Notifier, OutboxHealth } from '../contracts/ops.js';
@@ -140,6 +141,8 @@ export class StatusReporter {
     return {
       state: this.src.ready() ? 'online' : 'starting',
       device: cfg.device.id,
+      // which box this is when device ids are misassigned (two boxes on one id kick each other off the broker)
+      host: os.hostname(),
       version: this.opts.version,
       engine: d?.engineKind ?? null,
       refusals: d?.refusals ?? [],

@@ -69,3 +69,30 @@ export function makePki(dir: string, name: string, passphrase = 'key-pass-word')
   const p = (s: string): string => path.join(dir, f(s));
   return { ca: p('ca.crt'), server: { cert: p('server.crt'), key: p('server.key') }, client: { cert: p('client.crt'), key: p('client.key'), passphrase } };
 }
+
+/** Another client certificate from the CA of makePki(dir, name): CN `cn` (the user name with use_identity_as_username), key not encrypted. */
+export function makeClientCert(dir: string, name: string, cn: string): { cert: string; key: string } {
+  const f = (s: string): string => `${name}-${cn}-${s}`;
+  openssl(dir, 'req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('client.key'), '-out', f('client.csr'), '-subj', `/CN=${cn}`);
+  writeFileSync(path.join(dir, f('client.ext')), 'extendedKeyUsage=clientAuth\n');
+  openssl(
+    dir,
+    'x509',
+    '-req',
+    '-in',
+    f('client.csr'),
+    '-CA',
+    `${name}-ca.crt`,
+    '-CAkey',
+    `${name}-ca.key`,
+    '-CAcreateserial',
+    '-out',
+    f('client.crt'),
+    '-days',
+    '2',
+    '-extfile',
+    f('client.ext'),
+  );
+  for (const file of [f('client.key'), f('client.crt')]) chmodSync(path.join(dir, file), 0o644);
+  return { cert: path.join(dir, f('client.crt')), key: path.join(dir, f('client.key')) };
+}

@@ -14,6 +14,8 @@ export interface MosquittoHandle {
   stop(): Promise<void>;
   /** Stops (if running) and starts again on the same port; `auth` replaces the one password (auth brokers only). */
   restart(change?: { auth?: { username: string; password: string } }): Promise<void>;
+  /** Stops the broker, keeping its folder (persistence): restart() brings it back with its saved state. */
+  halt(): Promise<void>;
 }
 
 export function mosquittoBinary(): string | null {
@@ -81,6 +83,8 @@ export interface MosquittoOptions {
   tls?: { ca: string; cert: string; key: string; requireClientCert?: boolean };
   /** Require this user/password (a password file is generated with mosquitto_passwd). */
   auth?: { username: string; password: string };
+  /** A whole mosquitto.conf instead of the generated one (tls/auth ignored), given the port and the broker's own folder. */
+  config?: (port: number, dir: string) => string;
 }
 
 export async function startMosquitto(opts: MosquittoOptions = {}): Promise<MosquittoHandle> {
@@ -110,7 +114,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
   } else {
     lines.push('allow_anonymous true');
   }
-  const confText = lines.join('\n') + '\n';
+  const confText = opts.config ? opts.config(port, dir) : lines.join('\n') + '\n';
   let child: ChildProcess | null = null;
   let stderr = '';
 
@@ -172,6 +176,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
       await kill();
       rmSync(dir, { recursive: true, force: true });
     },
+    halt: kill,
     async restart(change = {}) {
       await kill();
       if (change.auth) {
