@@ -12,7 +12,7 @@ import path from 'node:path';
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Document } from 'yaml';
 import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
-import { baseTopicProblem, CLIENT_ID_SAFE, ConfigSchema, SOURCE_TYPES, TOPIC_SAFE } from './schema.js';
+import { baseTopicProblem, CLIENT_ID_SAFE, ConfigSchema, DEVICE_ID_MAX_LENGTH, SOURCE_TYPES, TOPIC_SAFE } from './schema.js';
 import type { CameraConfig, Config, SourceConfig, ValidatedCameraConfig, ValidatedConfig } from './types.js';
 
 export interface LoadedConfig {
@@ -282,7 +282,19 @@ export function validateConfigObject(input: unknown, fileName: string, baseDir: 
   }
 
   const hash = configHash(validated);
-  return { config: deepFreeze(resolveMachineDefaults(validated, baseDir)), hash, source: fileName, locator, warnings: [] };
+  return { config: deepFreeze(resolveMachineDefaults(validated, baseDir)), hash, source: fileName, locator, warnings: deviceIdWarnings(validated.device.id) };
+}
+
+/** Host names OS images ship with: many boxes share them, so a device id taken from one is not unique in a fleet. */
+const IMAGE_HOSTNAMES = /^(localhost|raspberrypi|ubuntu|debian|linux|jetson|nano|orin|xavier|nvidia|tegra|inspectd|edge|box|default)(-localdomain)?$/i;
+
+/** A device id from a host name that many boxes share (topics, keys and the client id would collide): say so. */
+export function deviceIdWarnings(configured: string | undefined, hostnameId = topicSafeHostname()): string[] {
+  if (configured !== undefined || !IMAGE_HOSTNAMES.test(hostnameId)) return [];
+  return [
+    `device.id is not set and the host name "${hostnameId}" is one that OS images ship with: boxes sharing it publish on the same topics and ` +
+      'kick each other off the broker (same client id); set device.id (unique and stable, e.g. press-line-7) or give the box its own host name',
+  ];
 }
 
 /** A secret comes from one place: `key` inline, `keyFile` or `keyEnv`; two would leave which one wins unclear. */
@@ -522,9 +534,12 @@ export function secretPath(p: string, baseDir: string, env: NodeJS.ProcessEnv = 
   return creds ? path.resolve(creds, p) : path.resolve(baseDir, p);
 }
 
-/** The host name, made topic-safe (dots of an FQDN become -). */
+/** The host name, made topic-safe (dots of an FQDN become -) and at most DEVICE_ID_MAX_LENGTH long. */
 export function topicSafeHostname(): string {
-  const safe = os.hostname().replace(/[^A-Za-z0-9_-]/g, '-');
+  const safe = os
+    .hostname()
+    .replace(/[^A-Za-z0-9_-]/g, '-')
+    .slice(0, DEVICE_ID_MAX_LENGTH);
   return safe.length > 0 ? safe : 'inspectd';
 }
 

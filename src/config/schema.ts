@@ -63,6 +63,8 @@ export type SourceType = (typeof SOURCE_TYPES)[number];
 
 /** Camera ids and topic segments: safe in MQTT topics and file names. */
 export const TOPIC_SAFE = '^[A-Za-z0-9_-]+$';
+/** Device ids: a topic level, part of every key and of the client id inspectd-<id>. */
+export const DEVICE_ID_MAX_LENGTH = 64;
 /** MQTT client ids: no control characters (NUL included) and no wildcards, which brokers refuse. */
 export const CLIENT_ID_SAFE = '^[^\\u0000-\\u001f\\u007f#+]+$';
 
@@ -390,7 +392,18 @@ function cameraSchema<S extends TSchema>(source: S) {
 // Sections
 
 export const DeviceSchema = Section(
-  Type.Object({ id: Type.Optional(Type.String({ pattern: TOPIC_SAFE, description: 'Device id in MQTT topics. Default: the host name.' })) }, closed),
+  Type.Object(
+    {
+      id: Type.Optional(
+        Type.String({
+          pattern: TOPIC_SAFE,
+          maxLength: DEVICE_ID_MAX_LENGTH,
+          description: 'Device id in MQTT topics, keys and the client id: unique in the fleet and stable. Default: the host name (topic-safe, cut at 64).',
+        }),
+      ),
+    },
+    closed,
+  ),
 );
 
 export const LogSchema = Section(Type.Object({ level: Default(Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']), 'info') }, closed));

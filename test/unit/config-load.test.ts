@@ -7,7 +7,7 @@ import { Ajv } from 'ajv';
 import { parse as parseYaml } from 'yaml';
 import { ErrorCodes } from '../../src/errors.js';
 import { DEMO_REJECT_CLASSES, embeddedDefaults } from '../../src/config/defaults.js';
-import { ConfigInvalidError, loadConfigFile, parseConfigText } from '../../src/config/load.js';
+import { ConfigInvalidError, deviceIdWarnings, loadConfigFile, parseConfigText, topicSafeHostname } from '../../src/config/load.js';
 import { baseTopicProblem } from '../../src/config/schema.js';
 import { editorSchemaText } from '../../src/config/write-schema.js';
 import { silentLogger } from '../../src/ops/log.js';
@@ -376,4 +376,17 @@ test('parts settings: bounded, closed, and the belt direction is one of the five
     problems.some((p) => /parts: unknown key 'bogus'/.test(p) || /bogus/.test(p)),
     problems.join('\n'),
   );
+});
+
+test('device.id: topic-safe, at most 64 long; a host name OS images ship with is warned about when it would be the id', { timeout: 5000 }, () => {
+  assert.equal(parseConfigText(`device: {id: press-line-7}\n${MIN}`, '/c.yaml', '/').config.device.id, 'press-line-7');
+  assert.match(problemsOf(`device: {id: 'line/7'}\n${MIN}`).join('\n'), /device\.id/);
+  assert.match(problemsOf(`device: {id: ${'a'.repeat(65)}}\n${MIN}`).join('\n'), /device\.id.*64/);
+  assert.ok(topicSafeHostname().length <= 64 && /^[A-Za-z0-9_-]+$/.test(topicSafeHostname()));
+  assert.deepEqual(deviceIdWarnings('press-line-7', 'raspberrypi'), [], 'a configured id is the user’s choice');
+  assert.deepEqual(deviceIdWarnings(undefined, 'press-line-7'), [], 'an own host name is fine');
+  for (const host of ['localhost', 'raspberrypi', 'ubuntu', 'Jetson']) {
+    const [w] = deviceIdWarnings(undefined, host);
+    assert.match(w ?? '', new RegExp(`host name "${host}".*set device\\.id`), host);
+  }
 });
