@@ -123,6 +123,10 @@ class CentralSubscriber {
     return this.messages.filter((m) => m.topic.startsWith(`inspectd/${device}/`) && /\/(verdict|reject)$/.test(m.topic)).map((m) => String(JSON.parse(m.text).key));
   }
 
+  publish(topic: string, text: string): Promise<void> {
+    return new Promise((resolve, reject) => this.client!.publish(topic, text, { qos: 1 }, (err) => (err ? reject(err) : resolve())));
+  }
+
   lastJson(topic: string): Record<string, unknown> | undefined {
     const m = this.messages.filter((x) => x.topic === topic).at(-1);
     return m ? (JSON.parse(m.text) as Record<string, unknown>) : undefined;
@@ -236,7 +240,17 @@ test('bridged edge brokers: central broker down 30 s while parts pass; every ver
     30_000,
     () => `every verdict: ${DEVICES.map((d) => `${d} ${new Set(sub.keys(d)).size} of ${edgeKeys(d).length}`).join(', ')}`,
   );
-  await sleep(1000); // a resend would arrive now
+  // A command from the fleet comes in over the bridge (topic ... in 1), once: not echoed back out by the `out` line.
+  await sub.publish('inspectd/box-a/cmd/reload', 'fleet-cmd-probe');
+  await until(
+    () => edges['box-a'].rec.on('/cmd/reload').length >= 1,
+    10_000,
+    () => 'the command at box-a',
+  );
+  await sleep(1000); // a resend, or an echo, would arrive now
+  assert.equal(edges['box-a'].rec.on('/cmd/reload').length, 1, 'the command reached the box once');
+  assert.equal(sub.messages.filter((m) => m.topic === 'inspectd/box-a/cmd/reload').length, 1, 'and came back to the central broker never');
+  assert.equal(edges['box-b'].rec.on('/cmd/reload').length, 0, 'and not to the other box');
 
   for (const d of DEVICES) {
     const produced = edgeKeys(d);
