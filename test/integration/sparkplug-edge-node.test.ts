@@ -56,7 +56,7 @@ describe('Sparkplug B edge node', { skip }, () => {
       assert.equal(nb.topic, 'spBv1.0/g1/NBIRTH/box1');
       assert.equal(nb.seq, 0);
       assert.equal(nb.metrics.get('bdSeq'), 0, 'a fresh state dir starts at bdSeq 0');
-      assert.equal(nb.types.get('bdSeq'), 'UInt64');
+      assert.equal(nb.types.get('bdSeq'), 'Int64', 'bdSeq is INT64 (tck-id-message-flow-edge-node-birth-publish-nbirth-payload-bdSeq)');
       assert.equal(nb.metrics.get(REBIRTH), false);
       assert.equal(nb.types.get(REBIRTH), 'Boolean');
       for (const name of ['Node Info/Version', 'Outbox/Depth', IGNORED_COMMANDS]) assert.ok(nb.metrics.has(name), `NBIRTH has ${name}`);
@@ -128,6 +128,7 @@ describe('Sparkplug B edge node', { skip }, () => {
       assert.equal(death.topic, 'spBv1.0/g1/NDEATH/box1');
       assert.equal(death.metrics.get('bdSeq'), birthSeq, 'NDEATH bdSeq == NBIRTH bdSeq');
       assert.equal(death.seq, null, 'NDEATH carries no seq');
+      assert.equal(death.types.get('bdSeq'), 'Int64', "the Will's bdSeq is INT64 (tck-id-message-flow-edge-node-birth-publish-will-message-payload-bdSeq)");
 
       // Restart on the same state dir: the next bdSeq; a clean stop publishes NDEATH with it.
       const source = new FakeSource();
@@ -215,7 +216,7 @@ describe('Sparkplug B edge node', { skip }, () => {
     }
   });
 
-  test('primary host: no birth until STATE online; offline pauses; online again is a rebirth', async () => {
+  test('primary host: no birth until STATE online; offline is NDEATH and a new connection (next bdSeq) whose births wait for online', async () => {
     const { rec, edge, done } = await setup({ primaryHostId: 'scada1' }, ['cam1']);
     const state = (online: boolean, timestamp: number) => rec.publish('spBv1.0/STATE/scada1', JSON.stringify({ online, timestamp }), true);
     try {
@@ -226,15 +227,21 @@ describe('Sparkplug B edge node', { skip }, () => {
       const t0 = Date.now();
       await state(true, t0);
       await rec.until(() => rec.of('DBIRTH').length === 1, 5000, 'birth once the host is online');
+      const firstBdSeq = rec.of('NBIRTH')[0].metrics.get('bdSeq') as number;
+      // tck-id-message-flow-edge-node-birth-publish-phid-offline: NDEATH at once, disconnect, start over.
       await state(false, t0 + 1);
-      await rec.until(() => !edge.stats.hostOnline, 5000, 'host offline');
+      await rec.until(() => rec.of('NDEATH').length === 1, 5000, 'NDEATH when the host goes offline');
+      assert.equal(rec.of('NDEATH')[0].metrics.get('bdSeq'), firstBdSeq, 'the NDEATH of that session');
+      await rec.until(() => edge.stats.connects === 2 && edge.stats.connected, 5000, 'a new connection');
+      assert.equal(edge.stats.bdSeq, firstBdSeq + 1, 'with the next bdSeq');
       edge.flush();
       await state(true, t0 - 10); // stale: ignored
       await new Promise((r) => setTimeout(r, 200));
-      assert.equal(rec.of('NBIRTH').length, 1);
+      assert.equal(rec.of('NBIRTH').length, 1, 'no birth while the retained STATE says offline, nor on a stale online');
       await state(true, t0 + 2);
-      await rec.until(() => rec.of('DBIRTH').length === 2, 5000, 'rebirth when the host is back');
+      await rec.until(() => rec.of('DBIRTH').length === 2, 5000, 'births when the host is back');
       assert.equal(rec.of('NBIRTH')[1].seq, 0);
+      assert.equal(rec.of('NBIRTH')[1].metrics.get('bdSeq'), firstBdSeq + 1, "the new session's bdSeq");
     } finally {
       await rec.publish('spBv1.0/STATE/scada1', '', true).catch(() => undefined); // clear the retained STATE
       await done();

@@ -13,7 +13,8 @@
  * - Commands: NCMD Node Control/Rebirth (new NBIRTH + DBIRTHs, seq from 0, same bdSeq); DCMD Device Control/Pause
  *   and /Resume handed to onDeviceCommand. A command turned off in config, or unknown, is ignored and counted.
  * - Primary host: with primaryHostId, births wait until spBv1.0/STATE/<id> says {"online":true}; an offline
- *   STATE stops publishing, the next online one is a rebirth. STATE older than the last one seen is ignored.
+ *   STATE is NDEATH and a disconnect, then a new connection (next bdSeq) whose births wait for online again.
+ *   STATE older than the last one seen is ignored.
  * - stop(): NDEATH published (same bdSeq) before the clean disconnect, which makes the broker drop the Will.
  *
  * Births and data are QoS 0, not retained (the spec's rule): inspectd's JSON topics and outbox stay the
@@ -30,7 +31,7 @@ import { type ClientOptions, credentialOptions } from '../mqtt-options.js';
 const NAMESPACE = 'spBv1.0';
 const codec = sparkplugPayload.get(NAMESPACE)!;
 
-export type MetricType = 'Boolean' | 'String' | 'Double' | 'UInt64';
+export type MetricType = 'Boolean' | 'String' | 'Double' | 'UInt64' | 'Int64';
 export interface Metric {
   type: MetricType;
   /** null: no reading yet (sent with is_null). */
@@ -275,7 +276,8 @@ export class EdgeNode {
     this.counts.births++;
     this.deviceSent.clear();
     const node = this.nodeMetrics();
-    const birth: MetricSet = { bdSeq: { type: 'UInt64', value: this.bdSeq ?? 0 }, [REBIRTH]: { type: 'Boolean', value: false }, ...node };
+    // bdSeq is INT64 (tck-id-message-flow-edge-node-birth-publish-nbirth-payload-bdSeq), in the Will too
+    const birth: MetricSet = { bdSeq: { type: 'Int64', value: this.bdSeq ?? 0 }, [REBIRTH]: { type: 'Boolean', value: false }, ...node };
     this.nodeSent = new Map(Object.entries(node).map(([k, m]) => [k, m.value]));
     this.publish(this.topic('NBIRTH'), Object.entries(birth));
     this.lastDataAt = Date.now();
@@ -334,7 +336,7 @@ export class EdgeNode {
   }
 
   private deathPayload(bdSeq: number): Buffer {
-    return Buffer.from(codec.encodePayload({ timestamp: Date.now(), metrics: [{ name: 'bdSeq', type: 'UInt64', value: bdSeq }] }));
+    return Buffer.from(codec.encodePayload({ timestamp: Date.now(), metrics: [{ name: 'bdSeq', type: 'Int64', value: bdSeq }] }));
   }
 
   private onMessage(topic: string, payload: Buffer): void {
@@ -385,8 +387,17 @@ export class EdgeNode {
       this.born = false;
       this.tick(true);
     } else if (!body.online && was) {
-      this.log.warn({ host: this.opts.primaryHostId }, 'Sparkplug primary host offline: publishing paused until it is back');
+      // Sparkplug 3.0 (tck-id-message-flow-edge-node-birth-publish-phid-offline): NDEATH, disconnect, start over.
+      this.log.warn({ host: this.opts.primaryHostId }, 'Sparkplug primary host offline: NDEATH and reconnect; births wait until it is back');
       this.born = false;
+      this.endSession();
     }
+  }
+
+  /** NDEATH with this connection's bdSeq, then a clean disconnect; the close handler reconnects (next bdSeq). */
+  private endSession(): void {
+    const client = this.client;
+    if (!client || this.bdSeq === null) return;
+    client.publish(this.topic('NDEATH'), this.deathPayload(this.bdSeq), { qos: 1, retain: false }, () => client.end());
   }
 }
