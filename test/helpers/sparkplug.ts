@@ -16,6 +16,14 @@ export interface SpMessage {
   seq: number | null;
   metrics: Map<string, unknown>;
   types: Map<string, string>;
+  /** QoS and retain as delivered (the recorder subscribes with QoS 1, so QoS 0 here is the publisher's). */
+  qos: number;
+  retain: boolean;
+  /** The payload's timestamp and each metric's (null when absent). */
+  timestamp: number | null;
+  metricTimestamps: Map<string, number | null>;
+  /** Metrics sent with is_null (no value field). */
+  nulls: Set<string>;
 }
 
 /** Long (64-bit ints) to number; everything else as decoded. */
@@ -30,18 +38,35 @@ export class SpRecorder {
   async start(url: string): Promise<void> {
     const client = mqtt.connect(url, { reconnectPeriod: 200, connectTimeout: 2000, clean: true });
     this.client = client;
-    client.on('message', (topic, payload) => {
+    client.on('message', (topic, payload, packet) => {
       // STATE and commands are what the test itself sends.
       if (topic.startsWith('spBv1.0/STATE/') || /^spBv1\.0\/[^/]+\/[ND]CMD\//.test(topic)) return;
       const d = codec.decodePayload(payload);
       const parts = topic.split('/');
       const metrics = new Map<string, unknown>();
       const types = new Map<string, string>();
+      const metricTimestamps = new Map<string, number | null>();
+      const nulls = new Set<string>();
       for (const m of d.metrics ?? []) {
         metrics.set(m.name ?? '', plain(m.value));
         types.set(m.name ?? '', m.type);
+        metricTimestamps.set(m.name ?? '', m.timestamp == null ? null : (plain(m.timestamp) as number));
+        // sparkplug-payload decodes is_null as value null (and only that: a metric without a value decodes as 0/'')
+        if (m.value === null) nulls.add(m.name ?? '');
       }
-      this.messages.push({ topic, kind: parts[2], ...(parts[4] !== undefined ? { device: parts[4] } : {}), seq: d.seq == null ? null : (plain(d.seq) as number), metrics, types });
+      this.messages.push({
+        topic,
+        kind: parts[2],
+        ...(parts[4] !== undefined ? { device: parts[4] } : {}),
+        seq: d.seq == null ? null : (plain(d.seq) as number),
+        metrics,
+        types,
+        qos: packet.qos,
+        retain: packet.retain,
+        timestamp: d.timestamp == null ? null : (plain(d.timestamp) as number),
+        metricTimestamps,
+        nulls,
+      });
     });
     let subscribed = false;
     client.on('connect', () => client.subscribe('spBv1.0/#', { qos: 1 }, () => (subscribed = true)));

@@ -193,6 +193,40 @@ describe('Sparkplug B edge node', { skip }, () => {
     }
   });
 
+  test('every message QoS 0 and not retained (NDEATH QoS 1), a UTC ms payload timestamp and one on every metric; a null metric is is_null without a value; NDEATH holds bdSeq only', async () => {
+    const { rec, source, edge, done } = await setup({}, ['cam1']);
+    source.cams.get('cam1')!.metrics['Latency/P50 ms'] = { type: 'Double', value: null };
+    try {
+      const before = Date.now();
+      await edge.start();
+      await rec.until(() => rec.of('DBIRTH').length === 1, 5000, 'births');
+      source.node['Outbox/Depth'] = { type: 'UInt64', value: 3 };
+      source.cams.get('cam1')!.metrics['Latency/P50 ms'] = { type: 'Double', value: 12.5 };
+      edge.flush();
+      source.cams.get('cam1')!.online = false;
+      edge.poke();
+      await rec.until(() => rec.of('DDEATH').length === 1, 5000, 'NDATA, DDATA, DDEATH');
+      await edge.stop();
+      await rec.until(() => rec.of('NDEATH').length === 1, 5000, 'NDEATH on stop');
+      const after = Date.now();
+      assert.deepEqual([...new Set(rec.messages.map((m) => m.kind))].sort(), ['DBIRTH', 'DDATA', 'DDEATH', 'NBIRTH', 'NDATA', 'NDEATH']);
+      for (const m of rec.messages) {
+        assert.equal(m.retain, false, `${m.kind} not retained`);
+        assert.equal(m.qos, m.kind === 'NDEATH' ? 1 : 0, `${m.kind} QoS`);
+        assert.ok(m.timestamp !== null && m.timestamp >= before && m.timestamp <= after, `${m.kind} payload timestamp is now, in ms since the epoch (UTC)`);
+        for (const [name, ts] of m.metricTimestamps) if (m.kind !== 'NDEATH') assert.ok(ts !== null && ts >= before && ts <= after, `${m.kind} ${name} has a timestamp`);
+      }
+      const db = rec.of('DBIRTH')[0];
+      assert.ok(db.nulls.has('Latency/P50 ms') && db.metrics.get('Latency/P50 ms') == null, 'a metric with no reading: is_null, no value');
+      assert.equal(db.types.get('Latency/P50 ms'), 'Double', 'and still its datatype');
+      assert.equal(rec.of('DDATA')[0].metrics.get('Latency/P50 ms'), 12.5);
+      assert.deepEqual([...rec.of('NDEATH')[0].metrics.keys()], ['bdSeq'], 'NDEATH: the bdSeq metric only');
+      assert.deepEqual(rec.of('DDEATH')[0].metrics.size, 0);
+    } finally {
+      await done();
+    }
+  });
+
   test('a camera fault is a DDEATH, its recovery a DBIRTH', async () => {
     const { rec, source, edge, done } = await setup();
     try {
