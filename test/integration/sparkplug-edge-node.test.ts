@@ -128,6 +128,8 @@ describe('Sparkplug B edge node', { skip }, () => {
       assert.equal(death.topic, 'spBv1.0/g1/NDEATH/box1');
       assert.equal(death.metrics.get('bdSeq'), birthSeq, 'NDEATH bdSeq == NBIRTH bdSeq');
       assert.equal(death.seq, null, 'NDEATH carries no seq');
+      assert.equal(death.qos, 1, 'the Will is QoS 1');
+      assert.equal(death.retain, false, 'and not retained');
       assert.equal(death.types.get('bdSeq'), 'Int64', "the Will's bdSeq is INT64 (tck-id-message-flow-edge-node-birth-publish-will-message-payload-bdSeq)");
 
       // Restart on the same state dir: the next bdSeq; a clean stop publishes NDEATH with it.
@@ -227,6 +229,23 @@ describe('Sparkplug B edge node', { skip }, () => {
     }
   });
 
+  test('a metric name the births did not list is never sent as data: NBIRTH and DBIRTHs again with it (births list every metric)', async () => {
+    const { rec, source, edge, done } = await setup({}, ['cam1']);
+    try {
+      await edge.start();
+      await rec.until(() => rec.of('DBIRTH').length === 1, 5000, 'births');
+      source.cams.get('cam1')!.metrics['Rejects/By Class/dent'] = { type: 'UInt64', value: 1 };
+      edge.flush();
+      await rec.until(() => rec.of('DBIRTH').length === 2, 5000, 'rebirth with the new metric');
+      assert.equal(rec.of('NBIRTH').length, 2);
+      assert.equal(rec.of('NBIRTH')[1].seq, 0);
+      assert.equal(rec.of('DBIRTH')[1].metrics.get('Rejects/By Class/dent'), 1);
+      assert.ok(!rec.of('DDATA').some((m) => m.metrics.has('Rejects/By Class/dent')), 'never as DDATA before its birth');
+    } finally {
+      await done();
+    }
+  });
+
   test('a camera fault is a DDEATH, its recovery a DBIRTH', async () => {
     const { rec, source, edge, done } = await setup();
     try {
@@ -262,6 +281,10 @@ describe('Sparkplug B edge node', { skip }, () => {
       await state(true, t0);
       await rec.until(() => rec.of('DBIRTH').length === 1, 5000, 'birth once the host is online');
       const firstBdSeq = rec.of('NBIRTH')[0].metrics.get('bdSeq') as number;
+      await state(false, t0 - 5); // older than the online STATE: no disconnect (tck-id-operational-behavior-edge-node-termination-host-offline-timestamp)
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(rec.of('NDEATH').length, 0, 'a stale offline STATE is ignored');
+      assert.equal(edge.stats.connects, 1);
       // tck-id-message-flow-edge-node-birth-publish-phid-offline: NDEATH at once, disconnect, start over.
       await state(false, t0 + 1);
       await rec.until(() => rec.of('NDEATH').length === 1, 5000, 'NDEATH when the host goes offline');
