@@ -300,9 +300,13 @@ export class FolderSource implements FrameSource {
     const file = path.join(this.dir, name);
     const dest = await moveUnique(file, destDir, name);
     if (!why) return;
-    await writeFile(dest + '.reason.txt', `${new Date().toISOString()} ${why.message}\n`).catch((err) => {
-      this.deps.logger?.warn({ file: dest, err: errorMessage(err) }, 'quarantined, but the reason file could not be written');
-    });
+    // Written beside, then renamed: whoever watches quarantine/ never reads a reason file half-written (or empty).
+    const reasonFile = dest + '.reason.txt';
+    await writeFile(reasonFile + '.tmp', `${new Date().toISOString()} ${why.message}\n`)
+      .then(() => rename(reasonFile + '.tmp', reasonFile))
+      .catch((err) => {
+        this.deps.logger?.warn({ file: dest, err: errorMessage(err) }, 'quarantined, but the reason file could not be written');
+      });
   }
 
   /** Tries again to move the files that could not be moved (not judged again: they were judged). */
