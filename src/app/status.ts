@@ -127,7 +127,8 @@ export class StatusReporter {
 
   private mqttLine(): string {
     const sink = this.src.sink();
-    if (!sink || sink.connected) return '';
+    if (!sink) return '';
+    if (sink.connected) return sink.deliveryError ? `, ${sink.deliveryError}` : '';
     return `, ${sink.connectionError ?? 'mqtt: not connected'}`;
   }
 
@@ -190,11 +191,13 @@ export class StatusReporter {
         : 'starting'
       : !mqttConnected
         ? (mqttError ?? 'MQTT broker not connected')
-        : outbox && !outbox.ok
-          ? `outbox degraded${outbox.error ? `: ${outbox.error}` : ''}`
-          : faults.length > 0
-            ? `camera${faults.length > 1 ? 's' : ''} in fault: ${faults.map((c) => `${c.id}${c.reason ? ` (${c.reason})` : ''}`).join(', ')}`
-            : undefined;
+        : mqttError
+          ? mqttError
+          : outbox && !outbox.ok
+            ? `outbox degraded${outbox.error ? `: ${outbox.error}` : ''}`
+            : faults.length > 0
+              ? `camera${faults.length > 1 ? 's' : ''} in fault: ${faults.map((c) => `${c.id}${c.reason ? ` (${c.reason})` : ''}`).join(', ')}`
+              : undefined;
     return {
       ok: reason === undefined,
       ...(reason !== undefined ? { reason } : {}),
@@ -207,9 +210,11 @@ export class StatusReporter {
     };
   }
 
+  /** Not connected: why the connection fails; connected: why the broker refuses the events (an ACL), if it does. */
   private mqttError(): string | undefined {
     const sink = this.src.sink();
-    return sink && !sink.connected && sink.connectionError ? sink.connectionError : undefined;
+    if (!sink) return undefined;
+    return (sink.connected ? sink.deliveryError : sink.connectionError) ?? undefined;
   }
 
   summarySnapshot(): SummarySnapshot {

@@ -16,30 +16,19 @@ import { MqttRecorder, sleep, tempDir, writeYaml } from '../helpers/daemon-harne
 import { bump, FAULTS_LONG, faultSeed, recordFaults, seededRandom } from '../helpers/fault-results.js';
 import { mosquittoSkip, startMosquitto } from '../helpers/mosquitto.js';
 import { pendingOnDisk } from '../helpers/outbox-disk.js';
-import { DEMO_MODEL, hasFfmpeg, loopedRejectCamera, rejectedImage } from '../helpers/reject-line.js';
+import { faultDaemonConfig, hasFfmpeg, loopedRejectCamera, rejectedImage } from '../helpers/reject-line.js';
 
 const skip = mosquittoSkip() || (!hasFfmpeg && 'ffmpeg not installed');
 
 function config(dir: string, url: string, image: string): Record<string, unknown> {
-  return {
-    device: { id: 'flt' },
-    model: { path: DEMO_MODEL, engine: 'cpu', threads: 1 },
-    cameras: [
-      loopedRejectCamera('cam1', image),
-      {
-        id: 'belt',
-        source: { type: 'synthetic', scene: 'conveyor', lossless: true, fps: 10, seed: 4711, width: 320, height: 240, beltPxPerFrame: 32, defectRate: 0.3 },
-        deadlineMs: 10_000,
-        rules: { rejectClasses: [...DEMO_REJECT_CLASSES] },
-        parts: { partClass: DEMO_PART_CLASS, belt: { direction: 'left-to-right' } },
-      },
-    ],
-    mqtt: { url, reconnectMs: 300, publishDetections: false },
-    outbox: { dir: path.join(dir, 'outbox') },
-    snapshots: { enabled: false, dir: path.join(dir, 'snaps') },
-    http: { enabled: false },
-    console: { summary: 'off' },
+  const belt = {
+    id: 'belt',
+    source: { type: 'synthetic', scene: 'conveyor', lossless: true, fps: 10, seed: 4711, width: 320, height: 240, beltPxPerFrame: 32, defectRate: 0.3 },
+    deadlineMs: 10_000,
+    rules: { rejectClasses: [...DEMO_REJECT_CLASSES] },
+    parts: { partClass: DEMO_PART_CLASS, belt: { direction: 'left-to-right' } },
   };
+  return faultDaemonConfig(dir, 'flt', [loopedRejectCamera('cam1', image), belt], { url, reconnectMs: 300 });
 }
 
 interface Event {

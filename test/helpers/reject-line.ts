@@ -48,3 +48,17 @@ export function loopedRejectCamera(id: string, image: string, fps = 4): Record<s
     decision: 'frame',
   };
 }
+
+/** A daemon config on the demo model (CPU, one thread) for the fault tests: its outbox under dir; no snapshots, HTTP, console line or detections. */
+export function faultDaemonConfig(dir: string, device: string, cameras: unknown[], mqtt: Record<string, unknown>): Record<string, unknown> {
+  return {
+    device: { id: device },
+    model: { path: DEMO_MODEL, engine: 'cpu', threads: 1 },
+    cameras,
+    mqtt: { publishDetections: false, ...mqtt },
+    outbox: { dir: path.join(dir, 'outbox') },
+    snapshots: { enabled: false, dir: path.join(dir, 'snaps') },
+    http: { enabled: false },
+    console: { summary: 'off' },
+  };
+}

@@ -78,6 +78,7 @@ export function testMqttConfig(url: string): MqttConfig {
     url,
     baseTopic: 'inspectd',
     detectionsQos: 0,
+    protocolVersion: 5,
     publishDetections: true,
     keepaliveSec: 5,
     reconnectMs: 200,

@@ -33,6 +33,7 @@ function cfg(url: string, tls: TlsConfig): MqttConfig {
     url,
     baseTopic: 'inspectd',
     detectionsQos: 0,
+    protocolVersion: 5,
     publishDetections: true,
     keepaliveSec: 5,
     reconnectMs: 300,

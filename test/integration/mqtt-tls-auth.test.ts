@@ -44,6 +44,7 @@ function cfg(url: string, over: Partial<MqttConfig>): MqttConfig {
     url,
     baseTopic: 'inspectd',
     detectionsQos: 0,
+    protocolVersion: 5,
     publishDetections: true,
     keepaliveSec: 5,
     reconnectMs: 300,
