@@ -52,6 +52,8 @@ export interface StatusSources {
   outboxDepth: () => number;
   outbox: () => OutboxHealth | null;
   httpError: () => string | null;
+  /** Why reject snapshots are not written (their directory refuses them), or null. */
+  snapshotError: () => string | null;
   commands: () => Readonly<CommandStats> | null;
   notifier: () => Notifier;
 }
@@ -164,6 +166,7 @@ export class StatusReporter {
       lastConfigError: this.src.lastConfigError(),
       modelError: this.src.model.error,
       httpError: this.src.httpError(),
+      snapshotError: this.src.snapshotError(),
       commands: this.src.commands(),
     };
   }
