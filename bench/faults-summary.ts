@@ -24,13 +24,10 @@ const COVERED_ELSEWHERE: [string, string][] = [
   ['broker down while parts pass (verdicts)', 'test/integration/parts-outage.test.ts'],
   ['outbox on a full / read-only tmpfs', 'test/integration/outbox-tmpfs.test.ts, test/unit/outbox-disk.test.ts'],
   ['outbox process killed mid-write', 'test/unit/outbox-crash.test.ts'],
-  ['ffmpeg camera process killed', "test/integration/source-ffmpeg.test.ts 'killing the ffmpeg process'"],
-  ['camera stalled without exiting (watchdog)', "test/unit/source-supervisor.test.ts 'stall'; test/unit/pipeline-watchdog.test.ts"],
-  ['frozen image (N identical frames -> fault)', "test/unit/source-supervisor.test.ts 'frozen'"],
-  ['model replaced by a corrupt one on reload (old keeps serving)', "test/integration/daemon-lifecycle.test.ts 'model edit'"],
-  ['rules naming classes the model lacks', "test/integration/daemon-lifecycle.test.ts 'rules naming a class the model lacks'"],
-  ['SIGTERM during start-up', 'test/integration/daemon-signals.test.ts, daemon-lifecycle.test.ts'],
-  ['onnxruntime worker thread dying (engine level)', "test/unit/engine-ort.test.ts 'a worker that dies'; test/unit/engine-slot.test.ts"],
+  ['SIGTERM while the CLI loads / while MQTT connects', 'test/integration/daemon-signals.test.ts'],
+  ['a model that cannot load at start-up (waits, says why)', "test/integration/daemon-lifecycle.test.ts 'a model that cannot be loaded at start'"],
+  ['onnxruntime worker thread dying (engine level, replacement backoff)', "test/unit/engine-ort.test.ts 'a worker that dies'; test/unit/engine-slot.test.ts"],
+  ['stall and frozen detection (unit, fake clock)', "test/unit/source-supervisor.test.ts 'stall', 'frozen'"],
   ['config, MQTT command and model-file fuzzing', 'test/unit/fuzz-config, fuzz-commands, fuzz-models .test.ts'],
 ];
 
