@@ -6,17 +6,7 @@
  * was counted, an event was lost, or nothing was recorded.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
-
-interface FaultRecord {
-  test: string;
-  faults?: Record<string, number>;
-  inputs?: Record<string, number>;
-  crashes?: number;
-  produced?: number;
-  delivered?: number;
-  maxRecoveryMs?: number;
-}
+import { faultResultsFile, type FaultRecord } from '../test/helpers/fault-results.js';
 
 /** Faults of issue 12 that tests outside test/faults/ already inject (counted here, not written again). */
 const COVERED_ELSEWHERE: [string, string][] = [
@@ -46,7 +36,7 @@ function sum(o: Record<string, number> | undefined): number {
 }
 
 function main(): number {
-  const file = process.env.INSPECTD_FAULTS_RESULTS ?? path.resolve('test-output', 'faults', 'results.jsonl');
+  const file = faultResultsFile();
   const records: FaultRecord[] = existsSync(file)
     ? readFileSync(file, 'utf8')
         .split('\n')
