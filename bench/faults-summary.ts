@@ -17,6 +17,7 @@ const COVERED_ELSEWHERE: [string, string][] = [
   ['SIGTERM while the CLI loads / while MQTT connects', 'test/integration/daemon-signals.test.ts'],
   ['a model that cannot load at start-up (waits, says why)', "test/integration/daemon-lifecycle.test.ts 'a model that cannot be loaded at start'"],
   ['onnxruntime worker thread dying (engine level, replacement backoff)', "test/unit/engine-ort.test.ts 'a worker that dies'; test/unit/engine-slot.test.ts"],
+  ['a raw frame cut off mid-frame by its camera process', "test/unit/source-pipe-process.test.ts 'a trailing partial frame is not emitted'"],
   ['stall and frozen detection (unit, fake clock)', "test/unit/source-supervisor.test.ts 'stall', 'frozen'"],
   ['config, MQTT command and model-file fuzzing', 'test/unit/fuzz-config, fuzz-commands, fuzz-models .test.ts'],
 ];
