@@ -49,13 +49,14 @@ function main(): number {
     console.log('no fault test recorded anything: run `npm run test:faults`');
     return 1;
   }
-  const rows = [['test', 'faults', 'bad inputs', 'crashes', 'produced', 'delivered', 'max recovery ms']];
+  const rows = [['test', 'faults', 'bad inputs', 'crashes', 'produced', 'delivered', 'repeats', 'max recovery ms']];
   const faults: Record<string, number> = {};
   const inputs: Record<string, number> = {};
   let crashes = 0;
   let produced = 0;
   let delivered = 0;
   let maxRecoveryMs = 0;
+  let repeats = 0;
   for (const r of records) {
     add(faults, r.faults);
     add(inputs, r.inputs);
@@ -63,10 +64,11 @@ function main(): number {
     produced += r.produced ?? 0;
     delivered += r.delivered ?? 0;
     maxRecoveryMs = Math.max(maxRecoveryMs, r.maxRecoveryMs ?? 0);
+    repeats += r.repeats ?? 0;
     const ev = (n: number | undefined) => (n === undefined ? '-' : String(n));
-    rows.push([r.test, String(sum(r.faults)), String(sum(r.inputs)), String(r.crashes ?? 0), ev(r.produced), ev(r.delivered), ev(r.maxRecoveryMs)]);
+    rows.push([r.test, String(sum(r.faults)), String(sum(r.inputs)), String(r.crashes ?? 0), ev(r.produced), ev(r.delivered), ev(r.repeats), ev(r.maxRecoveryMs)]);
   }
-  rows.push(['TOTAL', String(sum(faults)), String(sum(inputs)), String(crashes), String(produced), String(delivered), String(maxRecoveryMs)]);
+  rows.push(['TOTAL', String(sum(faults)), String(sum(inputs)), String(crashes), String(produced), String(delivered), String(repeats), String(maxRecoveryMs)]);
   console.log(table(rows));
   const byKind = (title: string, o: Record<string, number>) => {
     console.log(`\n${title}`);

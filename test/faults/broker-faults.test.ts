@@ -37,21 +37,33 @@ interface Event {
   seq?: number;
 }
 
-/** Delivered events checked: distinct keys, each camera's in the order they were decided; returns the count of repeats. */
+/** The first arrival of each key, in arrival order. */
+function firstArrivals(events: Event[]): Event[] {
+  const seen = new Set<string>();
+  return events.filter((e) => !seen.has(e.key) && seen.add(e.key));
+}
+
+/**
+ * Delivered events checked: each camera's first arrivals in the order they were decided; returns them and the
+ * count of repeats (a key arriving again: QoS 1 resends a publish whose PUBACK the kill cut off).
+ */
 function checkDelivered(rec: MqttRecorder): { rejects: Event[]; verdicts: Event[]; repeats: number } {
-  const rejects = rec.json<Event>('/reject');
-  const verdicts = rec.json<Event>('/verdict');
-  const all = [...rejects, ...verdicts];
-  const keys = all.map((e) => e.key);
-  const repeats = keys.length - new Set(keys).size;
+  const all = [...rec.json<Event>('/reject'), ...rec.json<Event>('/verdict')];
+  const rejects = firstArrivals(rec.json<Event>('/reject'));
+  const verdicts = firstArrivals(rec.json<Event>('/verdict'));
+  const repeats = all.length - rejects.length - verdicts.length;
   for (let i = 1; i < rejects.length; i++) assert.ok(rejects[i].seq! > rejects[i - 1].seq!, `cam1 rejects in order at ${i}: ${rejects[i - 1].seq} then ${rejects[i].seq}`);
-  // verdict keys end in a per-camera counter (…:part:<boot>-<n>): decision order
-  const order = verdicts.map((v) => Number(v.key.split('-').pop()));
-  for (let i = 1; i < order.length; i++) assert.ok(order[i] > order[i - 1], `belt verdicts in order at ${i}: ${verdicts[i - 1].key} then ${verdicts[i].key}`);
+  // A verdict's seq is the frame it was decided on: decision order (two parts decided on one frame share it). Not
+  // the part id: a part first seen later may well be decided first.
+  for (let i = 1; i < verdicts.length; i++)
+    assert.ok(verdicts[i].seq! >= verdicts[i - 1].seq!, `belt verdicts in decision order at ${i}: ${verdicts[i - 1].key} then ${verdicts[i].key}`);
   return { rejects, verdicts, repeats };
 }
 
-test('broker SIGKILLed and restarted at random intervals: no reject or verdict lost or repeated, order kept per camera', { skip, timeout: 240_000 }, async (t) => {
+test('broker SIGKILLed and restarted at random intervals: no reject or verdict lost, a repeat only of a cut-off publish, order kept per camera', {
+  skip,
+  timeout: 240_000,
+}, async (t) => {
   const tmp = tempDir('inspectd-flap-');
   t.after(() => tmp.cleanup());
   const broker = await startMosquitto({ persistence: true });
@@ -98,12 +110,14 @@ test('broker SIGKILLed and restarted at random intervals: no reject or verdict l
   await sleep(300); // a late repeat would arrive now
   const got = checkDelivered(rec);
   const delivered = new Set([...got.rejects, ...got.verdicts].map((e) => e.key)).size;
-  recordFaults({ test: 'broker killed/restarted (flap)', faults, crashes: 0, produced: total, delivered, maxRecoveryMs });
+  recordFaults({ test: 'broker killed/restarted (flap)', faults, crashes: 0, produced: total, delivered, repeats: got.repeats, maxRecoveryMs });
   t.diagnostic(
     `produced ${produced.rejects} rejects, ${produced.verdicts} verdicts; received ${got.rejects.length} + ${got.verdicts.length}; repeats ${got.repeats}; max recovery ${maxRecoveryMs} ms`,
   );
   assert.ok(produced.rejects >= 20 && produced.verdicts >= 10, `events were decided through the faults (${JSON.stringify(produced)})`);
-  assert.equal(got.repeats, 0, 'no key delivered twice');
+  // At least once, per key: a kill between the broker taking a publish and its PUBACK reaching the daemon makes
+  // the daemon send it again (and the recorder's broker, restored from its last save, may hand it on again).
+  assert.ok(got.repeats <= cycles, `at most one repeat per kill (${got.repeats} in ${cycles} kills)`);
   assert.equal(delivered, total, 'every event decided was delivered');
   assert.deepEqual(pendingOnDisk(path.join(tmp.dir, 'outbox')), [], 'outbox empty');
 });
@@ -152,7 +166,8 @@ test('broker unreachable at start-up: the daemon starts, the outbox fills, and d
     faults: { 'no broker at start-up': 1 },
     crashes: 0,
     produced: total,
-    delivered: got.rejects.length + got.verdicts.length - got.repeats,
+    delivered: got.rejects.length + got.verdicts.length,
+    repeats: got.repeats,
     maxRecoveryMs: drainMs,
   });
   t.diagnostic(`start() returned in ${startMs} ms with no broker; ${queued} queued; ${total} delivered ${drainMs} ms after the broker came`);

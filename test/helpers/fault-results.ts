@@ -20,6 +20,8 @@ export interface FaultRecord {
   /** Events (rejects, verdicts) the daemon decided, and how many distinct ones arrived. */
   produced?: number;
   delivered?: number;
+  /** Deliveries of a key that had arrived already (QoS 1 is at least once). */
+  repeats?: number;
   /** The longest time from the end of a fault to service again, ms. */
   maxRecoveryMs?: number;
 }
