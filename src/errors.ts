@@ -46,6 +46,14 @@ export function isInspectdError(err: unknown, code?: ErrorCode): err is Inspectd
   return err instanceof InspectdError && (code === undefined || err.code === code);
 }
 
+/**
+ * The inference engine failed, not the frame (its worker died, it is being replaced, none is loaded): a
+ * lossless source hands such a frame again rather than counting it as unreadable.
+ */
+export function isEngineFailure(err: unknown): boolean {
+  return isInspectdError(err) && (err.code === ErrorCodes.ENGINE_RUN || err.code === ErrorCodes.ENGINE_DISPOSED || err.code === ErrorCodes.ENGINE_UNAVAILABLE);
+}
+
 /** A message safe to log or print for any thrown value. */
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;

@@ -119,6 +119,7 @@ export class Daemon {
         outboxDepth: () => this.outbox?.depth ?? 0,
         outbox: () => this.outbox?.health() ?? null,
         httpError: () => this.http?.error ?? null,
+        snapshotError: () => this.snapshots?.error ?? null,
         commands: () => this.commands?.stats ?? null,
         notifier,
       },

@@ -161,7 +161,7 @@ export class Delivery {
         this.broker = broker;
         this.opts.stack.push('embedded-broker', () => broker.stop());
       }
-      mqtt = { ...mqtt, url: this.broker.url };
+      mqtt = { ...mqtt, url: this.broker.url, protocolVersion: 4 }; // aedes speaks MQTT 3.1.1 only
     }
     return this.opts.parts.createSink({
       mqtt,
@@ -171,6 +171,7 @@ export class Delivery {
       metrics: this.opts.metrics,
       version: this.opts.version,
       rejectTtlMs: cfg.outbox.rejectTtlMs,
+      onDeliveryError: () => this.opts.bus.emit('status.changed', {}),
     });
   }
 }

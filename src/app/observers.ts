@@ -86,6 +86,8 @@ export class MetricsObserver {
  */
 export class SnapshotService {
   private writer: SnapshotWriter | null = null;
+  /** Why the directory could not be used at (re)start: snapshots are off until a reload. */
+  private startError: string | null = null;
 
   constructor(private readonly opts: { bus: DaemonBus; create: DaemonParts['createSnapshots']; metrics: Metrics; logger: Logger; reserve?: SnapshotReserve }) {}
 
@@ -112,6 +114,11 @@ export class SnapshotService {
     });
   }
 
+  /** Why snapshots are not being written (the directory refuses them), naming the directory; null while they are. */
+  get error(): string | null {
+    return this.writer?.error ?? this.startError;
+  }
+
   /** Where the evidence of a verdict will be written (undefined while snapshots are off). */
   snapshotFile(meta: SnapshotMeta): string | undefined {
     return this.writer?.plannedFile(meta);
@@ -128,12 +135,14 @@ export class SnapshotService {
   /** atStart: a locked directory refuses the start; on a reload it turns snapshots off like any other failure. */
   private async startWriter(config: SnapshotConfig, atStart: boolean): Promise<SnapshotWriter | null> {
     const writer = await this.opts.create(config, this.opts.logger, this.opts.metrics, this.opts.reserve);
+    this.startError = null;
     try {
       await writer?.start();
       return writer;
     } catch (err) {
       await writer?.stop().catch(() => undefined);
       if (atStart && isInspectdError(err, ErrorCodes.LOCKED)) throw err;
+      this.startError = `snapshots directory ${config.dir} cannot be used (${errorMessage(err)}); running without snapshots until a reload (fix snapshots.dir)`;
       this.opts.logger.error({ dir: config.dir, err: errorMessage(err) }, 'snapshots directory cannot be used; running without snapshots (fix snapshots.dir)');
       return null;
     }

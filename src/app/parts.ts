@@ -31,6 +31,8 @@ export interface SinkOptions {
   metrics: Metrics;
   version: string;
   rejectTtlMs: number;
+  /** The broker started or stopped refusing the events (EventSink.deliveryError changed). */
+  onDeliveryError?: (error: string | null) => void;
 }
 
 export interface SupervisorOptions {

@@ -53,6 +53,8 @@ export interface StatusSources {
   outboxDepth: () => number;
   outbox: () => OutboxHealth | null;
   httpError: () => string | null;
+  /** Why reject snapshots are not written (their directory refuses them), or null. */
+  snapshotError: () => string | null;
   commands: () => Readonly<CommandStats> | null;
   notifier: () => Notifier;
 }
@@ -128,7 +130,8 @@ export class StatusReporter {
 
   private mqttLine(): string {
     const sink = this.src.sink();
-    if (!sink || sink.connected) return '';
+    if (!sink) return '';
+    if (sink.connected) return sink.deliveryError ? `, ${sink.deliveryError}` : '';
     return `, ${sink.connectionError ?? 'mqtt: not connected'}`;
   }
 
@@ -166,6 +169,7 @@ export class StatusReporter {
       lastConfigError: this.src.lastConfigError(),
       modelError: this.src.model.error,
       httpError: this.src.httpError(),
+      snapshotError: this.src.snapshotError(),
       commands: this.src.commands(),
     };
   }
@@ -193,11 +197,13 @@ export class StatusReporter {
         : 'starting'
       : !mqttConnected
         ? (mqttError ?? 'MQTT broker not connected')
-        : outbox && !outbox.ok
-          ? `outbox degraded${outbox.error ? `: ${outbox.error}` : ''}`
-          : faults.length > 0
-            ? `camera${faults.length > 1 ? 's' : ''} in fault: ${faults.map((c) => `${c.id}${c.reason ? ` (${c.reason})` : ''}`).join(', ')}`
-            : undefined;
+        : mqttError
+          ? mqttError
+          : outbox && !outbox.ok
+            ? `outbox degraded${outbox.error ? `: ${outbox.error}` : ''}`
+            : faults.length > 0
+              ? `camera${faults.length > 1 ? 's' : ''} in fault: ${faults.map((c) => `${c.id}${c.reason ? ` (${c.reason})` : ''}`).join(', ')}`
+              : undefined;
     return {
       ok: reason === undefined,
       ...(reason !== undefined ? { reason } : {}),
@@ -210,9 +216,11 @@ export class StatusReporter {
     };
   }
 
+  /** Not connected: why the connection fails; connected: why the broker refuses the events (an ACL), if it does. */
   private mqttError(): string | undefined {
     const sink = this.src.sink();
-    return sink && !sink.connected && sink.connectionError ? sink.connectionError : undefined;
+    if (!sink) return undefined;
+    return (sink.connected ? sink.deliveryError : sink.connectionError) ?? undefined;
   }
 
   summarySnapshot(): SummarySnapshot {

@@ -480,7 +480,17 @@ export const MqttSchema = Section(
       publishDetections: Default(Type.Boolean({ description: "Publish every frame's detections (rejects and state are always published)." }), true),
       keepaliveSec: Default(Type.Integer({ minimum: 0, maximum: MQTT_KEEPALIVE_MAX_SEC, description: 'MQTT keepalive, s.' }), 30),
       reconnectMs: Default(ms(100, 'Delay between reconnect attempts, ms.'), 2000),
-      reconnectMaxMs: Default(ms(100, 'After the broker refuses the connection (bad credentials, not authorised) the delay doubles from reconnectMs up to this, ms.'), 30_000),
+      reconnectMaxMs: Default(
+        ms(100, 'After the broker refuses the connection (bad credentials, not authorised) or an event (an ACL) the delay doubles from reconnectMs up to this, ms.'),
+        30_000,
+      ),
+      protocolVersion: Default(
+        Enum([4, 5], {
+          description:
+            'MQTT protocol: 5 (a broker refusing a publish, e.g. an ACL denying a topic, says so and the event stays in the outbox) or 4 (3.1.1, for brokers without MQTT 5: a refused publish is acknowledged and lost). The embedded broker always speaks 4.',
+        }),
+        5,
+      ),
       embedded: EmbeddedBrokerSchema,
     },
     closed,

@@ -41,6 +41,11 @@ export interface EventSink {
    * `mqtt: unreachable (connect ECONNREFUSED …)`); null while connected or before the first attempt ends.
    */
   readonly connectionError: string | null;
+  /**
+   * Connected, but the broker refuses what is published (an MQTT 5 PUBACK reason code: an ACL denying a topic),
+   * in words with the topic; null once a publish is accepted again.
+   */
+  readonly deliveryError?: string | null;
   /** What start() checks and reads before connecting (a reload prepares the next sink with it); throws on a problem. */
   preflight?(): void;
   /** After both preflights: whether `other` would connect with the same secrets (password, key passphrase) as this one. */

@@ -119,6 +119,15 @@ async function barNative(cell: Int32Array, deadline: number): Promise<boolean> {
   }
 }
 
+/**
+ * The worker threads of the engines alive now. For the fault tests (test/faults/), which make one fail the way a
+ * bug in it would; worker.terminate() is no such test: stopping a thread inside a native run aborts the process.
+ */
+const workerThreads = new Set<Worker>();
+export function ortWorkerThreads(): readonly Worker[] {
+  return [...workerThreads];
+}
+
 /** NativeState cells of the live workers, for the exit guard. */
 const liveWorkers = new Set<Int32Array>();
 let exitGuarded = false;
@@ -287,6 +296,8 @@ export class OrtEngine implements Engine {
     const handle: WorkerHandle = { worker, state: new Int32Array(stateBuffer) };
     guardExit(handle.state);
     worker.once('exit', () => liveWorkers.delete(handle.state));
+    workerThreads.add(worker);
+    worker.once('exit', () => workerThreads.delete(worker));
     let ready: Extract<OrtWorkerReply, { type: 'ready' }>;
     try {
       ready = await waitReady(worker, opts.provider);

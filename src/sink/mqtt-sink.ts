@@ -43,14 +43,33 @@ import { COMMANDS, type CommandHandler, type EventSink, type StatusInfo } from '
 
 const MAX_COMMAND_BYTES = 64 * 1024;
 
-/** CONNACK return codes of MQTT 3.1.1 in words (what the status and /healthz say after `mqtt: refused`). */
+/** CONNACK return codes of MQTT 3.1.1, and the reason codes of MQTT 5, in words (what the status and /healthz say after `mqtt: refused`). */
 const CONNACK_REFUSALS: Readonly<Record<number, string>> = {
   1: 'protocol version not accepted',
   2: 'client id rejected',
   3: 'server unavailable',
   4: 'bad credentials',
   5: 'not authorised',
+  128: 'unspecified error',
+  129: 'malformed packet',
+  130: 'protocol error',
+  131: 'implementation specific error',
+  132: 'protocol version not accepted',
+  133: 'client id rejected',
+  134: 'bad credentials',
+  135: 'not authorised',
+  136: 'server unavailable',
+  137: 'server busy',
+  138: 'banned',
+  140: 'bad authentication method',
 };
+
+/** An MQTT 5 PUBACK refusal (reason code 0x80 and up, which mqtt.js hands the publish callback) in words, else null. */
+export function publishRefusal(err: unknown): string | null {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'number' || code < 0x80) return null;
+  return code === 135 ? 'not authorised' : errorMessage(err).replace(/^Publish error: /, '') || `reason code ${code}`;
+}
 
 /** The refusal in words when `err` is mqtt.js's error for a refused CONNACK (a numeric reason code), else null. */
 export function connackRefusal(err: Error): string | null {
@@ -72,6 +91,8 @@ export interface MqttSinkOptions {
   flushMs?: number;
   /** A reject delivered later than this after capture is marked expired (default: the outbox's rejectTtlMs). */
   rejectTtlMs?: number;
+  /** Called when deliveryError changes (the broker starts or stops refusing the events). */
+  onDeliveryError?: (error: string | null) => void;
 }
 
 /** Throws when an id cannot be one MQTT topic level. */
@@ -92,6 +113,7 @@ export class MqttSink implements EventSink {
   private readonly connectWaitMs: number;
   private readonly flushMs: number;
   private readonly rejectTtlMs: number;
+  private readonly onDeliveryError: ((error: string | null) => void) | undefined;
   private readonly prefix: string;
   private client: MqttClient | null = null;
   private clientOptions: ClientOptions | null = null;
@@ -115,6 +137,11 @@ export class MqttSink implements EventSink {
   private connects = 0;
   private sentEvents = 0;
   private droppedDetections = 0;
+  /** While the broker refuses publishes: why, the retry that ends the wait, and refusals so far (in a row / in all). */
+  private publishRefused: string | null = null;
+  private publishRetry: NodeJS.Timeout | undefined;
+  private refusedInARow = 0;
+  private refusedPublishes = 0;
 
   constructor(opts: MqttSinkOptions) {
     this.cfg = opts.mqtt;
@@ -126,6 +153,7 @@ export class MqttSink implements EventSink {
     this.connectWaitMs = opts.connectWaitMs ?? 2000;
     this.flushMs = opts.flushMs ?? 3000;
     this.rejectTtlMs = opts.rejectTtlMs ?? opts.outbox.rejectTtlMs;
+    this.onDeliveryError = opts.onDeliveryError;
     this.prefix = `${this.cfg.baseTopic}/${this.deviceId}`;
   }
 
@@ -146,6 +174,14 @@ export class MqttSink implements EventSink {
   /** Why the last connection attempt failed (`mqtt: refused (bad credentials)`); null while connected. */
   get connectionError(): string | null {
     return this.lastError;
+  }
+  /** Connected, but the broker refuses the events (an ACL): in words, with the topic; null once one is accepted. */
+  get deliveryError(): string | null {
+    return this.publishRefused;
+  }
+  /** Publishes the broker refused since start (each one attempt; retried with backoff, never per event). */
+  get publishRefusals(): number {
+    return this.refusedPublishes;
   }
   /** The wait before the next connection attempt: mqtt.reconnectMs, growing to reconnectMaxMs while the broker refuses. */
   get reconnectDelayMs(): number {
@@ -170,7 +206,8 @@ export class MqttSink implements EventSink {
     const options: ClientOptions = {
       clientId: this.cfg.clientId ?? `inspectd-${this.deviceId}`,
       clean: true,
-      protocolVersion: 4,
+      // MQTT 5 (by default): a broker that refuses a publish (ACL) says so in the PUBACK; 3.1.1 acks and drops it.
+      protocolVersion: this.cfg.protocolVersion,
       keepalive: this.cfg.keepaliveSec,
       reconnectPeriod: this.cfg.reconnectMs,
       // mqtt.js stops reconnecting after a refused CONNACK unless told: a broker fixed later must be picked up.
@@ -365,6 +402,7 @@ export class MqttSink implements EventSink {
     this.lastError = null;
     if (this.refusals > 0 && this.client) this.client.options.reconnectPeriod = this.cfg.reconnectMs;
     this.refusals = 0;
+    this.clearPublishRetry(); // a new connection is worth one attempt at once
     this.metrics?.mqttConnected.set(1);
     this.logger.info({ url: redactUrl(this.cfg.url ?? ''), connects: this.connects, outboxDepth: this.outbox.depth }, 'MQTT connected');
     const client = this.client;
@@ -472,7 +510,8 @@ export class MqttSink implements EventSink {
       do {
         this.pumpAgain = false;
         let sent = 0;
-        while (this.client && this.isConnected) {
+        // A broker refusing the events is asked again when the backoff says so (or on a new connection), not per new event.
+        while (this.client && this.isConnected && !this.publishRetry) {
           // Bounds are applied on append; re-check age now and then during a long replay.
           if (sent++ % 100 === 0) await this.outbox.prune();
           const entry = this.outbox.peek();
@@ -480,10 +519,13 @@ export class MqttSink implements EventSink {
           try {
             await this.send(this.client, entry);
           } catch (err) {
+            const refusal = publishRefusal(err);
+            if (refusal) this.onPublishRefused(entry, refusal);
             // Client ended (stop) or refused: the entry stays for the next connect or start.
-            this.logger.debug({ id: entry.id, err: errorMessage(err) }, 'outbox entry not delivered yet');
+            else this.logger.debug({ id: entry.id, err: errorMessage(err) }, 'outbox entry not delivered yet');
             return;
           }
+          if (this.publishRefused) this.onPublishAccepted();
           await this.outbox.ack(entry.id);
           this.sentEvents++;
         }
@@ -491,6 +533,35 @@ export class MqttSink implements EventSink {
     } finally {
       this.pumping = false;
     }
+  }
+
+  /** The head entry was refused: it stays (and with it the order of all behind it); one retry is set, with backoff. */
+  private onPublishRefused(entry: OutboxEntry, refusal: string): void {
+    this.refusedPublishes++;
+    const delayMs = this.refusalDelay(this.refusedInARow++);
+    const why = `mqtt: broker refused publishing to ${entry.topic} (${refusal}): check the broker ACL for this client; events are kept in the outbox`;
+    const changed = why !== this.publishRefused;
+    if (changed) this.logger.error({ topic: entry.topic, reason: refusal, outboxDepth: this.outbox.depth, retryInMs: delayMs }, `MQTT ${why}; retrying with backoff`);
+    this.publishRefused = why;
+    if (changed) this.onDeliveryError?.(why);
+    this.metrics?.mqttRefused.inc({ reason: `publish: ${refusal}` });
+    this.publishRetry = setTimeout(() => {
+      this.publishRetry = undefined;
+      void this.pump();
+    }, delayMs);
+    this.publishRetry.unref();
+  }
+
+  private onPublishAccepted(): void {
+    this.logger.info({ refusedPublishes: this.refusedPublishes, outboxDepth: this.outbox.depth }, 'MQTT broker accepts the events again');
+    this.publishRefused = null;
+    this.refusedInARow = 0;
+    this.onDeliveryError?.(null);
+  }
+
+  private clearPublishRetry(): void {
+    clearTimeout(this.publishRetry);
+    this.publishRetry = undefined;
   }
 
   private send(client: MqttClient, entry: OutboxEntry): Promise<void> {
@@ -523,6 +594,7 @@ export class MqttSink implements EventSink {
   private async doStop(): Promise<void> {
     this.closing = true;
     this.stopAbort.abort();
+    this.clearPublishRetry();
     const client = this.client;
     if (!client) return;
     if (!this.isConnected) {
@@ -550,6 +622,7 @@ export class MqttSink implements EventSink {
       1000,
     );
     await this.endClient(client, !ended);
+    this.clearPublishRetry();
     this.logger.info({ eventsSent: this.sentEvents }, 'MQTT sink stopped');
   }
 

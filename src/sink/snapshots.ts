@@ -34,6 +34,16 @@ export interface SnapshotMeta {
 
 const BOX_COLOUR = '#ff0000';
 
+/** Why a directory refuses a snapshot, by errno code, in words. */
+const DIR_FAILURES: Readonly<Record<string, string>> = {
+  ENOSPC: 'the disk is full',
+  EDQUOT: 'the disk quota is used up',
+  EROFS: 'the filesystem is read-only',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ENOENT: 'the directory is gone',
+};
+
 /** Space another writer needs on its filesystem (the outbox): left free when it is the snapshots' filesystem. */
 export interface SnapshotReserve {
   dir: string;
@@ -64,6 +74,8 @@ export class SnapshotWriter {
   private files: SnapshotFile[] | null = null;
   private filesBytes = 0;
   private yielding = false;
+  /** Why the directory refuses snapshots (disk full, read-only), naming it; null once one is written again. */
+  private failure: string | null = null;
 
   constructor(opts: { config: SnapshotConfig; logger: Logger; metrics?: Metrics; maxConcurrent?: number; quality?: number; reserve?: SnapshotReserve }) {
     this.config = opts.config;
@@ -80,6 +92,10 @@ export class SnapshotWriter {
   }
   get written(): number {
     return this.writtenCount;
+  }
+  /** Why snapshots are being dropped: the directory refuses them (disk full, read-only); null while they are written. */
+  get error(): string | null {
+    return this.failure;
   }
   /** Bytes of the snapshots on disk (after the first write or start()). */
   get bytes(): number {
@@ -105,7 +121,7 @@ export class SnapshotWriter {
       file,
     ).catch((err: unknown) => {
       this.drop('error');
-      this.logger.warn({ camera: meta.cameraId, seq: meta.seq, key: meta.key, err: errorMessage(err) }, 'reject snapshot not written');
+      this.failed(err, meta);
       return null;
     });
     this.inflight.add(job);
@@ -143,6 +159,24 @@ export class SnapshotWriter {
   private ensureDir(): Promise<void> {
     this.dirReady ??= fsp.mkdir(this.config.dir, { recursive: true }).then(() => undefined);
     return this.dirReady;
+  }
+
+  /** A directory that refuses writes is said once (an error naming it), not once per reject; other failures per snapshot. */
+  private failed(err: unknown, meta: SnapshotMeta): void {
+    const code = (err as NodeJS.ErrnoException).code;
+    const fields = { camera: meta.cameraId, seq: meta.seq, key: meta.key, err: errorMessage(err) };
+    if (typeof code !== 'string') {
+      this.logger.warn(fields, 'reject snapshot not written');
+      return;
+    }
+    const why = DIR_FAILURES[code] ?? errorMessage(err).split(', ')[0];
+    const text = `snapshots directory ${this.config.dir}: ${why} (${code}); reject snapshots are dropped (counted) until it can be written again, rejects are unaffected`;
+    if (text === this.failure) {
+      this.logger.debug(fields, 'reject snapshot not written');
+      return;
+    }
+    this.failure = text;
+    this.logger.error({ ...fields, dir: this.config.dir, dropped: this.droppedCount }, text);
   }
 
   private drop(reason: 'busy' | 'error' | 'disk'): void {
@@ -188,6 +222,10 @@ export class SnapshotWriter {
       throw err;
     }
     this.writtenCount++;
+    if (this.failure) {
+      this.failure = null;
+      this.logger.info({ dir: this.config.dir, dropped: this.droppedCount }, 'snapshots directory writable again: reject snapshots are written');
+    }
     files.push({ name, bytes: jpeg.length });
     this.filesBytes += jpeg.length;
     await this.enforceBounds();

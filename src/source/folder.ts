@@ -15,13 +15,17 @@
  * each time with a new reject key. It is remembered instead (dev/inode, size, mtime: a file rewritten in
  * place counts as new), not judged again while it stays, the camera is held in fault naming the directory,
  * and the move is retried every moveRetryMs; the fault clears once no such file is left.
+ *
+ * A file whose frame failed because the inference engine did (its worker died; isEngineFailure) was not judged:
+ * it stays and is handed again after a growing wait, and is quarantined only after ENGINE_RETRIES such failures
+ * (an image that kills every engine must not hold the folder forever).
  */
 import { constants as fsc, type Stats } from 'node:fs';
 import { copyFile, lstat, mkdir, open, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
-import { errorMessage } from '../errors.js';
+import { errorMessage, isEngineFailure } from '../errors.js';
 import type { Logger } from '../ops/log.js';
 import type { FolderSourceConfig } from '../config/types.js';
 import type { Frame } from '../contracts/frame.js';
@@ -33,6 +37,13 @@ export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.bmp', '.tif'
 const BYTES_PER_PIXEL_MAX = 8;
 const METADATA_BYTES_MAX = 16 * 1024 * 1024;
 const MOVE_RETRY_MS = 5000;
+/**
+ * Engine failures one file may meet before it is quarantined, and the wait before it is handed again: doubling from
+ * 1 s to 4 s, about 35 s in all, beyond the 5 s an engine replacement may wait (inference/engine-slot.ts).
+ */
+const ENGINE_RETRIES = 10;
+const ENGINE_RETRY_MS = 1000;
+const ENGINE_RETRY_MAX_MS = 4000;
 
 interface Seen {
   size: number;
@@ -86,12 +97,18 @@ export class FolderSource implements FrameSource {
   private stopped = false;
   private seq = 0;
   private warnedMissing = false;
+  /** Engine failures met by the file being judged again (by `dev:ino`), and until when the folder waits for the engine. */
+  private engineFailures = new Map<string, number>();
+  private holdUntil = 0;
 
   constructor(
     readonly cameraId: string,
     private readonly cfg: FolderSourceConfig,
-    /** logger: bound to the camera. moveRetryMs: how often a file that could not be moved is tried again. */
-    private readonly deps: { logger?: Logger; moveRetryMs?: number } = {},
+    /**
+     * logger: bound to the camera. moveRetryMs: how often a file that could not be moved is tried again.
+     * engineRetryMs: the first wait before a file the engine failed on is handed again (default 1 s, doubling to 4x).
+     */
+    private readonly deps: { logger?: Logger; moveRetryMs?: number; engineRetryMs?: number } = {},
   ) {
     this.dir = path.resolve(cfg.path);
     this.doneDir = path.resolve(cfg.doneDir);
@@ -127,7 +144,7 @@ export class FolderSource implements FrameSource {
   }
 
   private async poll(): Promise<void> {
-    if (this.stopped || this.busy) return;
+    if (this.stopped || this.busy || performance.now() < this.holdUntil) return;
     let names: string[];
     try {
       names = await readdir(this.dir);
@@ -251,12 +268,30 @@ export class FolderSource implements FrameSource {
       done: (err?: Error) => {
         if (called) return;
         called = true;
+        if (err && isEngineFailure(err) && this.handAgain(name, id, err)) return;
         const p = this.finish(name, id, err ?? null);
         this.pendingMoves.add(p);
         void p.finally(() => this.pendingMoves.delete(p));
       },
     };
     this.handlers!.frame(frame);
+  }
+
+  /** Not judged, the engine failed: the file stays, handed again after a wait; false once it met ENGINE_RETRIES failures. */
+  private handAgain(name: string, id: FileId, err: Error): boolean {
+    const key = `${id.dev}:${id.ino}`;
+    const failures = (this.engineFailures.get(key) ?? 0) + 1;
+    if (failures > ENGINE_RETRIES) return false; // finish() quarantines it, counting these
+    this.engineFailures.set(key, failures);
+    const first = this.deps.engineRetryMs ?? ENGINE_RETRY_MS;
+    const waitMs = Math.min(first * (ENGINE_RETRY_MAX_MS / ENGINE_RETRY_MS), first * 2 ** (failures - 1));
+    this.deps.logger?.warn(
+      { file: path.join(this.dir, name), err: errorMessage(err), failures, retryInMs: waitMs },
+      'inference engine failed on a hot folder file; it stays and is judged again',
+    );
+    this.holdUntil = performance.now() + waitMs;
+    this.busy = undefined;
+    return true;
   }
 
   /** The file's bytes, through one descriptor: no link followed unless allowed, no FIFO waited on, bounded. */
@@ -278,12 +313,18 @@ export class FolderSource implements FrameSource {
 
   /** Moves the file out of the hot folder, then lets the next one through. */
   private async finish(name: string, id: FileId, err: Error | null): Promise<void> {
-    const destDir = err ? this.quarantineDir : this.doneDir;
+    const engineFailures = this.engineFailures.get(`${id.dev}:${id.ino}`);
+    this.engineFailures.delete(`${id.dev}:${id.ino}`);
+    const why =
+      err && isEngineFailure(err) && engineFailures !== undefined
+        ? new Error(`the inference engine failed on it ${engineFailures + 1} times (${errorMessage(err)}); check the model and engine, then move the file back`)
+        : err;
+    const destDir = why ? this.quarantineDir : this.doneDir;
     try {
-      await this.move(name, destDir, err);
+      await this.move(name, destDir, why);
     } catch (moveErr) {
       if ((moveErr as NodeJS.ErrnoException).code !== 'ENOENT' || (await exists(path.join(this.dir, name)))) {
-        this.unmovable.set(`${id.dev}:${id.ino}`, { id, name, destDir, why: err, error: fsErrorSummary(moveErr), lastTry: performance.now() });
+        this.unmovable.set(`${id.dev}:${id.ino}`, { id, name, destDir, why, error: fsErrorSummary(moveErr), lastTry: performance.now() });
         this.deps.logger?.error(
           { file: path.join(this.dir, name), dir: destDir, err: errorMessage(moveErr) },
           'cannot move a judged file out of the hot folder; it is not judged again while it stays (fix the directory permissions)',
@@ -300,9 +341,13 @@ export class FolderSource implements FrameSource {
     const file = path.join(this.dir, name);
     const dest = await moveUnique(file, destDir, name);
     if (!why) return;
-    await writeFile(dest + '.reason.txt', `${new Date().toISOString()} ${why.message}\n`).catch((err) => {
-      this.deps.logger?.warn({ file: dest, err: errorMessage(err) }, 'quarantined, but the reason file could not be written');
-    });
+    // Written beside, then renamed: whoever watches quarantine/ never reads a reason file half-written (or empty).
+    const reasonFile = dest + '.reason.txt';
+    await writeFile(reasonFile + '.tmp', `${new Date().toISOString()} ${why.message}\n`)
+      .then(() => rename(reasonFile + '.tmp', reasonFile))
+      .catch((err) => {
+        this.deps.logger?.warn({ file: dest, err: errorMessage(err) }, 'quarantined, but the reason file could not be written');
+      });
   }
 
   /** Tries again to move the files that could not be moved (not judged again: they were judged). */

@@ -26,8 +26,10 @@ export class MqttRecorder {
   readonly messages: Received[] = [];
   private client: MqttClient | null = null;
 
-  async start(url: string, filter = '#'): Promise<void> {
-    const client = mqtt.connect(url, { reconnectPeriod: 200, connectTimeout: 2000, clean: true });
+  /** `session`: a client id whose subscription the broker keeps while the recorder is away (clean: false). */
+  async start(url: string, filter = '#', opts: { session?: string } = {}): Promise<void> {
+    const session = opts.session ? { clientId: opts.session, clean: false } : { clean: true };
+    const client = mqtt.connect(url, { reconnectPeriod: 200, connectTimeout: 2000, ...session });
     this.client = client;
     client.on('message', (topic, payload, packet) => this.messages.push({ topic, text: payload.toString(), retain: packet.retain, at: Date.now() }));
     client.on('connect', () => client.subscribe(filter, { qos: 1 }));

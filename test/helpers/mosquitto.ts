@@ -11,11 +11,14 @@ import path from 'node:path';
 export interface MosquittoHandle {
   port: number;
   url: string;
-  stop(): Promise<void>;
+  /** Stops it: SIGTERM, or `signal` (SIGKILL: a broker that dies without closing its connections). */
+  stop(signal?: NodeJS.Signals): Promise<void>;
   /** Stops (if running) and starts again on the same port; `auth` replaces the one password (auth brokers only). */
-  restart(change?: { auth?: { username: string; password: string } }): Promise<void>;
-  /** Stops the broker, keeping its folder (persistence): restart() brings it back with its saved state. */
-  halt(): Promise<void>;
+  restart(change?: { auth?: { username: string; password: string }; signal?: NodeJS.Signals; downMs?: number }): Promise<void>;
+  /** Stops the broker but keeps its folder (its database, with persistence): restart() brings it back as it was. */
+  down(signal?: NodeJS.Signals): Promise<void>;
+  /** Replaces the ACL file and makes the running broker reload it (SIGHUP); brokers started with `acl` only. */
+  setAcl(text: string): Promise<void>;
 }
 
 export function mosquittoBinary(): string | null {
@@ -85,6 +88,10 @@ export interface MosquittoOptions {
   auth?: { username: string; password: string };
   /** A whole mosquitto.conf instead of the generated one (tls/auth ignored), given the port and the broker's own folder. */
   config?: (port: number, dir: string) => string;
+  /** An acl_file's text (mosquitto reloads it on SIGHUP: setAcl). */
+  acl?: string;
+  /** Keep sessions and queued messages across restart() (persistence on, saved every second and at exit). */
+  persistence?: boolean;
 }
 
 export async function startMosquitto(opts: MosquittoOptions = {}): Promise<MosquittoHandle> {
@@ -93,10 +100,14 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
   const port = opts.port ?? (await freePort());
   const dir = mkdtempSync(path.join(os.tmpdir(), 'inspectd-mosq-'));
   // Started as root, mosquitto drops to its own user before reading the password file.
-  chmodSync(dir, 0o755);
+  chmodSync(dir, opts.persistence ? 0o777 : 0o755); // a broker that dropped to its own user writes its database here
   const conf = path.join(dir, 'mosquitto.conf');
   // set_tcp_nodelay: without it mosquitto's writes to subscribers meet Nagle + delayed ACK (~40 ms stalls).
-  const lines = [`listener ${port} 127.0.0.1`, 'persistence false', 'set_tcp_nodelay true', 'log_dest stderr', 'log_type error'];
+  const lines = [`listener ${port} 127.0.0.1`, 'set_tcp_nodelay true', 'log_dest stderr', 'log_type error'];
+  lines.push(...(opts.persistence ? ['persistence true', `persistence_location ${dir}/`, 'autosave_interval 1'] : ['persistence false']));
+  const aclFile = path.join(dir, 'acl');
+  let aclText = opts.acl;
+  if (aclText !== undefined) lines.push(`acl_file ${aclFile}`);
   if (opts.tls) {
     lines.push(`cafile ${opts.tls.ca}`, `certfile ${opts.tls.cert}`, `keyfile ${opts.tls.key}`);
     if (opts.tls.requireClientCert) lines.push('require_certificate true');
@@ -121,6 +132,7 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
   const launch = async (): Promise<void> => {
     mkdirSync(dir, { recursive: true, mode: 0o755 });
     writeFileSync(conf, confText);
+    if (aclText !== undefined) writeFileSync(aclFile, aclText, { mode: 0o644 });
     if (pwText !== null) {
       writeFileSync(pwfile, pwText);
       chmodSync(pwfile, 0o644);
@@ -152,12 +164,12 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     throw new Error(`mosquitto did not start on 127.0.0.1:${port}: ${stderr.trim()}`);
   };
 
-  const kill = async (): Promise<void> => {
+  const kill = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<void> => {
     const proc = child;
     child = null;
     if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-    proc.kill('SIGTERM');
+    proc.kill(signal);
     const timer = setTimeout(() => proc.kill('SIGKILL'), 2000);
     await exited;
     clearTimeout(timer);
@@ -172,19 +184,27 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
   return {
     port,
     url: `${opts.tls ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`,
-    async stop() {
-      await kill();
+    async stop(signal) {
+      await kill(signal);
       rmSync(dir, { recursive: true, force: true });
     },
-    halt: kill,
     async restart(change = {}) {
-      await kill();
+      await kill(change.signal);
+      if (change.downMs) await sleep(change.downMs);
       if (change.auth) {
         if (pwText === null) throw new Error('restart({auth}) needs a broker started with auth');
         mkdirSync(dir, { recursive: true, mode: 0o755 });
         pwText = passwordFile(change.auth);
       }
       await launch();
+    },
+    down: (signal) => kill(signal),
+    async setAcl(text) {
+      if (aclText === undefined) throw new Error('setAcl() needs a broker started with acl');
+      aclText = text;
+      writeFileSync(aclFile, text, { mode: 0o644 });
+      (child as ChildProcess | null)?.kill('SIGHUP');
+      await sleep(200); // the reload is asynchronous, and says nothing on success
     },
   };
 }

@@ -6,6 +6,7 @@ export function testMqttConfig(url: string, over: Partial<MqttConfig> = {}): Mqt
     url,
     baseTopic: 'inspectd',
     detectionsQos: 0,
+    protocolVersion: 5,
     publishDetections: true,
     keepaliveSec: 5,
     reconnectMs: 300,

@@ -6,21 +6,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import sharp from 'sharp';
 import path from 'node:path';
 import { Daemon } from '../../src/app/daemon.js';
 import { loadConfigFile } from '../../src/config/load.js';
 import { silentLogger } from '../../src/ops/log.js';
 import { mosquittoSkip, startMosquitto } from '../helpers/mosquitto.js';
-import { repoPath } from '../helpers/fixtures.js';
-import { DEMO_REJECT_CLASSES, DEMO_MODEL_RELPATH } from '../../src/config/defaults.js';
-import { renderScene } from '../../src/synth/scene.js';
-import { Detector } from '../../src/inference/detector.js';
 import { MqttRecorder, tempDir, writeYaml } from '../helpers/daemon-harness.js';
 import { pendingOnDisk } from '../helpers/outbox-disk.js';
+import { DEMO_MODEL, hasFfmpeg, loopedRejectCamera, rejectedImage } from '../helpers/reject-line.js';
 
-const hasFfmpeg = spawnSync('ffmpeg', ['-version']).status === 0;
 const skip = mosquittoSkip() || (!hasFfmpeg && 'ffmpeg not installed');
 const OUTAGE_MS = 20_000;
 
@@ -33,39 +27,12 @@ test('broker down 20 s: every reject delivered exactly once, in order, none miss
   await rec.start(broker.url, 'inspectd/outage/+/reject');
   t.after(() => rec.stop());
 
-  // The first frame of the line that has a defect and that the demo model rejects (checked here, so a
-  // model change fails this precondition, not the outage assertions).
-  const modelPath = repoPath(DEMO_MODEL_RELPATH);
-  const image = path.join(tmp.dir, 'defect.png');
-  const detector = await Detector.load({ modelPath, engine: 'cpu', threads: 1, tensorrtBuild: false });
-  let found = -1;
-  for (let i = 0; i < 40 && found < 0; i++) {
-    const scene = await renderScene(7, i, { width: 320, height: 240, defectRate: 1 });
-    if (scene.labels.length === 0) continue;
-    const frame = { cameraId: 'probe', seq: i, captureMono: 0, captureWall: 0, width: 320, height: 240, format: 'rgb24' as const, data: scene.rgb };
-    const { detections } = await detector.detectFrame(frame);
-    if (!detections.some((d) => DEMO_REJECT_CLASSES.includes(d.class))) continue;
-    await sharp(scene.rgb, { raw: { width: 320, height: 240, channels: 3 } })
-      .png()
-      .toFile(image);
-    found = i;
-  }
-  await detector.dispose();
-  assert.ok(found >= 0, 'the demo model rejects one of the first 40 defect frames of the line');
+  const image = await rejectedImage(tmp.dir);
   const cfgFile = path.join(tmp.dir, 'config.yaml');
   writeYaml(cfgFile, {
     device: { id: 'outage' },
-    model: { path: modelPath, engine: 'cpu', threads: 1 },
-    cameras: [
-      {
-        id: 'cam1',
-        source: { type: 'ffmpeg', input: image, inputArgs: ['-loop', '1', '-framerate', '4'], realtime: true, width: 320, height: 240 },
-        deadlineMs: 5000,
-        rules: { rejectClasses: [...DEMO_REJECT_CLASSES] },
-        // One still image looped: every frame judged on its own (test/integration/parts-outage.test.ts: verdicts).
-        decision: 'frame',
-      },
-    ],
+    model: { path: DEMO_MODEL, engine: 'cpu', threads: 1 },
+    cameras: [loopedRejectCamera('cam1', image)],
     // the recorder reconnects every 200 ms, the daemon every 3 s: the recorder is subscribed before the replay
     mqtt: { url: broker.url, reconnectMs: 3000 },
     outbox: { dir: path.join(tmp.dir, 'outbox') },

@@ -218,7 +218,7 @@ test('bridged edge brokers: central broker down 30 s while parts pass; every ver
     60_000,
     () => `verdicts over the bridges: ${DEVICES.map((d) => `${d} ${sub.keys(d).length}`).join(', ')}`,
   );
-  await central.halt();
+  await central.down();
   const atHalt = Object.fromEntries(DEVICES.map((d) => [d, { edge: edgeKeys(d).length, central: sub.keys(d).length }]));
   await sleep(30_000);
   const during: Record<string, number> = {};
@@ -331,7 +331,7 @@ test('direct to the central broker over TLS with client certificates: the ACL sc
   assert.match(String(denied?.message), /Not authorized/i, 'and the broker said so (PUBACK 0x87)');
   intruder.end(true);
 
-  await central.halt();
+  await central.down();
   const atHalt = Object.fromEntries(DEVICES.map((d) => [d, decided(daemons[d])]));
   await sleep(10_000);
   const during: Record<string, number> = {};

@@ -122,6 +122,7 @@ test('embedded broker: MqttSink runs against it (online, reject delivered, offli
       url: broker.url,
       baseTopic: 'inspectd',
       detectionsQos: 0,
+      protocolVersion: 4,
       publishDetections: true,
       keepaliveSec: 5,
       reconnectMs: 500,

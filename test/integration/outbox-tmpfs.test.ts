@@ -5,37 +5,22 @@
  * left half-written; a read-only mount must refuse the start.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import os from 'node:os';
+import { mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { test, type TestContext } from 'node:test';
+import { test } from 'node:test';
 import { Outbox } from '../../src/sink/outbox.js';
 import { SnapshotWriter } from '../../src/sink/snapshots.js';
 import { silentLogger } from '../../src/ops/log.js';
 import { rejectPayload } from '../helpers/messages.js';
+import { remount, tmpfs } from '../helpers/tmpfs.js';
 
-/** A fresh tmpfs of `size`, unmounted after the test; null (and the test skipped) where mounting is not allowed. */
-function tmpfs(t: TestContext, size: string): string | null {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'inspectd-tmpfs-'));
-  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0755`, 'tmpfs', dir], { encoding: 'utf8' });
-  if (r.status !== 0) {
-    rmSync(dir, { recursive: true, force: true });
-    t.skip(`cannot mount a tmpfs here (${(r.stderr || r.error?.message || '').trim()}); test/unit/outbox-disk.test.ts covers this with a stand-in fs`);
-    return null;
-  }
-  t.after(() => {
-    spawnSync('umount', [dir]);
-    rmSync(dir, { recursive: true, force: true });
-  });
-  return dir;
-}
+const COVERED = 'test/unit/outbox-disk.test.ts covers this with a stand-in fs';
 
 const frame = { data: Buffer.alloc(320 * 240 * 3, 90), width: 320, height: 240, format: 'rgb24' as const };
 const det = { classId: 0, class: 'scratch', confidence: 0.9, box: { x1: 10, y1: 10, x2: 100, y2: 90 } };
 
 test('256 KiB tmpfs during an outage: all 589 rejects kept and later delivered in order, snapshots yield, no half-written file', { timeout: 60_000 }, async (t) => {
-  const mnt = tmpfs(t, '256k');
+  const mnt = tmpfs(t, '256k', COVERED);
   if (!mnt) return;
   const outboxDir = path.join(mnt, 'outbox');
   const snapDir = path.join(mnt, 'snapshots');
@@ -91,12 +76,11 @@ test('256 KiB tmpfs during an outage: all 589 rejects kept and later delivered i
 });
 
 test('a read-only outbox directory (tmpfs remounted ro) is refused at start, naming the directory', { timeout: 20_000 }, async (t) => {
-  const mnt = tmpfs(t, '1m');
+  const mnt = tmpfs(t, '1m', COVERED);
   if (!mnt) return;
   const dir = path.join(mnt, 'outbox');
   mkdirSync(dir);
-  const r = spawnSync('mount', ['-o', 'remount,ro', mnt], { encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
+  remount(mnt, true);
   const outbox = new Outbox({ config: { dir, maxBytes: 1e6, maxAgeMs: 60_000, rejectTtlMs: 2000 }, logger: silentLogger() });
   await assert.rejects(outbox.start(), (err: Error & { code?: string }) => {
     assert.equal(err.code, 'INSPECTD_ERR_OUTBOX_IO');

@@ -9,6 +9,7 @@ import sharp from 'sharp';
 import type { FolderSourceConfig } from '../../src/config/types.js';
 import { silentLogger, type Logger } from '../../src/ops/log.js';
 import { FolderSource } from '../../src/source/folder.js';
+import { ErrorCodes, InspectdError } from '../../src/errors.js';
 import type { Frame } from '../../src/contracts/frame.js';
 
 function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
@@ -32,7 +33,7 @@ function png(w: number, h: number, rgb: [number, number, number], alpha = false)
     .toBuffer();
 }
 
-function setup(t: { after: (fn: () => unknown) => void }, over: Partial<FolderSourceConfig> = {}, deps: { logger?: Logger; moveRetryMs?: number } = {}) {
+function setup(t: { after: (fn: () => unknown) => void }, over: Partial<FolderSourceConfig> = {}, deps: { logger?: Logger; moveRetryMs?: number; engineRetryMs?: number } = {}) {
   const root = mkdtempSync(path.join(os.tmpdir(), 'inspectd-folder-'));
   const dir = path.join(root, 'incoming'); // does not exist yet: the source must create it
   const cfg: FolderSourceConfig = {
@@ -103,6 +104,32 @@ test('hot folder: done(err) quarantines; a name already in done/ gets a suffix',
   assert.match(readFileSync(path.join(dir, 'quarantine', 'q.png.reason.txt'), 'utf8'), /inference failed: model crashed/);
   assert.deepEqual(readdirSync(path.join(dir, 'done')).sort(), ['p-1.png', 'p.png']);
   assert.equal(readFileSync(path.join(dir, 'done', 'p.png'), 'utf8'), 'earlier part');
+});
+
+test('hot folder: a file the engine failed on stays and is judged again; after 10 such failures it is quarantined saying so', { timeout: 10000 }, async (t) => {
+  const { dir, src, frames } = setup(t, { settleMs: 0 }, { engineRetryMs: 5 });
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'r.png'), await png(4, 4, [1, 2, 3]));
+  await src.start({ frame: (f) => frames.push(f), ended: () => undefined });
+  const engineDied = () => new InspectdError(ErrorCodes.ENGINE_RUN, 'the onnxruntime worker thread stopped (exit code 1); this engine is unusable');
+  // A dead engine, then a replaced one: the same file again, and done/ once judged.
+  await until(() => frames.length === 1, 3000, 'r');
+  frames[0].done!(engineDied());
+  await until(() => frames.length === 2, 3000, 'r handed again');
+  assert.equal(frames[1].origin, frames[0].origin);
+  assert.ok(!existsSync(path.join(dir, 'quarantine')), 'not quarantined for the engine failing');
+  frames[1].done!();
+  await until(() => existsSync(path.join(dir, 'done', 'r.png')), 3000, 'r done');
+  // An image every engine fails on: bounded, then quarantined with the reason.
+  writeFileSync(path.join(dir, 's.png'), await png(4, 4, [4, 5, 6]));
+  for (let i = 0; i < 11; i++) {
+    await until(() => frames.length === 3 + i, 3000, `s, attempt ${i + 1}`);
+    frames[2 + i].done!(engineDied());
+  }
+  await until(() => existsSync(path.join(dir, 'quarantine', 's.png.reason.txt')), 3000, 's quarantined');
+  assert.match(readFileSync(path.join(dir, 'quarantine', 's.png.reason.txt'), 'utf8'), /inference engine failed on it 11 times .*worker thread stopped/);
+  await sleep(100);
+  assert.equal(frames.length, 13, 'no attempt after the quarantine');
 });
 
 test('hot folder: a file still being written is not read until it settles', { timeout: 10000 }, async (t) => {

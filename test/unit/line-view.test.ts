@@ -34,6 +34,7 @@ function setup(fps: number) {
       outboxDepth: () => 3,
       outbox: () => null,
       httpError: () => null,
+      snapshotError: () => null,
       commands: () => null,
       notifier: () => NOOP_NOTIFIER,
     },
