@@ -16,6 +16,7 @@
  * /proc/self/task/* /schedstat by thread (bench/threads.ts), machine idle from /proc/stat. Writes
  * bench-results/<date>.json and the table section of BENCHMARKS.md. Prints figures, never a pass/fail.
  */
+import { pbkdf2 } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -287,6 +288,18 @@ async function loadRig(spec: ModelSpec, cfg: InspectdConfig, sink: MqttSink): Pr
   });
   rig.pipeline.addCamera(camera);
   return rig;
+}
+
+async function libuvPoolThreads(): Promise<number[]> {
+  const size = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  const before = snapshotThreads();
+  await Promise.all(
+    Array.from({ length: size * 2 }, () => new Promise((resolve, reject) => pbkdf2('bench', 'salt', 20_000, 32, 'sha256', (err) => (err ? reject(err) : resolve(undefined))))),
+  );
+  const after = snapshotThreads();
+  const busy: number[] = [];
+  for (const [tid, a] of after) if (tid !== process.pid && a.runNs - (before.get(tid)?.runNs ?? 0) > 2e6) busy.push(tid);
+  return unnamed(busy);
 }
 
 /** Threads still called "node" (libvips names its own; those stay libvips'). */
@@ -754,11 +767,9 @@ async function main(): Promise<void> {
     return;
   }
   const loadStart = os.loadavg();
-  // The libuv pool starts on its first use: name its threads before anything else starts any.
-  nameThreads(
-    (await bornDuring(() => Promise.all(Array.from({ length: 8 }, () => import('node:fs/promises').then((f) => f.stat(REPO_ROOT)))))).filter((t) => t !== process.pid),
-    THREAD_NAMES.libuv,
-  );
+  // The libuv pool may have started while modules loaded: its threads are the ones that burn CPU while
+  // pbkdf2 (which runs only on the pool) does, one job per pool thread.
+  nameThreads(await libuvPoolThreads(), THREAD_NAMES.libuv);
   // What else runs by now is Node's own (V8's platform workers, the inspector's and signal threads).
   nameThreads(unnamed(threadIds()), THREAD_NAMES.platform);
 
