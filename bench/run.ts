@@ -32,7 +32,7 @@ import type { Frame } from '../src/contracts/frame.js';
 import { DEFAULT_POSTPROCESS, type LetterboxInfo, type PostprocessOptions } from '../src/contracts/vision.js';
 import type { DetectionsPayload } from '../src/contracts/messages.js';
 import { Detector } from '../src/inference/detector.js';
-import { ortSessionOptions } from '../src/inference/ort.js';
+import { DEFAULT_SPIN, ortSessionOptions } from '../src/inference/ort.js';
 import { silentLogger } from '../src/ops/log.js';
 import { Pipeline } from '../src/pipeline/pipeline.js';
 import { EmbeddedBroker } from '../src/sink/embedded-broker.js';
@@ -54,6 +54,7 @@ const { values: argv } = parseArgs({
     'block-s': { type: 'string', default: '2' },
     'min-frames': { type: 'string', default: '6' },
     threads: { type: 'string', default: '0' },
+    spin: { type: 'string' },
     fps: { type: 'string', default: '15,30' },
     out: { type: 'string', default: path.join(REPO_ROOT, 'bench-results') },
     md: { type: 'string', default: path.join(REPO_ROOT, 'BENCHMARKS.md') },
@@ -63,7 +64,7 @@ const { values: argv } = parseArgs({
 });
 
 const HELP = `usage: npm run bench -- [--models demo,yolov8n] [--res 720p,1080p,4k] [--rounds 10] [--block-s 2] [--min-frames 6]
-                        [--threads 0] [--fps 15,30] [--out bench-results] [--md BENCHMARKS.md] [--no-md]
+                        [--threads 0] [--spin during-runs|briefly|always|never] [--fps 15,30] [--out bench-results] [--md BENCHMARKS.md] [--no-md]
 --models: 'demo' and fixture model names (prefixes of ../shared/fixtures/models/*.onnx); default all present.
 A quick look: --models demo --res 720p --rounds 2 --block-s 1 --no-md
 `;
@@ -175,7 +176,7 @@ function loadConfig(brokerUrl: string, outboxDir: string, cameras: { id: string;
   return validateConfigObject(
     {
       device: { id: 'bench' },
-      model: { path: modelFile, engine: 'cpu', threads: THREADS },
+      model: { path: modelFile, engine: 'cpu', threads: THREADS, ...(argv.spin ? { spin: argv.spin } : {}) },
       // Per-frame rejects (durable through the outbox): the frame path; bench/parts.ts measures part tracking.
       cameras: cameras.map((c) => ({ id: c.id, source: { type: 'synthetic', scene: 'still' }, deadlineMs: 60_000, rules: { rejectClasses: c.rejectClasses }, decision: 'frame' })),
       mqtt: { url: brokerUrl, baseTopic: 'bench' },
@@ -734,6 +735,11 @@ function targets(sums: CaseSummary[]): string[] {
   return lines;
 }
 
+/** The spin setting every session here runs with: --spin, else the config default. */
+function spinOf(): string {
+  return argv.spin ?? DEFAULT_SPIN;
+}
+
 function machine(broker: string) {
   const version = (pkg: string): string => {
     try {
@@ -753,6 +759,7 @@ function machine(broker: string) {
     onnxruntime: ortVersion,
     sharp: sharpVersion,
     intraOpThreads: THREADS,
+    spin: spinOf(),
     broker,
     date: new Date().toISOString(),
   };
@@ -830,7 +837,7 @@ async function main(): Promise<void> {
     const sums = cases.map((c) => summarise(c.result));
     const section = [
       `Measured ${desc.date.slice(0, 16).replace('T', ' ')} UTC on ${desc.cpu}, ${desc.cores} cores, ${desc.memGiB} GiB, ${desc.kernel}; node ${desc.node}, onnxruntime-node ${desc.onnxruntime}, sharp ${desc.sharp}; ` +
-        `${THREADS} intra-op threads; broker ${broker.kind} on loopback. Load average ${loadStart.map((l) => l.toFixed(2)).join(' ')} at the start, ${loadEnd.map((l) => l.toFixed(2)).join(' ')} at the end ` +
+        `${THREADS} intra-op threads, spin ${desc.spin}; broker ${broker.kind} on loopback. Load average ${loadStart.map((l) => l.toFixed(2)).join(' ')} at the start, ${loadEnd.map((l) => l.toFixed(2)).join(' ')} at the end ` +
         `(the machine is shared: see the idle column).`,
       '',
       `Command: \`npm run bench -- ${process.argv.slice(2).join(' ')}\` (${ROUNDS} rounds × ${cases.length} cases × ${KINDS.length} blocks of ${BLOCK_MS / 1000} s, block order rotated every round).`,
