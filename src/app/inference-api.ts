@@ -33,6 +33,7 @@ export interface DaemonApiOptions {
 
 const DEFAULT_MAX_QUEUE_MS = 2000;
 const DEFAULT_MAX_PIXELS = 40_000_000;
+const DEFAULT_MAX_DECODING = 2;
 const r2 = (v: number): number => Math.round(v * 100) / 100;
 const CHANNELS = { rgb24: 3, bgr24: 3, gray8: 1 } as const;
 
@@ -42,7 +43,31 @@ export function datatypeOf(type: TensorSpec['type']): string {
   return type === 'float16' ? 'FP16' : 'FP32';
 }
 
+/** At most `limit()` holders at once; the rest wait in arrival order. */
+class Slots {
+  private held = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly limit: () => number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.held >= this.limit()) await new Promise<void>((r) => this.waiting.push(r));
+    else this.held++;
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.held--;
+    }
+  }
+}
+
 export class DaemonInferenceApi implements InferenceApi {
+  /**
+   * Decoding shares libuv's thread pool (4 threads) with the cameras' work (synthetic rendering, snapshots, live
+   * JPEGs): API images are decoded a few at a time (http.api.maxDecoding), so the pool always has room for them.
+   */
+  private readonly decoding = new Slots(() => this.o.config().http.api?.maxDecoding ?? DEFAULT_MAX_DECODING);
+
   constructor(private readonly o: DaemonApiOptions) {}
 
   notReady(): string | null {
@@ -76,7 +101,7 @@ export class DaemonInferenceApi implements InferenceApi {
     if (opts.camera !== undefined && !camera) throw refuse(ErrorCodes.API_NOT_FOUND, `no camera '${opts.camera}'; cameras: ${pipeline.cameraIds().join(', ') || 'none'}`);
     const maxPixels = cfg.http.api?.maxPixels ?? DEFAULT_MAX_PIXELS;
     const detector = pipeline.currentDetector;
-    const prepared = await this.prepare(detector, image, maxPixels);
+    const prepared = await this.decoding.run(() => this.prepare(detector, image, maxPixels));
     const post = { ...postprocessOf(cfg.model), ...(opts.conf !== undefined ? { conf: opts.conf } : {}), ...(opts.iou !== undefined ? { iou: opts.iou } : {}) };
     const queuedAt = performance.now();
     let startedAt = NaN;

@@ -515,6 +515,14 @@ export const HttpApiSchema = Section(
         Type.Integer({ minimum: 1, maximum: 256, description: 'API requests being decoded, queued or run at once; more are answered 503 with Retry-After.' }),
         32,
       ),
+      maxDecoding: Default(
+        Type.Integer({
+          minimum: 1,
+          maximum: 64,
+          description: "API images decoded at once; keep it below libuv's thread pool (UV_THREADPOOL_SIZE, 4), which the cameras' image work shares.",
+        }),
+        2,
+      ),
       maxBodyBytes: Default(
         Type.Integer({ minimum: 1024, maximum: 1024 * 1024 * 1024, description: 'Largest request body (image or JSON tensor), bytes; larger: 413.' }),
         32 * 1024 * 1024,

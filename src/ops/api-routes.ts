@@ -5,7 +5,7 @@
  *                                     plus latency and engine; ?camera= applies its rules; ?annotated=1: a JPEG
  *   GET  /v2, /v2/health/live|ready   Open Inference Protocol (KServe v2) server metadata and health
  *   GET  /v2/models/<m>[/ready]       model metadata (inputs, outputs: name, datatype, shape), readiness
- *   POST /v2/models/<m>/infer         JSON tensors in, the model's raw outputs out
+ *   POST /v2/models/<m>/infer         JSON tensors (or the binary tensor data extension) in, the model's raw outputs out
  *   GET  /openapi.json                the OpenAPI document generated from these routes' schemas
  * Errors are `{"error": "..."}`: 400 malformed, 404 unknown model or camera, 413 too large, 415 content type,
  * 503 not ready or busy (with Retry-After).
@@ -152,7 +152,7 @@ export async function registerApiRoutes(app: FastifyInstance, api: InferenceApi,
   app.get('/v2', { schema: { summary: 'Server metadata (Open Inference Protocol)', tags: ['open inference protocol'] } }, async () => ({
     name: 'inspectd',
     version: opts.version,
-    extensions: [],
+    extensions: ['binary_tensor_data'],
   }));
   app.get('/v2/health/live', { schema: { summary: 'Server liveness', tags: ['open inference protocol'] } }, async () => ({ live: true }));
   app.get('/v2/health/ready', { schema: { summary: 'Server readiness: 503 with the reason until the model serves', tags: ['open inference protocol'] } }, async (_req, reply) => {
@@ -213,6 +213,10 @@ export async function registerApiRoutes(app: FastifyInstance, api: InferenceApi,
     {
       schema: {
         summary: "Run the model on JSON tensors; answers the model's raw outputs",
+        description:
+          'JSON (application/json), or the binary tensor data extension: application/octet-stream with Inference-Header-Content-Length, ' +
+          'the JSON header first and then each input with parameters.binary_data_size (little-endian FP32, row-major). ' +
+          'Outputs with parameters.binary_data (or parameters.binary_data_output on the request) come back the same way.',
         tags: ['open inference protocol'],
         params: modelParams,
         body: {
@@ -232,7 +236,7 @@ export async function registerApiRoutes(app: FastifyInstance, api: InferenceApi,
                   parameters: { type: 'object' },
                   data: { type: 'array', description: 'Row-major, flat or nested' },
                 },
-                required: ['name', 'shape', 'datatype', 'data'],
+                required: ['name', 'shape', 'datatype'],
               },
             },
             outputs: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, parameters: { type: 'object' } }, required: ['name'] } },
@@ -241,35 +245,93 @@ export async function registerApiRoutes(app: FastifyInstance, api: InferenceApi,
         },
         response: { 400: errorBody, 404: errorBody, 503: errorBody },
       },
+      // The binary extension: the JSON header is split from the tensor bytes before the schema checks it.
+      preValidation: async (req) => {
+        if (!Buffer.isBuffer(req.body)) return;
+        const raw = req.body;
+        const header = req.headers['inference-header-content-length'];
+        const len = header === undefined ? raw.length : Number(header);
+        if (!Number.isInteger(len) || len < 0 || len > raw.length) throw badRequest(`Inference-Header-Content-Length ${header} does not fit a body of ${raw.length} bytes`);
+        try {
+          req.body = JSON.parse(raw.subarray(0, len).toString('utf8'));
+        } catch (err) {
+          throw badRequest(`the JSON header (the first ${len} bytes) is not JSON: ${errorMessage(err)}`);
+        }
+        (req as BinaryRequest).binary = raw.subarray(len);
+      },
     },
     async (req, reply) => {
       const m = named((req.params as { name: string }).name);
       if (m.why) return notReady(reply, m.why);
       if (m.unknown) return reply.code(404).send({ error: m.unknown });
       const body = req.body as InferBody;
+      const binary = (req as BinaryRequest).binary;
       if (body.inputs.length !== 1) throw badRequest(`the model has one input ('${m.info!.inputs[0]?.name}'); the request has ${body.inputs.length}`);
       const input = body.inputs[0];
       if (input.datatype !== 'FP32') throw badRequest(`input '${input.name}' has datatype ${input.datatype}; the model takes FP32`);
-      const data = flatten(input.data, input.name);
+      const data = tensorData(input, binary);
       const outputs = await limited(() => api.infer({ name: input.name, shape: input.shape, data }));
       const wanted = body.outputs?.map((o) => o.name);
       for (const w of wanted ?? [])
         if (!outputs.some((o) => o.name === w)) throw badRequest(`unknown output '${w}'; the model's outputs: ${outputs.map((o) => o.name).join(', ')}`);
       const chosen = wanted ? outputs.filter((o) => wanted.includes(o.name)) : outputs;
-      return {
+      const asBinary = (name: string) => body.parameters?.binary_data_output === true || body.outputs?.some((o) => o.name === name && o.parameters?.binary_data === true) === true;
+      const blobs: Buffer[] = [];
+      const head = {
         model_name: m.info!.name,
         model_version: '1',
         ...(body.id !== undefined ? { id: body.id } : {}),
-        outputs: chosen.map((o) => ({ name: o.name, datatype: 'FP32', shape: o.shape, data: Array.from(o.data) })),
+        outputs: chosen.map((o) => {
+          if (!asBinary(o.name)) return { name: o.name, datatype: 'FP32', shape: o.shape, data: Array.from(o.data) };
+          const bytes = Buffer.from(o.data.buffer, o.data.byteOffset, o.data.byteLength);
+          blobs.push(bytes);
+          return { name: o.name, datatype: 'FP32', shape: o.shape, parameters: { binary_data_size: bytes.length } };
+        }),
       };
+      if (blobs.length === 0) return head;
+      const json = Buffer.from(JSON.stringify(head));
+      return reply
+        .type('application/octet-stream')
+        .header('inference-header-content-length', String(json.length))
+        .send(Buffer.concat([json, ...blobs]));
     },
   );
 }
 
+interface InferInput {
+  name: string;
+  shape: number[];
+  datatype: string;
+  data?: unknown[];
+  parameters?: { binary_data_size?: unknown };
+}
+
 interface InferBody {
   id?: string;
-  inputs: { name: string; shape: number[]; datatype: string; data: unknown[] }[];
-  outputs?: { name: string }[];
+  parameters?: { binary_data_output?: unknown };
+  inputs: InferInput[];
+  outputs?: { name: string; parameters?: { binary_data?: unknown } }[];
+}
+
+interface BinaryRequest extends FastifyRequest {
+  /** The bytes after the JSON header (binary tensor data extension). */
+  binary?: Buffer;
+}
+
+/** An input's values: its JSON data, or (binary extension) its binary_data_size bytes after the header, little-endian FP32. */
+function tensorData(input: InferInput, binary: Buffer | undefined): Float32Array {
+  const size = input.parameters?.binary_data_size;
+  if (size === undefined) {
+    if (!Array.isArray(input.data)) throw badRequest(`input '${input.name}' has neither data nor parameters.binary_data_size`);
+    return flatten(input.data, input.name);
+  }
+  if (!binary) throw badRequest(`input '${input.name}' has binary_data_size but the request is JSON; send application/octet-stream with Inference-Header-Content-Length`);
+  if (typeof size !== 'number' || !Number.isInteger(size) || size < 0 || size % 4 !== 0)
+    throw badRequest(`input '${input.name}': binary_data_size ${String(size)} is not a whole number of FP32 values`);
+  if (size !== binary.length) throw badRequest(`input '${input.name}': binary_data_size ${size}, but ${binary.length} bytes follow the JSON header`);
+  const out = new Float32Array(size / 4);
+  for (let i = 0; i < out.length; i++) out[i] = binary.readFloatLE(i * 4);
+  return out;
 }
 
 function badRequest(message: string): InspectdError {

@@ -23,7 +23,7 @@ type HealthFn = () => HealthInfo;
 export type HttpServerConfig = Pick<HttpConfig, 'enabled' | 'host' | 'port' | 'tokenFile'> & Partial<Pick<HttpConfig, 'maxQueueMs' | 'api'>>;
 
 /** The schema's http.api defaults, for a config built without validation (tests). */
-const API_DEFAULTS = { enabled: true, maxQueue: 16, maxConcurrent: 32, maxBodyBytes: 32 * 1024 * 1024, maxPixels: 40_000_000, retryAfterSec: 1 };
+const API_DEFAULTS = { enabled: true, maxQueue: 16, maxConcurrent: 32, maxDecoding: 2, maxBodyBytes: 32 * 1024 * 1024, maxPixels: 40_000_000, retryAfterSec: 1 };
 const BASE_PATHS = ['/healthz', '/metrics'];
 
 export interface HttpServerOptions {

@@ -155,7 +155,7 @@ test('defaults fill every optional key; the result is deeply frozen', { timeout:
       host: '127.0.0.1',
       port: 9310,
       maxQueueMs: 2000,
-      api: { enabled: true, maxQueue: 16, maxConcurrent: 32, maxBodyBytes: 32 * 1024 * 1024, maxPixels: 40_000_000, retryAfterSec: 1 },
+      api: { enabled: true, maxQueue: 16, maxConcurrent: 32, maxDecoding: 2, maxBodyBytes: 32 * 1024 * 1024, maxPixels: 40_000_000, retryAfterSec: 1 },
     },
     'an empty `http:` means defaults',
   );
