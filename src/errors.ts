@@ -29,6 +29,18 @@ export const ErrorCodes = {
   LIFECYCLE: 'INSPECTD_ERR_LIFECYCLE',
   USAGE: 'INSPECTD_ERR_USAGE',
   DATASET: 'INSPECTD_ERR_DATASET',
+  /** HTTP inference API: the request is malformed (HTTP 400). */
+  API_BAD_REQUEST: 'INSPECTD_ERR_API_BAD_REQUEST',
+  /** HTTP inference API: no such model or camera (HTTP 404). */
+  API_NOT_FOUND: 'INSPECTD_ERR_API_NOT_FOUND',
+  /** HTTP inference API: the image has more pixels than http.api.maxPixels (HTTP 413). */
+  API_TOO_LARGE: 'INSPECTD_ERR_API_TOO_LARGE',
+  /** HTTP inference API: a body of a content type the route does not take (HTTP 415). */
+  API_MEDIA_TYPE: 'INSPECTD_ERR_API_MEDIA_TYPE',
+  /** HTTP inference API: the model is not loaded yet, or the daemon is stopping (HTTP 503). */
+  API_NOT_READY: 'INSPECTD_ERR_API_NOT_READY',
+  /** HTTP inference API: the queue is full or the request waited http.maxQueueMs (HTTP 503 with Retry-After). */
+  API_BUSY: 'INSPECTD_ERR_API_BUSY',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

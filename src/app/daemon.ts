@@ -1,16 +1,3 @@
-/**
- * The composition root of `inspectd run`: creates the parts in order, keeps one stack of what started
- * (stopped in reverse, every part even when one fails; the first failure is kept), and talks to systemd
- * (READY=1, STOPPING=1). Parts talk through the event bus (events.ts); the root relays nothing.
- *
- * Start order: metrics observer, outbox, MQTT delivery (embedded broker when mqtt.url is unset), status,
- * line view, http, config reloader, watchdog, model (loaded and warmed; while none loads, start-up waits and says why),
- * snapshots, inspection (pipeline + cameras), commands, console summary; then READY=1. A signal during start-up aborts
- * it (start(signal)); the caller then calls stop(), which undoes whatever had started.
- *
- * Parts are created through `DaemonParts` factories (parts.ts) so tests inject fakes through the constructor.
- */
-import type { LoadedConfig } from '../config/load.js';
 import { assertRulesMatchModel } from '../config/model-classes.js';
 import type { Config } from '../config/types.js';
 import { NOOP_NOTIFIER, type HealthInfo, type Notifier } from '../contracts/ops.js';
@@ -27,6 +14,7 @@ import { CommandHandler } from './commands.js';
 import { Delivery } from './delivery.js';
 import type { DaemonBus, DaemonEvents } from './events.js';
 import { HttpService } from './http-service.js';
+import { daemonApi } from './inference-api.js';
 import { Inspection } from './inspection.js';
 import { startLineView } from './line-view.js';
 import { ModelSupply } from './model-supply.js';
@@ -36,21 +24,9 @@ import { ConfigReloader } from './reloader.js';
 import { ServiceStack, checkAbort } from './services.js';
 import { startSparkplug } from './sparkplug-service.js';
 import { StatusReporter } from './status.js';
+import type { DaemonOptions } from './daemon-options.js';
 
-export interface DaemonOptions {
-  loaded: LoadedConfig;
-  /** The file to watch for edits and re-read on SIGHUP; omitted with embedded defaults. */
-  configPath?: string;
-  logger: Logger;
-  notifier?: Notifier;
-  parts?: Partial<DaemonParts>;
-  /** Status JSON re-publish and STATUS= period (default 10 s). */
-  statusIntervalMs?: number;
-  /** Longest wait for in-flight frames on stop (default 5 s). */
-  drainMs?: number;
-  /** For the console summary's 'auto' mode (default process.stderr.isTTY). */
-  isTTY?: boolean;
-}
+export type { DaemonOptions } from './daemon-options.js';
 
 export class Daemon {
   private readonly parts: DaemonParts;
@@ -104,6 +80,7 @@ export class Daemon {
       loadBootId: (dir) => this.parts.loadBootId(dir),
       snapshotFile: (meta) => this.snapshots?.snapshotFile(meta),
       drainMs: opts.drainMs ?? 5000,
+      apiMaxQueue: () => this.config.http.api.maxQueue,
     });
     this.status = new StatusReporter(
       {
@@ -205,10 +182,11 @@ export class Daemon {
     });
     checkAbort(signal);
 
-    // Health/metrics, watching the config file and feeding the watchdog start before the model: while no
-    // usable model loads, /healthz says why (503), an edit is how it gets fixed, and waiting is not a hang.
+    // Health/metrics/API, the config watcher and the watchdog start before the model: while no usable model loads, /healthz
+    // and the API say why (503), an edit is how it gets fixed, and waiting is not a hang.
     const view = startLineView({ bus, status: this.status, logger, stack });
-    const http = (this.http = new HttpService({ create: parts.createHttp, metrics, health: () => this.health(), logger, view }));
+    const api = daemonApi({ config: () => this.config, model: this.model, inspection: this.inspection, stopping: () => this.stopPromise !== null });
+    const http = (this.http = new HttpService({ create: parts.createHttp, metrics, health: () => this.health(), logger, view, api }));
     await http.start(cfg.http);
     stack.push('http', () => http.stop());
     this.reloader.onSection('http', (next) => http.reconfigure(next.http));
@@ -224,8 +202,7 @@ export class Daemon {
     await this.reloader.catchUp(cfg);
     const now = this.config;
 
-    // Rejects win on a shared disk: snapshots leave the outbox the room it may still need.
-    const reserve = { dir: outbox.dir, bytes: () => outbox.reserveBytes };
+    const reserve = { dir: outbox.dir, bytes: () => outbox.reserveBytes }; // rejects win on a shared disk: the outbox keeps its room
     const snapshots = (this.snapshots = new SnapshotService({ bus, create: parts.createSnapshots, metrics, logger, reserve }));
     await snapshots.start(now.snapshots);
     stack.push('snapshots', () => snapshots.stop());
@@ -272,8 +249,8 @@ export class Daemon {
   }
 
   /**
-   * Stops every part in reverse start order after STOPPING=1: status, commands, camera sources, the drain
-   * of in-flight frames, http, snapshots (drained), model, watcher, MQTT (flushes the outbox, publishes
+   * Stops every part in reverse start order after STOPPING=1: status, commands, camera sources, the drain of in-flight frames
+   * (API requests still waiting get 503), http, snapshots (drained), model, watcher, MQTT (flushes the outbox, publishes
    * offline), broker, outbox. Every part is stopped even when one fails; the first failure is rethrown. Idempotent.
    */
   stop(): Promise<void> {

@@ -1,21 +1,25 @@
 /**
- * The HTTP endpoint (health, metrics, the line view). Observers use it; inspection and rejects must not depend on a free
- * port, so a failure to listen is reported (status topic `httpError`, log) and the daemon runs on.
+ * The HTTP endpoint (health, metrics, the line view, the inference API). Observers use it; inspection and rejects must
+ * not depend on a free port, so a failure to listen is reported (status topic `httpError`, log) and the daemon runs on.
  */
 import type { HttpConfig } from '../config/types.js';
+import type { InferenceApi } from '../contracts/inference-api.js';
 import type { LineViewProvider } from '../contracts/line-view.js';
 import type { HealthInfo } from '../contracts/ops.js';
 import { errorMessage } from '../errors.js';
 import type { HttpServer } from '../ops/http.js';
 import type { Logger } from '../ops/log.js';
 import type { Metrics } from '../ops/metrics.js';
+import { packageVersion } from '../util/package.js';
 import type { DaemonParts } from './parts.js';
 
 export class HttpService {
   private server: HttpServer | null = null;
   private lastError: string | null = null;
 
-  constructor(private readonly opts: { create: DaemonParts['createHttp']; metrics: Metrics; health: () => HealthInfo; logger: Logger; view?: LineViewProvider }) {}
+  constructor(
+    private readonly opts: { create: DaemonParts['createHttp']; metrics: Metrics; health: () => HealthInfo; logger: Logger; view?: LineViewProvider; api?: InferenceApi },
+  ) {}
 
   get error(): string | null {
     return this.lastError;
@@ -23,8 +27,8 @@ export class HttpService {
 
   async start(config: HttpConfig): Promise<void> {
     try {
-      const { metrics, health, logger, view } = this.opts;
-      const server = await this.opts.create({ config, metrics, health, logger, ...(view ? { view } : {}) });
+      const { metrics, health, logger, view, api } = this.opts;
+      const server = await this.opts.create({ config, metrics, health, logger, version: packageVersion(), ...(view ? { view } : {}), ...(api ? { api } : {}) });
       await server?.start();
       this.server = server;
       this.lastError = null;

@@ -14,6 +14,7 @@ import type { SnapshotMeta } from '../sink/snapshots.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../ops/log.js';
 import { Pipeline } from '../pipeline/pipeline.js';
+import { SideQueue } from '../pipeline/side-queue.js';
 import { CameraRegistry } from './cameras.js';
 import type { DaemonBus } from './events.js';
 import { modelNeedsReload, postprocessOf, type ModelSupply } from './model-supply.js';
@@ -35,6 +36,8 @@ export interface InspectionOptions {
   snapshotFile: (meta: SnapshotMeta) => string | undefined;
   /** Longest wait for in-flight frames on stop. */
   drainMs: number;
+  /** HTTP API requests that may wait for the engine (http.api.maxQueue), read at each request. */
+  apiMaxQueue: () => number;
 }
 
 export class Inspection implements Reconfigurable {
@@ -42,6 +45,7 @@ export class Inspection implements Reconfigurable {
   private pipelineRef: Pipeline | null = null;
   private registry: CameraRegistry | null = null;
   private pending: FrameDetector | null = null;
+  private sideQueue: SideQueue | null = null;
 
   constructor(private readonly opts: InspectionOptions) {}
 
@@ -53,12 +57,19 @@ export class Inspection implements Reconfigurable {
     return this.registry;
   }
 
+  /** The HTTP API's queue into the pipeline (src/pipeline/side-queue.ts); null before start. */
+  get side(): SideQueue | null {
+    return this.sideQueue;
+  }
+
   /** Starts the pipeline and every camera; both join `stack` (cameras stop first, then the drain). */
   async start(cfg: Readonly<Config>, detector: FrameDetector, stack: ServiceStack, signal: AbortSignal): Promise<void> {
     const { bus, logger } = this.opts;
     const bootId = await this.opts.loadBootId(cfg.outbox.dir);
     logger.info({ bootId }, 'boot counter: reject keys are <device>:<camera>:seq:<bootId>-<n>, part ids <bootId>-<n>');
+    const side = (this.sideQueue = new SideQueue({ maxQueue: this.opts.apiMaxQueue }));
     const pipeline = (this.pipelineRef = new Pipeline({
+      side,
       deviceId: cfg.device.id,
       bootId,
       detector,

@@ -6,14 +6,13 @@ import type { CameraConfig, HttpConfig, ModelConfig, MqttConfig, OutboxConfig, S
 import type { SourceState } from '../contracts/camera.js';
 import type { FrameDetector } from '../contracts/detector.js';
 import type { Frame } from '../contracts/frame.js';
-import type { LineViewProvider } from '../contracts/line-view.js';
-import { NOOP_NOTIFIER, type HealthInfo, type Notifier } from '../contracts/ops.js';
+import { NOOP_NOTIFIER, type Notifier } from '../contracts/ops.js';
 import type { Service } from '../contracts/service.js';
 import type { EventSink } from '../contracts/sink.js';
 import type { Logger } from '../ops/log.js';
 import { Metrics } from '../ops/metrics.js';
 import { SdNotifier } from '../ops/sd-notify.js';
-import type { HttpServer } from '../ops/http.js';
+import type { HttpServer, HttpServerOptions } from '../ops/http.js';
 import type { EmbeddedBroker } from '../sink/embedded-broker.js';
 import { MqttSink } from '../sink/mqtt-sink.js';
 import { Outbox } from '../sink/outbox.js';
@@ -53,7 +52,7 @@ export interface DaemonParts {
   createSupervisor(opts: SupervisorOptions): Promise<Service>;
   /** reserve: disk space the writer leaves to the outbox when they share a filesystem. */
   createSnapshots(config: SnapshotConfig, logger: Logger, metrics: Metrics, reserve?: SnapshotReserve): Promise<SnapshotWriter | null>;
-  createHttp(opts: { config: HttpConfig; metrics: Metrics; health: () => HealthInfo; logger: Logger; view?: LineViewProvider }): Promise<HttpServer | null>;
+  createHttp(opts: HttpServerOptions & { config: HttpConfig }): Promise<HttpServer | null>;
   /** Half of WATCHDOG_USEC in ms, or null outside a systemd watchdog. */
   watchdogIntervalMs(): Promise<number | null>;
   createNotifier(): Promise<Notifier>;

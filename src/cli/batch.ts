@@ -5,16 +5,15 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import sharp from 'sharp';
 import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
 import { createLogger } from '../ops/log.js';
 import { Detector } from '../inference/detector.js';
-import { overlaySvg } from '../sink/snapshots.js';
+import { annotatedJpeg } from '../vision/annotate.js';
 import type { Frame } from '../contracts/frame.js';
 import type { Detection } from '../contracts/vision.js';
 import type { PreparedFrame } from '../contracts/detector.js';
 import { EXIT_FAILURE, EXIT_OK, MODEL_OPTIONS, parseCommandArgs, parseInteger, parseModelOptions, parseNumber, usageError } from './args.js';
-import { detectionJson } from './detect.js';
+import { detectionJson } from '../vision/result-json.js';
 import { expandInputs, type WorkItem } from './batch-inputs.js';
 import { probeVideo, sampled, sampledCount, videoFrames, type Sampling } from './batch-video.js';
 import { CSV_HEADER, LineFile, Progress, csvRows, lineKey, readResume, summaryText, type ResumeState } from './batch-output.js';
@@ -118,11 +117,8 @@ function annotatedPath(dir: string, image: string, frame?: number): string {
 async function saveAnnotated(dir: string, job: Job, width: number, height: number, dets: Detection[]): Promise<void> {
   const file = annotatedPath(dir, job.image, job.frame);
   await mkdir(path.dirname(file), { recursive: true });
-  const base = job.raw ? sharp(job.raw.data, { raw: { width: job.raw.width, height: job.raw.height, channels: 3 } }) : sharp(job.bytes!).rotate();
-  const jpeg = await base
-    .composite([{ input: Buffer.from(overlaySvg(width, height, dets)), top: 0, left: 0 }])
-    .jpeg({ quality: 85, chromaSubsampling: '4:4:4' })
-    .toBuffer();
+  const src = job.raw ? { raw: { data: job.raw.data, width: job.raw.width, height: job.raw.height, channels: 3 as const } } : { bytes: job.bytes! };
+  const jpeg = await annotatedJpeg(src, width, height, dets);
   await writeFile(file, jpeg);
 }
 

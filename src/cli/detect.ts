@@ -6,6 +6,7 @@ import { createLogger } from '../ops/log.js';
 import { Detector } from '../inference/detector.js';
 import type { Detection } from '../contracts/vision.js';
 import type { PreparedFrame } from '../contracts/detector.js';
+import { detectResultJson } from '../vision/result-json.js';
 import { EXIT_FAILURE, EXIT_OK, MODEL_OPTIONS, parseCommandArgs, parseModelOptions, usageError } from './args.js';
 
 const HELP = `usage: inspectd detect --model M [--conf C] [--iou I] [--engine auto|tensorrt|cuda|cpu] [--labels F]
@@ -14,17 +15,6 @@ Prints one result per image: with --json one JSON object per line
   {"image", "width", "height", "detections": [{"classId", "class", "confidence", "box": {"x1","y1","x2","y2"}}]}
 with boxes in source-image pixels. Exit 1 if the model or any image could not be processed.
 `;
-
-const round = (v: number, digits: number) => Number(v.toFixed(digits));
-
-export function detectionJson(d: Detection) {
-  return {
-    classId: d.classId,
-    class: d.class,
-    confidence: round(d.confidence, 4),
-    box: { x1: round(d.box.x1, 2), y1: round(d.box.y1, 2), x2: round(d.box.x2, 2), y2: round(d.box.y2, 2) },
-  };
-}
 
 /**
  * The bytes of an image named on the command line; the error names the file once and says what to pass
@@ -111,7 +101,7 @@ export async function detectCommand(argv: string[]): Promise<number> {
         const { srcWidth: width, srcHeight: height } = cur.prepared!.info;
         const name = path.basename(image);
         if (v.json) {
-          process.stdout.write(JSON.stringify({ image: name, width, height, detections: r.detections.map(detectionJson) }) + '\n');
+          process.stdout.write(JSON.stringify(detectResultJson(name, width, height, r.detections)) + '\n');
         } else {
           process.stdout.write(table(name, width, height, r.detections, r.timings.inferenceMs) + '\n');
         }

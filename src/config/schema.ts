@@ -528,10 +528,39 @@ export const SnapshotSchema = Section(
   ),
 );
 
+/** The HTTP inference API (/v1/detect, /v2 Open Inference Protocol): README "HTTP inference API". */
+export const HttpApiSchema = Section(
+  Type.Object(
+    {
+      enabled: Default(Type.Boolean({ description: "Serve /v1/detect and the /v2 Open Inference Protocol routes on the daemon's engine." }), true),
+      maxQueue: Default(Type.Integer({ minimum: 1, maximum: 1024, description: 'API requests waiting for the engine at most; one more is answered 503 with Retry-After.' }), 16),
+      maxConcurrent: Default(
+        Type.Integer({ minimum: 1, maximum: 256, description: 'API requests being decoded, queued or run at once; more are answered 503 with Retry-After.' }),
+        32,
+      ),
+      maxDecoding: Default(
+        Type.Integer({
+          minimum: 1,
+          maximum: 64,
+          description: "API images decoded at once; keep it below libuv's thread pool (UV_THREADPOOL_SIZE, 4), which the cameras' image work shares.",
+        }),
+        2,
+      ),
+      maxBodyBytes: Default(
+        Type.Integer({ minimum: 1024, maximum: 1024 * 1024 * 1024, description: 'Largest request body (image or JSON tensor), bytes; larger: 413.' }),
+        32 * 1024 * 1024,
+      ),
+      maxPixels: Default(Type.Integer({ minimum: 1, maximum: 268_402_689, description: 'Largest image (width x height) /v1/detect decodes; larger: 413.' }), 40_000_000),
+      retryAfterSec: Default(Type.Integer({ minimum: 1, maximum: 3600, description: 'Retry-After of a 503 (queue full, waited too long, not ready), s.' }), 1),
+    },
+    closed,
+  ),
+);
+
 export const HttpSchema = Section(
   Type.Object(
     {
-      enabled: Default(Type.Boolean({ description: 'Health (/healthz) and Prometheus metrics (/metrics).' }), true),
+      enabled: Default(Type.Boolean({ description: 'Health (/healthz), Prometheus metrics (/metrics), the line view and the inference API.' }), true),
       host: Default(Type.String({ minLength: 1, description: 'Address to listen on; loopback unless you mean to expose it (then set tokenFile).' }), '127.0.0.1'),
       port: Default(Type.Integer({ minimum: 0, maximum: 65535 }), 9310),
       tokenFile: Type.Optional(
@@ -541,6 +570,8 @@ export const HttpSchema = Section(
             'File holding a bearer token (first line): every request must send `Authorization: Bearer <token>`. With systemd LoadCredential=, $CREDENTIALS_DIRECTORY/<name>.',
         }),
       ),
+      maxQueueMs: Default(ms(1, 'Longest an API request waits for the engine (cameras first), ms; then 503 with Retry-After.'), 2000),
+      api: HttpApiSchema,
     },
     closed,
   ),

@@ -2,7 +2,7 @@
  * The detector contract: one loaded model that turns frames into detections. The real one is
  * src/inference/detector.ts; the pipeline, the app and test fakes all use this one copy.
  */
-import type { EngineKind, EngineRefusal } from './engine.js';
+import type { EngineKind, EngineRefusal, OutputTensor, TensorSpec } from './engine.js';
 import type { Frame } from './frame.js';
 import type { Detection, LetterboxInfo, ModelMetadata, OutputLayout, PostprocessOptions, StageTimings } from './vision.js';
 
@@ -36,6 +36,8 @@ export interface FrameDetector {
    */
   prepareFrame?(frame: Frame): Promise<PreparedFrame>;
   inferPrepared?(prepared: PreparedFrame, post?: Partial<PostprocessOptions>): Promise<DetectionResult>;
+  /** prepareFrame for an encoded image (JPEG, PNG, …): decoded, EXIF-rotated and letterboxed. */
+  prepareImage?(bytes: Buffer): Promise<PreparedFrame>;
   /** Gives back the tensor of a prepared frame that will not be run. */
   releasePrepared?(prepared: PreparedFrame): void;
   /**
@@ -44,6 +46,10 @@ export interface FrameDetector {
    * the engine starts it the moment it frees, while the previous frame is decoded and published.
    */
   readonly submitAhead?: boolean;
+  /** The engine's input and output tensors (the HTTP API's model metadata); absent on fakes. */
+  readonly io?: { readonly inputs: readonly TensorSpec[]; readonly outputs: readonly TensorSpec[] };
+  /** One raw run of the engine on a model input (NCHW float32 with `dims`): its outputs, the caller's to keep. */
+  runTensor?(input: Float32Array, dims: number[]): Promise<OutputTensor[]>;
   /** Refuses (INSPECTD_ERR_ENGINE_BUSY) while a run is in flight; idempotent otherwise. */
   dispose(): Promise<void>;
 }

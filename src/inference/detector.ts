@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { InspectdError, ErrorCodes, errorMessage } from '../errors.js';
 import { silentLogger, type Logger } from '../ops/log.js';
-import type { Engine, EngineKind, EnginePreference, EngineRefusal, RunTiming } from '../contracts/engine.js';
+import type { Engine, EngineKind, EnginePreference, EngineRefusal, OutputTensor, RunTiming, TensorSpec } from '../contracts/engine.js';
 import type { OrtSpin } from './ort.js';
 import { createEngine } from './select.js';
 import type { TrtUpgradeSettings } from './trt-upgrade.js';
@@ -396,6 +396,20 @@ export class Detector implements FrameDetector {
     } finally {
       this.giveTensor(prepared.tensor);
     }
+  }
+
+  get io(): { inputs: readonly TensorSpec[]; outputs: readonly TensorSpec[] } {
+    const e = this.slot.current;
+    return { inputs: e.inputs, outputs: e.outputs };
+  }
+
+  /** One raw run (the HTTP API's /v2 infer): the outputs are copied, the engine's buffers recycled. */
+  async runTensor(input: Float32Array, dims: number[]): Promise<OutputTensor[]> {
+    this.checkOpen();
+    const outputs = await this.slot.run(input, dims);
+    const copy = outputs.map((o) => ({ name: o.name, dims: [...o.dims], data: Float32Array.from(o.data) }));
+    this.slot.recycle(outputs);
+    return copy;
   }
 
   /** Gives back the tensor of a prepared frame that will not be run. */

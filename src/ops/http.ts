@@ -1,10 +1,13 @@
 /**
- * Health and metrics over HTTP: GET /healthz (200/503 JSON), GET /metrics (Prometheus text); with a line
- * view provider also the line view page under /view (view-routes.ts).
+ * The daemon's HTTP server (fastify): GET /healthz (200/503 JSON), GET /metrics (Prometheus text); with a
+ * line view provider the line view under /view (view-routes.ts, on the raw response: its event stream and
+ * JPEGs are written directly); with an InferenceApi the inference routes (api-routes.ts) and /openapi.json.
+ * With http.tokenFile every request carries `Authorization: Bearer <token>` (the view also takes its cookie).
  */
 import { timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import http from 'node:http';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { InferenceApi } from '../contracts/inference-api.js';
 import type { LineViewProvider } from '../contracts/line-view.js';
 import { TOKEN_COOKIE, ViewRoutes } from './view-routes.js';
 import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
@@ -12,25 +15,40 @@ import type { HttpConfig } from '../config/types.js';
 import type { Logger } from '../ops/log.js';
 import type { Metrics } from './metrics.js';
 import type { HealthInfo } from '../contracts/ops.js';
+import { API_PATHS, registerApiRoutes, registerOpenApi, statusOf } from './api-routes.js';
 
 type HealthFn = () => HealthInfo;
 
+/** What the server reads of the http section; the API settings default as in the schema. */
+export type HttpServerConfig = Pick<HttpConfig, 'enabled' | 'host' | 'port' | 'tokenFile'> & Partial<Pick<HttpConfig, 'maxQueueMs' | 'api'>>;
+
+/** The schema's http.api defaults, for a config built without validation (tests). */
+const API_DEFAULTS = { enabled: true, maxQueue: 16, maxConcurrent: 32, maxDecoding: 2, maxBodyBytes: 32 * 1024 * 1024, maxPixels: 40_000_000, retryAfterSec: 1 };
+const BASE_PATHS = ['/healthz', '/metrics'];
+
+export interface HttpServerOptions {
+  config: HttpServerConfig;
+  metrics: Metrics;
+  health: HealthFn;
+  logger: Logger;
+  view?: LineViewProvider;
+  api?: InferenceApi;
+  /** The daemon's version, for /openapi.json and GET /v2. */
+  version?: string;
+}
+
 export class HttpServer {
-  private readonly config: HttpConfig;
-  private readonly metrics: Metrics;
-  private readonly health: HealthFn;
+  private readonly config: HttpServerConfig;
   private readonly logger: Logger;
-  private server: http.Server | null = null;
+  private app: FastifyInstance | null = null;
   private boundPort = 0;
   /** Bearer token every request must carry (http.tokenFile); null: none asked. */
   private token: Buffer | null = null;
   private stopped = false;
   private readonly view: ViewRoutes | null;
 
-  constructor(opts: { config: HttpConfig; metrics: Metrics; health: HealthFn; logger: Logger; view?: LineViewProvider }) {
+  constructor(private readonly opts: HttpServerOptions) {
     this.config = opts.config;
-    this.metrics = opts.metrics;
-    this.health = opts.health;
     this.logger = opts.logger.child({ component: 'http' });
     this.view = opts.view ? new ViewRoutes(opts.view, this.logger) : null;
   }
@@ -41,81 +59,123 @@ export class HttpServer {
 
   async start(): Promise<void> {
     if (this.stopped) throw new InspectdError(ErrorCodes.LIFECYCLE, 'HTTP server was stopped and cannot be reopened');
-    if (this.server) return;
+    if (this.app) return;
     this.token = this.config.tokenFile ? await readToken(this.config.tokenFile) : null;
-    const server = http.createServer((req, res) => void this.handle(req, res));
-    server.keepAliveTimeout = 5000;
-    const host = this.config.host || '127.0.0.1';
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) =>
-        reject(
-          new InspectdError(ErrorCodes.USAGE, `HTTP server cannot listen on ${host}:${this.config.port}: ${err.message}; change http.port or set http.enabled: false`, {
-            cause: err,
-          }),
-        ),
-      );
-      server.listen(this.config.port, host, () => resolve());
+    const api = { ...API_DEFAULTS, ...this.config.api };
+    const app = Fastify({
+      logger: false,
+      bodyLimit: api.maxBodyBytes,
+      keepAliveTimeout: 5000,
+      forceCloseConnections: 'idle',
+      return503OnClosing: true,
+      // A path with a malformed escape names nothing here (fastify would answer 400 before routing).
+      frameworkErrors: (err, req, res) => {
+        const reply = res as unknown as FastifyReply;
+        if (err.code !== 'FST_ERR_BAD_URL') return reply.code(err.statusCode ?? 400).send({ error: err.message });
+        return reply.code(404).send({ error: req.url.startsWith('/view/snapshots/') ? 'no such snapshot' : 'not found' });
+      },
     });
-    server.on('error', (err) => this.logger.error({ err: err.message }, 'HTTP server error'));
-    const addr = server.address();
+    await this.routes(app, api);
+    const host = this.config.host || '127.0.0.1';
+    try {
+      await app.listen({ port: this.config.port, host, listenTextResolver: () => '' });
+    } catch (err) {
+      await app.close().catch(() => undefined);
+      throw new InspectdError(ErrorCodes.USAGE, `HTTP server cannot listen on ${host}:${this.config.port}: ${errorMessage(err)}; change http.port or set http.enabled: false`, {
+        cause: err,
+      });
+    }
+    app.server.on('error', (err) => this.logger.error({ err: err.message }, 'HTTP server error'));
+    const addr = app.server.address();
     this.boundPort = typeof addr === 'object' && addr ? addr.port : this.config.port;
-    this.server = server;
-    this.logger.info({ host, port: this.boundPort }, 'HTTP health/metrics listening');
+    this.app = app;
+    this.logger.info({ host, port: this.boundPort, api: Boolean(this.opts.api && api.enabled) }, 'HTTP health/metrics listening');
   }
 
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    const server = this.server;
-    this.server = null;
-    if (!server) return;
-    const closed = new Promise<void>((r) => server.close(() => r()));
+    const app = this.app;
+    this.app = null;
+    if (!app) return;
     this.view?.close(); // event streams never go idle: end them, so close() need not wait them out
-    server.closeIdleConnections();
     // Requests still running get a moment, then their sockets go too.
-    const timer = setTimeout(() => server.closeAllConnections(), 1000);
-    await closed;
+    const timer = setTimeout(() => app.server.closeAllConnections(), 1000);
+    await app.close();
     clearTimeout(timer);
   }
 
-  private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const url = (req.url ?? '/').split('?')[0];
-    try {
-      const view = this.view && (url === '/' || url === '/view' || url.startsWith('/view/'));
-      if (view && (req.method === 'GET' || req.method === 'HEAD')) {
-        // The page's images and event stream cannot send a header: a cookie, set by /view?token=, stands in for it.
-        const authorized = !this.token || bearerMatches(req.headers.authorization, this.token) || cookieMatches(req.headers.cookie, this.token);
-        await this.view!.handle(req, res, url, { authorized, tokenMatches: (t) => this.token !== null && tokenEquals(t, this.token) });
-      } else if (this.token && !bearerMatches(req.headers.authorization, this.token)) {
-        send(res, 401, 'application/json', JSON.stringify({ error: 'unauthorized: send Authorization: Bearer <token from http.tokenFile>' }), {
-          'www-authenticate': 'Bearer realm="inspectd"',
-        });
-      } else if (req.method !== 'GET' && req.method !== 'HEAD') {
-        send(res, 405, 'application/json', JSON.stringify({ error: 'method not allowed' }), { allow: 'GET, HEAD' });
-      } else if (url === '/healthz') {
-        let body: HealthInfo | { ok: false; error: string };
-        try {
-          body = this.health();
-        } catch (err) {
-          body = { ok: false, error: errorMessage(err) };
-        }
-        send(res, body.ok ? 200 : 503, 'application/json', JSON.stringify(body));
-      } else if (url === '/metrics') {
-        send(res, 200, this.metrics.contentType(), await this.metrics.text());
-      } else {
-        send(res, 404, 'application/json', JSON.stringify({ error: 'not found', paths: ['/healthz', '/metrics'] }));
+  private async routes(app: FastifyInstance, api: typeof API_DEFAULTS): Promise<void> {
+    const serveApi = this.opts.api !== undefined && api.enabled;
+    const paths = [...BASE_PATHS, '/openapi.json', ...(serveApi ? API_PATHS : []), ...(this.view ? ['/view'] : [])];
+    // First: it documents the routes registered after it.
+    await registerOpenApi(app, this.opts.version ?? '0.0.0');
+    app.addHook('onRequest', async (req, reply) => {
+      (req as TimedRequest).startedAt = performance.now();
+      // The view checks the token itself: its images and event stream cannot send a header, a cookie stands in.
+      if (this.isViewRequest(req) || !this.token || bearerMatches(req.headers.authorization, this.token)) return;
+      return reply.code(401).header('www-authenticate', 'Bearer realm="inspectd"').send({ error: 'unauthorized: send Authorization: Bearer <token from http.tokenFile>' });
+    });
+    app.addHook('onSend', async (_req, reply, payload) => {
+      if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');
+      return payload;
+    });
+    // One line per request, no bodies and no query (a /view?token= would carry the token).
+    app.addHook('onResponse', async (req, reply) => {
+      const ms = Math.round((performance.now() - ((req as TimedRequest).startedAt ?? performance.now())) * 10) / 10;
+      this.logger.debug({ method: req.method, path: req.url.split('?')[0], status: reply.statusCode, ms }, 'http request');
+    });
+    app.setErrorHandler((err, req, reply) => {
+      const { status, message, retryAfter } = statusOf(err, api.retryAfterSec);
+      if (status >= 500 && retryAfter === undefined) this.logger.error({ path: req.url.split('?')[0], err: errorMessage(err) }, 'HTTP handler failed');
+      if (retryAfter !== undefined) reply.header('retry-after', String(retryAfter));
+      return reply.code(status).send({ error: message });
+    });
+    app.setNotFoundHandler((_req, reply) => reply.code(404).send({ error: 'not found', paths }));
+
+    const notAllowed = (_req: FastifyRequest, reply: FastifyReply) => reply.code(405).header('allow', 'GET, HEAD').send({ error: 'method not allowed' });
+    app.get('/healthz', { schema: { summary: 'Daemon health: 200 when healthy, 503 with the reason', tags: ['ops'] } }, async (_req, reply) => {
+      let body: HealthInfo | { ok: false; error: string };
+      try {
+        body = this.opts.health();
+      } catch (err) {
+        body = { ok: false, error: errorMessage(err) };
       }
-    } catch (err) {
-      this.logger.error({ url, err: errorMessage(err) }, 'HTTP handler failed');
-      if (!res.headersSent) send(res, 500, 'application/json', JSON.stringify({ error: 'internal error' }));
-      else res.destroy();
+      return reply.code(body.ok ? 200 : 503).send(body);
+    });
+    app.get('/metrics', { schema: { summary: 'Prometheus metrics (text exposition format)', tags: ['ops'] } }, async (_req, reply) =>
+      reply.type(this.opts.metrics.contentType()).send(await this.opts.metrics.text()),
+    );
+    for (const url of BASE_PATHS) app.route({ method: ['POST', 'PUT', 'DELETE', 'PATCH'], url, handler: notAllowed, schema: { hide: true } });
+
+    if (this.view) {
+      const view = this.view;
+      const handler = async (req: FastifyRequest, reply: FastifyReply) => {
+        reply.hijack();
+        const url = req.url.split('?')[0];
+        const authorized = !this.token || bearerMatches(req.headers.authorization, this.token) || cookieMatches(req.headers.cookie, this.token);
+        try {
+          await view.handle(req.raw, reply.raw, url, { authorized, tokenMatches: (t) => this.token !== null && tokenEquals(t, this.token) });
+        } catch (err) {
+          this.logger.error({ url, err: errorMessage(err) }, 'HTTP handler failed');
+          if (!reply.raw.headersSent) reply.raw.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'internal error' }));
+          else reply.raw.destroy();
+        }
+      };
+      for (const url of ['/', '/view', '/view/*']) app.get(url, { schema: { hide: true } }, handler);
     }
+    if (serveApi) await registerApiRoutes(app, this.opts.api!, { ...api, version: this.opts.version ?? '0.0.0' });
+  }
+
+  private isViewRequest(req: FastifyRequest): boolean {
+    if (!this.view || (req.method !== 'GET' && req.method !== 'HEAD')) return false;
+    const url = req.url.split('?')[0];
+    return url === '/' || url === '/view' || url.startsWith('/view/');
   }
 }
 
-function send(res: http.ServerResponse, status: number, type: string, body: string, extra: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store', ...extra });
-  res.end(res.req.method === 'HEAD' ? undefined : body);
+interface TimedRequest extends FastifyRequest {
+  startedAt?: number;
 }
 
 async function readToken(file: string): Promise<Buffer> {

@@ -24,6 +24,7 @@ import type { CameraCounters, DropReason, PipelineObserver, PipelineSink } from 
 import type { DetectionsPayload, PayloadDetection, RejectPayload } from '../contracts/messages.js';
 import { PartStage, type PartVerdict, type StageResult } from '../parts/parts.js';
 import { EncoderClock } from '../parts/encoder.js';
+import type { SideQueue } from './side-queue.js';
 
 export interface PipelineOptions {
   deviceId: string;
@@ -49,6 +50,8 @@ export interface PipelineOptions {
    * true); false runs it only after the previous frame was decoded and published (the benchmark's before).
    */
   submitAhead?: boolean;
+  /** Work besides the cameras' (HTTP API requests): run only while no camera frame waits and nothing is in flight. */
+  side?: SideQueue;
 }
 
 interface Lane {
@@ -178,6 +181,7 @@ export class Pipeline {
     this.wallNow = opts.wallNow ?? Date.now;
     this.maxTriggers = opts.maxPendingTriggers ?? 16;
     this.submitAheadAllowed = opts.submitAhead ?? true;
+    if (opts.side) opts.side.onTask = () => this.pump();
   }
 
   addCamera(config: CameraConfig): void {
@@ -383,6 +387,7 @@ export class Pipeline {
    */
   async drain(timeoutMs: number): Promise<boolean> {
     this.accepting = false;
+    this.opts.side?.close('the daemon is stopping');
     for (const lane of this.lanes.values()) lane.paused = false;
     this.pump();
     let timer: NodeJS.Timeout | undefined;
@@ -409,6 +414,7 @@ export class Pipeline {
     if (this.stopped) return;
     this.stopped = true;
     this.accepting = false;
+    this.opts.side?.close('the daemon is stopping');
     clearTimeout(this.stageTimer);
     const staged = this.staged;
     this.staged = null;
@@ -445,12 +451,26 @@ export class Pipeline {
       const next = this.staged ?? this.takeNext();
       this.staged = null;
       if (!next) {
-        this.wakeIdle();
+        if (!this.startSide()) this.wakeIdle();
         return;
       }
       this.start(next);
     }
     if (this.inFlight.length === 1) this.stageNext();
+  }
+
+  /** With no camera frame waiting and the engine free: the oldest side task (an API request), if any. */
+  private startSide(): boolean {
+    const task = this.opts.side?.take();
+    if (!task) return false;
+    const job: Job = { run: task(this.detector), submittedAt: NaN };
+    this.inFlight.push(job);
+    void job.run.finally(() => {
+      this.inFlight.splice(this.inFlight.indexOf(job), 1);
+      this.pump();
+      if (this.inFlight.length === 0) this.wakeIdle();
+    });
+    return true;
   }
 
   private start(next: Staged): void {

@@ -18,6 +18,9 @@ import type { Logger } from '../ops/log.js';
 import type { Metrics } from '../ops/metrics.js';
 import type { Detection } from '../contracts/vision.js';
 import { DirLock } from '../util/dir-lock.js';
+import { overlaySvg } from '../vision/annotate.js';
+
+export { overlaySvg };
 
 export interface SnapshotFrame {
   data: Buffer;
@@ -31,8 +34,6 @@ export interface SnapshotMeta {
   seq: number;
   key: string;
 }
-
-const BOX_COLOUR = '#ff0000';
 
 /** Why a directory refuses a snapshot, by errno code, in words. */
 const DIR_FAILURES: Readonly<Record<string, string>> = {
@@ -317,33 +318,4 @@ function bgrToRgb(src: Buffer, len: number): Buffer {
     out[i + 2] = src[i]!;
   }
   return out;
-}
-
-function escapeXml(s: string): string {
-  return s.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!);
-}
-
-/** The boxes and labels as an SVG the size of the image, for sharp's composite (also `inspectd batch --save-annotated`). */
-export function overlaySvg(width: number, height: number, detections: Detection[]): string {
-  const stroke = Math.max(3, Math.round(Math.min(width, height) / 250));
-  const font = Math.max(10, Math.round(Math.min(width, height) / 40));
-  const parts: string[] = [];
-  for (const d of detections) {
-    const x1 = clamp(d.box.x1, 0, width);
-    const y1 = clamp(d.box.y1, 0, height);
-    const x2 = clamp(d.box.x2, 0, width);
-    const y2 = clamp(d.box.y2, 0, height);
-    const label = escapeXml(`${d.class} ${(d.confidence * 100).toFixed(0)}%`);
-    const ly = y1 - font - 4 >= 0 ? y1 - font - 4 : y1;
-    parts.push(
-      `<rect x="${x1}" y="${y1}" width="${Math.max(0, x2 - x1)}" height="${Math.max(0, y2 - y1)}" fill="none" stroke="${BOX_COLOUR}" stroke-width="${stroke}"/>`,
-      `<rect x="${x1}" y="${ly}" width="${Math.round(label.length * font * 0.6) + 6}" height="${font + 4}" fill="${BOX_COLOUR}"/>`,
-      `<text x="${x1 + 3}" y="${ly + font}" font-family="sans-serif" font-size="${font}" fill="#ffffff">${label}</text>`,
-    );
-  }
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${parts.join('')}</svg>`;
-}
-
-function clamp(v: number, lo: number, hi: number): number {
-  return Math.min(hi, Math.max(lo, v));
 }

@@ -148,7 +148,17 @@ test('defaults fill every optional key; the result is deeply frozen', { timeout:
   assert.equal(config.mqtt.url, undefined);
   assert.equal(config.mqtt.baseTopic, 'inspectd');
   assert.deepEqual(config.mqtt.embedded, { host: '127.0.0.1', port: 1883 });
-  assert.deepEqual(config.http, { enabled: true, host: '127.0.0.1', port: 9310 }, 'an empty `http:` means defaults');
+  assert.deepEqual(
+    config.http,
+    {
+      enabled: true,
+      host: '127.0.0.1',
+      port: 9310,
+      maxQueueMs: 2000,
+      api: { enabled: true, maxQueue: 16, maxConcurrent: 32, maxDecoding: 2, maxBodyBytes: 32 * 1024 * 1024, maxPixels: 40_000_000, retryAfterSec: 1 },
+    },
+    'an empty `http:` means defaults',
+  );
   assert.equal(config.outbox.maxBytes, 64 * 1024 * 1024);
   assert.deepEqual(config.console, { summary: 'auto', intervalMs: 2000 });
   assert.ok(config.device.id.length > 0);
