@@ -15,7 +15,13 @@ import { ScriptedDetector, tempDir, writeYaml } from '../helpers/daemon-harness.
 import { mosquittoSkip, startMosquitto } from '../helpers/mosquitto.js';
 import { SpRecorder } from '../helpers/sparkplug.js';
 
-test('daemon as a Sparkplug edge node: NBIRTH/DBIRTH with its readings, DDATA, DCMD pause, NDEATH on stop', { skip: mosquittoSkip(), timeout: 60_000 }, async (t) => {
+type TestContext = { after(fn: () => unknown): void };
+
+/**
+ * A broker, a Sparkplug recorder on it and a daemon on a scripted detector whose config file `write` rewrites
+ * (the sparkplug section and the camera's fields given); the daemon is made, not started.
+ */
+async function sparkplugDaemon(t: TestContext, camera: Record<string, unknown>, sparkplug: Record<string, unknown>) {
   const tmp = tempDir('inspectd-sp-daemon-');
   t.after(() => tmp.cleanup());
   const broker = await startMosquitto();
@@ -23,27 +29,38 @@ test('daemon as a Sparkplug edge node: NBIRTH/DBIRTH with its readings, DDATA, D
   const rec = new SpRecorder();
   await rec.start(broker.url);
   t.after(() => rec.stop());
-
   const modelFile = path.join(tmp.dir, 'model.onnx');
   writeFileSync(modelFile, 'not read by the scripted detector');
   const cfgFile = path.join(tmp.dir, 'config.yaml');
-  writeYaml(cfgFile, {
-    device: { id: 'spbox' },
-    model: { path: modelFile },
-    cameras: [{ id: 'cam1', source: { type: 'synthetic', fps: 20, width: 64, height: 48 }, rules: { rejectClasses: ['scratch'] } }],
-    mqtt: { url: broker.url },
-    outbox: { dir: path.join(tmp.dir, 'outbox') },
-    snapshots: { enabled: false },
-    http: { enabled: false },
-    console: { summary: 'off' },
-    sparkplug: { enabled: true, groupId: 'line1', minIntervalMs: 200, commands: { pause: true } },
-  });
+  const write = (sp: Record<string, unknown>) =>
+    writeYaml(cfgFile, {
+      device: { id: 'spbox' },
+      model: { path: modelFile },
+      cameras: [{ id: 'cam1', source: { type: 'synthetic', width: 64, height: 48 }, ...camera }],
+      mqtt: { url: broker.url },
+      outbox: { dir: path.join(tmp.dir, 'outbox') },
+      snapshots: { enabled: false },
+      http: { enabled: false },
+      console: { summary: 'off' },
+      sparkplug: { minIntervalMs: 200, ...sp },
+    });
+  write(sparkplug);
   const daemon = new Daemon({
     loaded: await loadConfigFile(cfgFile),
+    configPath: cfgFile,
     logger: silentLogger(),
     parts: { loadDetector: async () => new ScriptedDetector(), watchdogIntervalMs: async () => null },
   });
   t.after(() => daemon.stop().catch(() => undefined));
+  return { rec, daemon, write };
+}
+
+test('daemon as a Sparkplug edge node: NBIRTH/DBIRTH with its readings, DDATA, DCMD pause, NDEATH on stop', { skip: mosquittoSkip(), timeout: 60_000 }, async (t) => {
+  const { rec, daemon } = await sparkplugDaemon(
+    t,
+    { source: { type: 'synthetic', fps: 20, width: 64, height: 48 }, rules: { rejectClasses: ['scratch'] } },
+    { enabled: true, groupId: 'line1', commands: { pause: true } },
+  );
   await daemon.start();
 
   await rec.until(() => rec.of('DBIRTH').length >= 1, 10_000, 'DBIRTH of cam1');
@@ -77,36 +94,7 @@ test('a reload that changes the sparkplug section replaces the edge node: NDEATH
   skip: mosquittoSkip(),
   timeout: 60_000,
 }, async (t) => {
-  const tmp = tempDir('inspectd-sp-reload-');
-  t.after(() => tmp.cleanup());
-  const broker = await startMosquitto();
-  t.after(() => broker.stop());
-  const rec = new SpRecorder();
-  await rec.start(broker.url);
-  t.after(() => rec.stop());
-  const modelFile = path.join(tmp.dir, 'model.onnx');
-  writeFileSync(modelFile, 'not read by the scripted detector');
-  const cfgFile = path.join(tmp.dir, 'config.yaml');
-  const write = (sparkplug: Record<string, unknown>) =>
-    writeYaml(cfgFile, {
-      device: { id: 'spbox' },
-      model: { path: modelFile },
-      cameras: [{ id: 'cam1', source: { type: 'synthetic', fps: 10, width: 64, height: 48 } }],
-      mqtt: { url: broker.url },
-      outbox: { dir: path.join(tmp.dir, 'outbox') },
-      snapshots: { enabled: false },
-      http: { enabled: false },
-      console: { summary: 'off' },
-      sparkplug: { minIntervalMs: 200, ...sparkplug },
-    });
-  write({ enabled: true, groupId: 'line1' });
-  const daemon = new Daemon({
-    loaded: await loadConfigFile(cfgFile),
-    configPath: cfgFile,
-    logger: silentLogger(),
-    parts: { loadDetector: async () => new ScriptedDetector(), watchdogIntervalMs: async () => null },
-  });
-  t.after(() => daemon.stop().catch(() => undefined));
+  const { rec, daemon, write } = await sparkplugDaemon(t, { source: { type: 'synthetic', fps: 10, width: 64, height: 48 } }, { enabled: true, groupId: 'line1' });
   await daemon.start();
   await rec.until(() => rec.of('DBIRTH').length >= 1, 10_000, 'DBIRTH on line1');
 
