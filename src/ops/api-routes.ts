@@ -12,6 +12,7 @@
  */
 import swagger from '@fastify/swagger';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { type FormFile, formImage, formParts, multipartBoundary } from './multipart.js';
 import type { ApiImage, InferenceApi } from '../contracts/inference-api.js';
 import { ErrorCodes, InspectdError, isInspectdError, errorMessage, type ErrorCode } from '../errors.js';
 
@@ -26,6 +27,7 @@ export interface ApiRouteOptions {
 
 const IMAGE_TYPES = ['image/jpeg', 'image/png', 'image/webp'];
 const RAW_TYPE = 'application/octet-stream';
+const FORM_TYPE = 'multipart/form-data';
 const RAW_FORMATS = ['rgb24', 'bgr24', 'gray8'] as const;
 const MAX_SIDE = 65_535;
 
@@ -50,7 +52,7 @@ export function statusOf(err: unknown, retryAfterSec: number): { status: number;
   const fe = err as FastifyError;
   if (fe.validation) return { status: 400, message: `bad request: ${message}` };
   const status = typeof fe.statusCode === 'number' && fe.statusCode >= 400 ? fe.statusCode : 500;
-  if (status === 415) return { status, message: `${message}; send ${[...IMAGE_TYPES, RAW_TYPE].join(', ')} to /v1/detect, application/json to /v2 infer` };
+  if (status === 415) return { status, message: `${message}; send ${[...IMAGE_TYPES, RAW_TYPE, FORM_TYPE].join(', ')} to /v1/detect, application/json to /v2 infer` };
   if (status === 503) return { status, message, retryAfter: retryAfterSec };
   return { status, message: status >= 500 ? 'internal error' : message };
 }
@@ -76,7 +78,7 @@ const tensorMeta = {
 
 export async function registerApiRoutes(app: FastifyInstance, api: InferenceApi, opts: ApiRouteOptions): Promise<void> {
   // Images arrive as bytes; the pixel limit is checked from the header before decoding (InferenceApi.detect).
-  app.addContentTypeParser([...IMAGE_TYPES, RAW_TYPE], { parseAs: 'buffer', bodyLimit: opts.maxBodyBytes }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser([...IMAGE_TYPES, RAW_TYPE, FORM_TYPE], { parseAs: 'buffer', bodyLimit: opts.maxBodyBytes }, (_req, body, done) => done(null, body));
   let active = 0;
   /** Runs one API request within http.api.maxConcurrent. */
   const limited = async <T>(fn: () => Promise<T>): Promise<T> => {
@@ -96,7 +98,7 @@ export async function registerApiRoutes(app: FastifyInstance, api: InferenceApi,
       schema: {
         summary: 'Detect objects in one image',
         description:
-          'Body: an encoded image (image/jpeg, image/png, image/webp) or raw pixels (application/octet-stream with width, height and format). ' +
+          'Body: an encoded image (image/jpeg, image/png, image/webp), a multipart/form-data upload (the file field image or file), or raw pixels (application/octet-stream with width, height and format). ' +
           "Answers the `inspectd detect --json` line (image, width, height, detections) plus latency and engine; with camera also that camera's reject decision; " +
           'with annotated=1 the image with its boxes as image/jpeg.',
         tags: ['inference'],
@@ -345,13 +347,33 @@ function busy(message: string): InspectdError {
 /** An image from the body and query: encoded bytes, or raw pixels that need their size and layout. */
 function imageOf(req: FastifyRequest, q: { width?: number; height?: number; format: (typeof RAW_FORMATS)[number] }): ApiImage {
   const body = req.body;
-  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
-  const accepted = [...IMAGE_TYPES, RAW_TYPE];
+  const contentType = req.headers['content-type'] ?? '';
+  const type = contentType.split(';')[0].trim().toLowerCase();
+  const accepted = [...IMAGE_TYPES, RAW_TYPE, FORM_TYPE];
   if (!accepted.includes(type)) throw new InspectdError(ErrorCodes.API_MEDIA_TYPE, `/v1/detect does not take content type ${type || '(none)'}; send ${accepted.join(', ')}`);
   if (!Buffer.isBuffer(body) || body.length === 0) throw badRequest(`send the image as the body (${accepted.join(', ')})`);
+  if (type === FORM_TYPE) return formImageOf(body, contentType);
   if (type !== RAW_TYPE) return { kind: 'encoded', bytes: body };
   if (q.width === undefined || q.height === undefined) throw badRequest('raw pixels (application/octet-stream) need ?width=&height= (and &format=rgb24|bgr24|gray8)');
   return { kind: 'raw', bytes: body, width: q.width, height: q.height, format: q.format };
+}
+
+/** The image file of a multipart/form-data body (field `image` or `file`, or the first file): encoded bytes. */
+function formImageOf(body: Buffer, contentType: string): ApiImage {
+  const boundary = multipartBoundary(contentType);
+  if (!boundary) throw badRequest('multipart/form-data needs a boundary parameter in its content type');
+  let parts: FormFile[];
+  try {
+    parts = formParts(body, boundary);
+  } catch (err) {
+    throw badRequest(`malformed multipart/form-data: ${errorMessage(err)}`);
+  }
+  const file = formImage(parts);
+  if (!file || file.bytes.length === 0) throw badRequest('the form has no image: send it as a file field named image (curl -F image=@part.jpg)');
+  if (file.type !== '' && file.type !== RAW_TYPE && !IMAGE_TYPES.includes(file.type)) {
+    throw new InspectdError(ErrorCodes.API_MEDIA_TYPE, `the form's image part has content type ${file.type}; send ${IMAGE_TYPES.join(', ')}`);
+  }
+  return { kind: 'encoded', bytes: file.bytes };
 }
 
 /** A tensor's data, flat or nested row-major, as float32; anything but numbers is refused. */

@@ -256,7 +256,7 @@ test('HTTP inference API on the running daemon', { skip: mosquittoSkip(), timeou
     await bad({ inputs: [{ name: 'images', shape: [1], datatype: 'FP32', data: [1] }] }, /unknown model 'other'/, 'other', 404);
   });
 
-  await t.test('/v1/detect on a JPEG equals the CLI detect output; camera rules add the reject decision; annotated JPEG', async () => {
+  await t.test('/v1/detect on a JPEG equals the CLI detect output (also as a form upload); camera rules add the reject decision; annotated JPEG', async () => {
     const file = path.join(tmp.dir, 'scene.jpg');
     writeFileSync(file, jpeg);
     const cli = JSON.parse((await cliDetect(['--model', MODEL, '--engine', 'cpu', '--threads', '1', '--conf', '0.25', '--iou', '0.7', '--json', file])).trim());
@@ -275,6 +275,19 @@ test('HTTP inference API on the running daemon', { skip: mosquittoSkip(), timeou
     assert.equal(raw.image, 'image');
     assert.equal(raw.height, 480);
     assert.ok(raw.detections.length > 0);
+
+    // A form upload (what curl -F and browsers send): the same answer as the JPEG body.
+    const form = new FormData();
+    form.append('note', 'a text field before the file');
+    form.append('image', new Blob([jpeg], { type: 'image/jpeg' }), 'scene.jpg');
+    const fromForm = await get('/v1/detect?conf=0.25&iou=0.7&name=scene.jpg', { method: 'POST', body: form });
+    assert.equal(fromForm.status, 200, await fromForm.clone().text());
+    assert.deepEqual((await json(fromForm)).detections, api.detections);
+    const textOnly = new FormData();
+    textOnly.append('note', 'no file');
+    const noImage = await get('/v1/detect', { method: 'POST', body: textOnly });
+    assert.equal(noImage.status, 400);
+    assert.match((await json(noImage)).error, /the form has no image/);
 
     const cam = await json(await post('/v1/detect?camera=cam1', jpeg, 'image/jpeg'));
     const rejectClasses = new Set(['scratch', 'dent', 'stain', 'missing_hole']);
