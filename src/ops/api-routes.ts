@@ -163,141 +163,151 @@ export async function registerApiRoutes(app: FastifyInstance, api: InferenceApi,
     return { ready: true };
   });
 
-  const modelParams = { type: 'object', properties: { name: { type: 'string', minLength: 1 } }, required: ['name'] } as const;
-  /** The model in service when it is the one named; otherwise the reply is sent (404 unknown, 503 none yet). */
-  const named = (name: string) => {
+  const modelParams = {
+    type: 'object',
+    properties: { name: { type: 'string', minLength: 1 }, version: { type: 'string', minLength: 1 } },
+    required: ['name'],
+  } as const;
+  type ModelRef = { name: string; version?: string };
+  /** The model in service when it is the one named (and version "1" when a version is named); else why not (404 unknown, 503 none yet). */
+  const named = ({ name, version }: ModelRef) => {
     const info = api.model();
     if (!info) return { why: api.notReady() ?? 'the model is loading' };
     if (info.name !== name) return { unknown: `unknown model '${name}'; this server serves '${info.name}'` };
+    if (version !== undefined && version !== '1') return { unknown: `unknown version '${version}' of model '${name}'; this server serves version 1` };
     return { info };
   };
-  app.get(
-    '/v2/models/:name',
-    {
-      schema: {
-        summary: 'Model metadata: inputs and outputs with name, datatype and shape (-1: dynamic)',
-        tags: ['open inference protocol'],
-        params: modelParams,
-        response: {
-          200: {
+  // The protocol's paths with and without /versions/<v>: the one version served is "1".
+  for (const base of ['/v2/models/:name', '/v2/models/:name/versions/:version']) {
+    app.get(
+      base,
+      {
+        schema: {
+          summary: 'Model metadata: inputs and outputs with name, datatype and shape (-1: dynamic)',
+          tags: ['open inference protocol'],
+          params: modelParams,
+          response: {
+            200: {
+              type: 'object',
+              properties: {
+                name: { type: 'string' },
+                versions: { type: 'array', items: { type: 'string' } },
+                platform: { type: 'string' },
+                inputs: { type: 'array', items: tensorMeta },
+                outputs: { type: 'array', items: tensorMeta },
+              },
+              required: ['name', 'platform', 'inputs', 'outputs'],
+            },
+            404: errorBody,
+            503: errorBody,
+          },
+        },
+      },
+      async (req, reply) => {
+        const m = named(req.params as ModelRef);
+        if (m.why) return notReady(reply, m.why);
+        if (m.unknown) return reply.code(404).send({ error: m.unknown });
+        return { name: m.info!.name, versions: ['1'], platform: m.info!.platform, inputs: m.info!.inputs, outputs: m.info!.outputs };
+      },
+    );
+    app.get(`${base}/ready`, { schema: { summary: 'Model readiness', tags: ['open inference protocol'], params: modelParams } }, async (req, reply) => {
+      const m = named(req.params as ModelRef);
+      if (m.why) return notReady(reply, m.why);
+      if (m.unknown) return reply.code(404).send({ error: m.unknown });
+      const why = api.notReady();
+      if (why) return notReady(reply, why);
+      return { name: m.info!.name, ready: true };
+    });
+    app.post(
+      `${base}/infer`,
+      {
+        schema: {
+          summary: "Run the model on JSON tensors; answers the model's raw outputs",
+          description:
+            'JSON (application/json), or the binary tensor data extension: application/octet-stream with Inference-Header-Content-Length, ' +
+            'the JSON header first and then each input with parameters.binary_data_size (little-endian FP32, row-major). ' +
+            'Outputs with parameters.binary_data (or parameters.binary_data_output on the request) come back the same way.',
+          tags: ['open inference protocol'],
+          params: modelParams,
+          body: {
             type: 'object',
             properties: {
-              name: { type: 'string' },
-              versions: { type: 'array', items: { type: 'string' } },
-              platform: { type: 'string' },
-              inputs: { type: 'array', items: tensorMeta },
-              outputs: { type: 'array', items: tensorMeta },
-            },
-            required: ['name', 'platform', 'inputs', 'outputs'],
-          },
-          404: errorBody,
-          503: errorBody,
-        },
-      },
-    },
-    async (req, reply) => {
-      const m = named((req.params as { name: string }).name);
-      if (m.why) return notReady(reply, m.why);
-      if (m.unknown) return reply.code(404).send({ error: m.unknown });
-      return { name: m.info!.name, versions: ['1'], platform: m.info!.platform, inputs: m.info!.inputs, outputs: m.info!.outputs };
-    },
-  );
-  app.get('/v2/models/:name/ready', { schema: { summary: 'Model readiness', tags: ['open inference protocol'], params: modelParams } }, async (req, reply) => {
-    const m = named((req.params as { name: string }).name);
-    if (m.why) return notReady(reply, m.why);
-    if (m.unknown) return reply.code(404).send({ error: m.unknown });
-    const why = api.notReady();
-    if (why) return notReady(reply, why);
-    return { name: m.info!.name, ready: true };
-  });
-  app.post(
-    '/v2/models/:name/infer',
-    {
-      schema: {
-        summary: "Run the model on JSON tensors; answers the model's raw outputs",
-        description:
-          'JSON (application/json), or the binary tensor data extension: application/octet-stream with Inference-Header-Content-Length, ' +
-          'the JSON header first and then each input with parameters.binary_data_size (little-endian FP32, row-major). ' +
-          'Outputs with parameters.binary_data (or parameters.binary_data_output on the request) come back the same way.',
-        tags: ['open inference protocol'],
-        params: modelParams,
-        body: {
-          type: 'object',
-          properties: {
-            id: { type: 'string' },
-            parameters: { type: 'object' },
-            inputs: {
-              type: 'array',
-              minItems: 1,
-              items: {
-                type: 'object',
-                properties: {
-                  name: { type: 'string' },
-                  shape: { type: 'array', items: { type: 'integer', minimum: 0 } },
-                  datatype: { type: 'string' },
-                  parameters: { type: 'object' },
-                  data: { type: 'array', description: 'Row-major, flat or nested' },
+              id: { type: 'string' },
+              parameters: { type: 'object' },
+              inputs: {
+                type: 'array',
+                minItems: 1,
+                items: {
+                  type: 'object',
+                  properties: {
+                    name: { type: 'string' },
+                    shape: { type: 'array', items: { type: 'integer', minimum: 0 } },
+                    datatype: { type: 'string' },
+                    parameters: { type: 'object' },
+                    data: { type: 'array', description: 'Row-major, flat or nested' },
+                  },
+                  required: ['name', 'shape', 'datatype'],
                 },
-                required: ['name', 'shape', 'datatype'],
               },
+              outputs: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, parameters: { type: 'object' } }, required: ['name'] } },
             },
-            outputs: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, parameters: { type: 'object' } }, required: ['name'] } },
+            required: ['inputs'],
           },
-          required: ['inputs'],
+          response: { 400: errorBody, 404: errorBody, 503: errorBody },
         },
-        response: { 400: errorBody, 404: errorBody, 503: errorBody },
+        // The binary extension: the JSON header is split from the tensor bytes before the schema checks it.
+        preValidation: async (req) => {
+          if (!Buffer.isBuffer(req.body)) return;
+          const raw = req.body;
+          const header = req.headers['inference-header-content-length'];
+          const len = header === undefined ? raw.length : Number(header);
+          if (!Number.isInteger(len) || len < 0 || len > raw.length) throw badRequest(`Inference-Header-Content-Length ${header} does not fit a body of ${raw.length} bytes`);
+          try {
+            req.body = JSON.parse(raw.subarray(0, len).toString('utf8'));
+          } catch (err) {
+            throw badRequest(`the JSON header (the first ${len} bytes) is not JSON: ${errorMessage(err)}`);
+          }
+          (req as BinaryRequest).binary = raw.subarray(len);
+        },
       },
-      // The binary extension: the JSON header is split from the tensor bytes before the schema checks it.
-      preValidation: async (req) => {
-        if (!Buffer.isBuffer(req.body)) return;
-        const raw = req.body;
-        const header = req.headers['inference-header-content-length'];
-        const len = header === undefined ? raw.length : Number(header);
-        if (!Number.isInteger(len) || len < 0 || len > raw.length) throw badRequest(`Inference-Header-Content-Length ${header} does not fit a body of ${raw.length} bytes`);
-        try {
-          req.body = JSON.parse(raw.subarray(0, len).toString('utf8'));
-        } catch (err) {
-          throw badRequest(`the JSON header (the first ${len} bytes) is not JSON: ${errorMessage(err)}`);
-        }
-        (req as BinaryRequest).binary = raw.subarray(len);
+      async (req, reply) => {
+        const m = named(req.params as ModelRef);
+        if (m.why) return notReady(reply, m.why);
+        if (m.unknown) return reply.code(404).send({ error: m.unknown });
+        const body = req.body as InferBody;
+        const binary = (req as BinaryRequest).binary;
+        if (body.inputs.length !== 1) throw badRequest(`the model has one input ('${m.info!.inputs[0]?.name}'); the request has ${body.inputs.length}`);
+        const input = body.inputs[0];
+        if (input.datatype !== 'FP32') throw badRequest(`input '${input.name}' has datatype ${input.datatype}; the model takes FP32`);
+        const data = tensorData(input, binary);
+        const outputs = await limited(() => api.infer({ name: input.name, shape: input.shape, data }));
+        const wanted = body.outputs?.map((o) => o.name);
+        for (const w of wanted ?? [])
+          if (!outputs.some((o) => o.name === w)) throw badRequest(`unknown output '${w}'; the model's outputs: ${outputs.map((o) => o.name).join(', ')}`);
+        const chosen = wanted ? outputs.filter((o) => wanted.includes(o.name)) : outputs;
+        const asBinary = (name: string) =>
+          body.parameters?.binary_data_output === true || body.outputs?.some((o) => o.name === name && o.parameters?.binary_data === true) === true;
+        const blobs: Buffer[] = [];
+        const head = {
+          model_name: m.info!.name,
+          model_version: '1',
+          ...(body.id !== undefined ? { id: body.id } : {}),
+          outputs: chosen.map((o) => {
+            if (!asBinary(o.name)) return { name: o.name, datatype: 'FP32', shape: o.shape, data: Array.from(o.data) };
+            const bytes = Buffer.from(o.data.buffer, o.data.byteOffset, o.data.byteLength);
+            blobs.push(bytes);
+            return { name: o.name, datatype: 'FP32', shape: o.shape, parameters: { binary_data_size: bytes.length } };
+          }),
+        };
+        if (blobs.length === 0) return head;
+        const json = Buffer.from(JSON.stringify(head));
+        return reply
+          .type('application/octet-stream')
+          .header('inference-header-content-length', String(json.length))
+          .send(Buffer.concat([json, ...blobs]));
       },
-    },
-    async (req, reply) => {
-      const m = named((req.params as { name: string }).name);
-      if (m.why) return notReady(reply, m.why);
-      if (m.unknown) return reply.code(404).send({ error: m.unknown });
-      const body = req.body as InferBody;
-      const binary = (req as BinaryRequest).binary;
-      if (body.inputs.length !== 1) throw badRequest(`the model has one input ('${m.info!.inputs[0]?.name}'); the request has ${body.inputs.length}`);
-      const input = body.inputs[0];
-      if (input.datatype !== 'FP32') throw badRequest(`input '${input.name}' has datatype ${input.datatype}; the model takes FP32`);
-      const data = tensorData(input, binary);
-      const outputs = await limited(() => api.infer({ name: input.name, shape: input.shape, data }));
-      const wanted = body.outputs?.map((o) => o.name);
-      for (const w of wanted ?? [])
-        if (!outputs.some((o) => o.name === w)) throw badRequest(`unknown output '${w}'; the model's outputs: ${outputs.map((o) => o.name).join(', ')}`);
-      const chosen = wanted ? outputs.filter((o) => wanted.includes(o.name)) : outputs;
-      const asBinary = (name: string) => body.parameters?.binary_data_output === true || body.outputs?.some((o) => o.name === name && o.parameters?.binary_data === true) === true;
-      const blobs: Buffer[] = [];
-      const head = {
-        model_name: m.info!.name,
-        model_version: '1',
-        ...(body.id !== undefined ? { id: body.id } : {}),
-        outputs: chosen.map((o) => {
-          if (!asBinary(o.name)) return { name: o.name, datatype: 'FP32', shape: o.shape, data: Array.from(o.data) };
-          const bytes = Buffer.from(o.data.buffer, o.data.byteOffset, o.data.byteLength);
-          blobs.push(bytes);
-          return { name: o.name, datatype: 'FP32', shape: o.shape, parameters: { binary_data_size: bytes.length } };
-        }),
-      };
-      if (blobs.length === 0) return head;
-      const json = Buffer.from(JSON.stringify(head));
-      return reply
-        .type('application/octet-stream')
-        .header('inference-header-content-length', String(json.length))
-        .send(Buffer.concat([json, ...blobs]));
-    },
-  );
+    );
+  }
 }
 
 interface InferInput {

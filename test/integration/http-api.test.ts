@@ -141,7 +141,7 @@ test('HTTP inference API on the running daemon', { skip: mosquittoSkip(), timeou
   const session = await ort.InferenceSession.create(MODEL, { intraOpNumThreads: 1, interOpNumThreads: 1 });
   t.after(() => session.release());
 
-  await t.test('health and model metadata: shapes and names as in the ONNX file; unknown model 404', async () => {
+  await t.test('health and model metadata: shapes and names as in the ONNX file, also under /versions/1; unknown model or version 404', async () => {
     assert.deepEqual(await json(await get('/v2/health/ready')), { ready: true });
     const server = await json(await get('/v2'));
     assert.equal(server.name, 'inspectd');
@@ -160,6 +160,12 @@ test('HTTP inference API on the running daemon', { skip: mosquittoSkip(), timeou
       assert.equal(r.status, 404);
       assert.match((await json(r)).error, /unknown model 'nope'/);
     }
+    // The protocol's versioned paths: version 1 is the model served, any other 404.
+    assert.deepEqual(await json(await get('/v2/models/inspectd-demo/versions/1')), meta);
+    assert.deepEqual(await json(await get('/v2/models/inspectd-demo/versions/1/ready')), { name: 'inspectd-demo', ready: true });
+    const v2 = await get('/v2/models/inspectd-demo/versions/2');
+    assert.equal(v2.status, 404);
+    assert.match((await json(v2)).error, /unknown version '2'/);
   });
 
   await t.test('infer: outputs equal a direct onnxruntime run on the same tensor, bit for bit; id echoed; nested data', async () => {
@@ -185,10 +191,10 @@ test('HTTP inference API on the running daemon', { skip: mosquittoSkip(), timeou
       for (let i = 0; i < got.length; i++) if (got[i] !== exp[i]) diff++;
       assert.equal(diff, 0, `${diff} of ${got.length} values differ from the direct run`);
     }
-    // Nested row-major data is the same tensor.
+    // Nested row-major data is the same tensor (sent to the versioned path this time).
     const rows: number[][][][] = [[0, 1, 2].map((ci) => Array.from({ length: h }, (_, y) => Array.from(input.subarray((ci * h + y) * w, (ci * h + y + 1) * w))))];
     const nested = await post(
-      '/v2/models/inspectd-demo/infer',
+      '/v2/models/inspectd-demo/versions/1/infer',
       JSON.stringify({ inputs: [{ name: 'images', shape: [n, c, h, w], datatype: 'FP32', data: rows }] }),
       'application/json',
     );
