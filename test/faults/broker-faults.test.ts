@@ -1,5 +1,5 @@
 /**
- * The broker as a fault source, with real mosquitto, ffmpeg and onnxruntime: killed (SIGKILL) and restarted
+ * The broker as a fault source, with real mosquitto, ffmpeg and onnxruntime: stopped abruptly (SIGTERM) and restarted
  * at seeded random intervals while one camera rejects every frame and a conveyor camera decides per-part
  * verdicts; and absent when the daemon starts. Every reject and verdict decided arrives, none twice per key,
  * in decision order per camera. The recorder keeps a persistent session on a persistent broker, so it misses
@@ -60,7 +60,7 @@ function checkDelivered(rec: MqttRecorder): { rejects: Event[]; verdicts: Event[
   return { rejects, verdicts, repeats };
 }
 
-test('broker SIGKILLed and restarted at random intervals: no reject or verdict lost, a repeat only of a cut-off publish, order kept per camera', {
+test('broker stopped abruptly and restarted at random intervals: no reject or verdict lost, a repeat only of a cut-off publish, order kept per camera', {
   skip,
   timeout: 240_000,
 }, async (t) => {
@@ -93,12 +93,19 @@ test('broker SIGKILLed and restarted at random intervals: no reject or verdict l
   for (let i = 0; i < cycles; i++) {
     await sleep(300 + random() * 1500); // up
     const before = rec.messages.length;
-    await broker.restart({ signal: 'SIGKILL', downMs: 200 + random() * 1500 });
-    bump(faults, 'broker SIGKILL + restart');
+    // SIGTERM, not SIGKILL: connections drop at once either way (a PUBACK in flight is cut off), but a SIGKILLed
+    // mosquitto also loses what it acknowledged since its last autosave — queued for the recorder's session, never
+    // forwarded (a CI rehearsal lost 5 of 82 that way). That is the broker's guarantee, not inspectd's.
+    await broker.restart({ signal: 'SIGTERM', downMs: 200 + random() * 1500 });
+    bump(faults, 'broker stopped (SIGTERM) + restart');
     const back = Date.now();
     await rec.until(() => rec.messages.length > before, 30_000, `cycle ${i}: events flow again`);
     maxRecoveryMs = Math.max(maxRecoveryMs, Date.now() - back);
   }
+  // Stop with the outbox drained: what is still in it at a stop stays on disk for the next start (durable, not lost),
+  // but this test counts deliveries in this run. The cameras keep deciding, so wait for a moment it is empty.
+  const drainUntil = Date.now() + 30_000;
+  while ((daemon.health().outbox?.depth ?? 0) > 0 && Date.now() < drainUntil) await sleep(20);
   await daemon.stop();
   const produced = { rejects: rejects(), verdicts: verdicts() };
   const total = produced.rejects + produced.verdicts;
