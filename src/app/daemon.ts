@@ -225,7 +225,10 @@ export class Daemon {
     this.readyFlag = true;
     this.status.publish();
     this.notifier.ready(this.status.line());
-    logger.info({ engine: detector.engineKind, cameras: now.cameras.map((c) => c.id), mqtt: delivery.brokerDescription }, 'inspectd ready');
+    logger.info(
+      { engine: detector.engineKind, intraOpThreads: detector.intraOpThreads, cameras: now.cameras.map((c) => c.id), mqtt: delivery.brokerDescription },
+      'inspectd ready',
+    );
   }
 
   private async startWatchdog(): Promise<void> {

@@ -149,7 +149,7 @@ export class StatusReporter {
       version: this.opts.version,
       engine: d?.engineKind ?? null,
       refusals: d?.refusals ?? [],
-      model: { path: cfg.model.path, sha256: d?.modelSha256 ?? null, layout: d?.layout ?? null, classes: d?.metadata.names.length ?? 0 },
+      model: { path: cfg.model.path, sha256: d?.modelSha256 ?? null, layout: d?.layout ?? null, classes: d?.metadata.names.length ?? 0, intraOpThreads: d?.intraOpThreads ?? null },
       configHash: this.src.configHash(),
       configSource: this.src.configSource(),
       startedAt: new Date(this.startedAt).toISOString(),

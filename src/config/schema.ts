@@ -413,7 +413,15 @@ export const ModelSchema = Type.Object(
     path: Type.String({ minLength: 1, description: 'ONNX model file (relative to the config file).' }),
     labels: Type.Optional(Type.String({ minLength: 1, description: 'Labels file, one class name per line, for models without names metadata.' })),
     engine: Default(Enum(['auto', 'tensorrt', 'cuda', 'cpu'], { description: 'auto: TensorRT, then onnxruntime CUDA, then CPU.' }), 'auto'),
-    threads: Default(Type.Integer({ minimum: 0, maximum: MAX_THREADS, description: 'onnxruntime intra-op threads; 0 = number of cores. README "Performance".' }), 0),
+    threads: Default(
+      Type.Integer({
+        minimum: 0,
+        maximum: MAX_THREADS,
+        description:
+          'onnxruntime intra-op threads; 0 = auto: the number of cores, one fewer when a run takes under 10 ms on all of them (a light model: the rest of the daemon gets a core). README "Performance".',
+      }),
+      0,
+    ),
     interOpThreads: Default(
       Type.Integer({
         minimum: 1,

@@ -25,6 +25,8 @@ export interface FrameDetector {
   readonly metadata: ModelMetadata;
   /** An EngineKind for real detectors; test fakes name themselves. */
   readonly engineKind: EngineKind | (string & {});
+  /** CPU threads a run uses (onnxruntime intra-op threads), where the engine has that setting. */
+  readonly intraOpThreads?: number;
   /** Why engines earlier in the fallback chain were not used. */
   readonly refusals: readonly EngineRefusal[];
   readonly modelSha256: string;

@@ -51,6 +51,8 @@ export interface Engine {
   readonly kind: EngineKind;
   readonly inputs: readonly TensorSpec[];
   readonly outputs: readonly TensorSpec[];
+  /** CPU threads a run uses, when the engine has that setting (onnxruntime's intra-op threads). */
+  readonly intraOpThreads?: number;
   /** True when runs submitted while one is in flight start in call order, each as soon as the previous ends. */
   readonly queuesRuns?: boolean;
   /**

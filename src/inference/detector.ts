@@ -32,7 +32,7 @@ export interface DetectorLoadOptions {
   engine?: EnginePreference;
   /** The engine preference is a demand (CLI --engine): no fallback, an error when it cannot be met. */
   strictEngine?: boolean;
-  /** onnxruntime intra-op threads; 0 (default) = all cores. */
+  /** onnxruntime intra-op threads; 0 (default) = auto: all cores, one fewer for a light model (ort.ts autoIntraOpThreads). */
   threads?: number;
   /** onnxruntime inter-op threads (default 1) and spinning (default 'during-runs'): ort.ts, README "Performance". */
   interOpThreads?: number;
@@ -127,6 +127,11 @@ export class Detector implements FrameDetector {
 
   get engineKind(): EngineKind {
     return this.slot.kind;
+  }
+
+  /** onnxruntime's intra-op threads (model.threads, or what 0 chose); undefined for an engine without the setting. */
+  get intraOpThreads(): number | undefined {
+    return this.slot.current.intraOpThreads;
   }
 
   /** inferPrepared calls may overlap when the engine queues runs in order (onnxruntime's worker does). */

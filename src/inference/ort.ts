@@ -20,7 +20,7 @@ export type OrtSpin = SpinMode;
 export { DEFAULT_SPIN };
 
 export interface OrtThreading {
-  /** Intra-op threads; 0 = os.availableParallelism(). */
+  /** Intra-op threads; 0 = auto (autoIntraOpThreads: all cores, one fewer for a light model on CPU). */
   threads: number;
   /** Inter-op threads; more than 1 runs independent graph branches in parallel (execution mode 'parallel'). Default 1. */
   interOpThreads?: number;
@@ -37,6 +37,25 @@ export interface OrtEngineOptions extends OrtThreading {
   /** Let runs write into output buffers the caller recycled (Engine.recycle). Default true; false allocates every run. */
   reuseOutputs?: boolean;
   logger?: Logger;
+}
+
+/**
+ * A model whose run takes less than this on all cores is light: the pipeline's own work per frame
+ * (letterbox, decode, publish: 1-2 ms) or a JPEG decode (5-7 ms at 720p-1080p) is then a large share of
+ * the frame, and on a small box it only runs by preempting onnxruntime's threads mid-run, whose partners
+ * then spin at the barrier. Measured on 2 cores (README "Performance"): the 2.8 ms demo model camera-fed
+ * keeps ~95 % of its frames/s with 1 thread at ~20 % less CPU per frame, and its JPEG path is ~1.4x
+ * faster; yolov8n (60 ms) loses ~40 % with 1 thread, so heavy models keep every core.
+ */
+export const LIGHT_RUN_MS = 10;
+
+/**
+ * model.threads 0: how many intra-op threads, from the cores and the median run time on all of them.
+ * A light model leaves one core to the rest of the daemon; a heavy one, or a box of one core, uses all.
+ */
+export function autoIntraOpThreads(cores: number, allCoresRunMs: number): number {
+  if (cores < 2 || !(allCoresRunMs < LIGHT_RUN_MS)) return Math.max(1, cores);
+  return cores - 1;
 }
 
 /** The onnxruntime session options for these thread and spin settings (the bench's bare loops use them too). */
@@ -97,6 +116,8 @@ const WORKER_URL = new URL('./ort-worker.js', import.meta.url);
 const STOP_WAIT_MS = 5000;
 /** Input staging buffers kept per engine: one per concurrent caller (camera) is plenty. */
 const POOL_MAX = 4;
+/** Runs timed on all cores to decide model.threads 0 (auto). */
+const AUTO_TIMING_RUNS = 5;
 /** Output buffer sets kept for reuse: one per run in flight (the pipeline has at most two) and a spare. */
 const OUT_POOL_MAX = 3;
 
@@ -245,6 +266,10 @@ export class OrtEngine implements Engine {
   private outPool: ArrayBuffer[][] = [];
   private readonly pooledOut = new WeakSet<ArrayBuffer>();
   private reused = 0;
+  /** The input dims of the warm-up run (a dynamic model's axes filled in). */
+  private warmDims: number[] = [];
+  /** onnxruntime intra-op threads this engine's session runs with. */
+  intraOpThreads = 0;
 
   private constructor(
     readonly kind: EngineKind,
@@ -271,7 +296,52 @@ export class OrtEngine implements Engine {
     worker.unref();
   }
 
+  /**
+   * Loads the model in a worker thread and warms it up. With threads 0 on CPU, it is timed on all cores first
+   * and, when light (autoIntraOpThreads), loaded again with one thread fewer; the choice is logged.
+   */
   static async create(opts: OrtEngineOptions): Promise<OrtEngine> {
+    const cores = os.availableParallelism();
+    if (opts.threads > 0 || opts.provider !== 'cpu' || cores < 2) return OrtEngine.createWith(opts);
+    const all = await OrtEngine.createWith({ ...opts, threads: cores });
+    let runMs: number;
+    try {
+      runMs = await all.medianRunMs(AUTO_TIMING_RUNS);
+    } catch (err) {
+      await all.dispose();
+      throw err;
+    }
+    const chosen = autoIntraOpThreads(cores, runMs);
+    const why = { cores, allCoresRunMs: Math.round(runMs * 100) / 100, lightRunMs: LIGHT_RUN_MS };
+    if (chosen === cores) {
+      opts.logger?.info({ ...why, threads: chosen }, `model.threads 0 (auto): all ${cores} cores for onnxruntime (a run takes ${why.allCoresRunMs} ms)`);
+      return all;
+    }
+    await all.dispose();
+    const engine = await OrtEngine.createWith({ ...opts, threads: chosen });
+    opts.logger?.info(
+      { ...why, threads: chosen },
+      `model.threads 0 (auto): ${chosen} of ${cores} cores for onnxruntime: a run takes ${why.allCoresRunMs} ms on all of them, so the rest of the daemon gets a core of its own (set model.threads to choose)`,
+    );
+    return engine;
+  }
+
+  /** Median run time over n runs of a zero input (after the warm-up), as the worker times them. */
+  private async medianRunMs(n: number): Promise<number> {
+    const input = new Float32Array(this.warmDims.reduce((a, d) => a * d, 1));
+    const times: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const timing: RunTiming = {};
+      const t0 = performance.now();
+      const outputs = await this.run(input, this.warmDims, timing);
+      this.recycle(outputs);
+      times.push(timing.runMs ?? performance.now() - t0);
+    }
+    times.sort((a, b) => a - b);
+    return times[Math.floor(times.length / 2)];
+  }
+
+  private static async createWith(opts: OrtEngineOptions): Promise<OrtEngine> {
     const sessionOptions = ortSessionOptions(opts.provider, opts);
     const threads = sessionOptions.intraOpNumThreads;
     if (opts.provider === 'cuda') {
@@ -324,6 +394,8 @@ export class OrtEngine implements Engine {
     // Warm-up: the first run allocates arenas and (CUDA) picks kernels; do it before serving.
     const [, c, h, w] = engine.inputs[0].shape;
     const dims = [1, c > 0 ? c : 3, h > 0 ? h : (opts.warmupSize?.[0] ?? 640), w > 0 ? w : (opts.warmupSize?.[1] ?? 640)];
+    engine.warmDims = dims;
+    engine.intraOpThreads = threads ?? os.availableParallelism();
     try {
       await engine.run(new Float32Array(dims[0] * dims[1] * dims[2] * dims[3]), dims);
     } catch (err) {

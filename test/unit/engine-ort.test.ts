@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Worker } from 'node:worker_threads';
-import { createOrtEngine, ortSessionOptions, type OrtEngine } from '../../src/inference/ort.js';
+import { autoIntraOpThreads, createOrtEngine, LIGHT_RUN_MS, ortSessionOptions, type OrtEngine } from '../../src/inference/ort.js';
 import type { RunTiming } from '../../src/contracts/engine.js';
 import { createEngine } from '../../src/inference/select.js';
 import { ErrorCodes } from '../../src/errors.js';
@@ -301,4 +301,37 @@ test('the worker thread keeps no process alive and a process exiting mid-run exi
     for (let i = 0; i < 8; i++) e.run(input, dims).catch(() => undefined);
     setTimeout(() => process.exit(3), 15);`);
   assert.deepEqual([r.code, r.signal], [3, null], `process.exit(3) mid-run: ${r.out}`);
+});
+
+test('model.threads 0: a light model leaves one core to the daemon, a heavy one or a 1-core box uses all', () => {
+  assert.equal(autoIntraOpThreads(2, 2.8), 1);
+  assert.equal(autoIntraOpThreads(8, LIGHT_RUN_MS - 0.1), 7);
+  assert.equal(autoIntraOpThreads(2, LIGHT_RUN_MS), 2);
+  assert.equal(autoIntraOpThreads(2, 61), 2);
+  assert.equal(autoIntraOpThreads(1, 2.8), 1);
+  assert.equal(autoIntraOpThreads(4, Number.NaN), 4);
+});
+
+test('model.threads 0 times the model on all cores, keeps what the rule says and logs why; a number is used as given', { timeout: 60000 }, async () => {
+  const lines: Record<string, unknown>[] = [];
+  const { pino } = await import('pino');
+  const logger = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l) as Record<string, unknown>) });
+  const cores = os.availableParallelism();
+  const engine = await createOrtEngine({ model: DEMO, provider: 'cpu', threads: 0, logger });
+  try {
+    const line = lines.find((l) => String(l.msg).startsWith('model.threads 0 (auto)'));
+    assert.ok(line, `no auto-threads log line in ${JSON.stringify(lines)}`);
+    assert.equal(line.cores, cores);
+    assert.equal(typeof line.allCoresRunMs, 'number');
+    // The choice follows the rule for what was measured, and the session runs with it.
+    assert.equal(line.threads, autoIntraOpThreads(cores, line.allCoresRunMs as number));
+    assert.equal(engine.intraOpThreads, line.threads);
+    const out = await engine.run(demoInput(1, 3 * 320 * 320), [1, 3, 320, 320]);
+    assert.ok(out[0].data.length > 0);
+  } finally {
+    await engine.dispose();
+  }
+  const fixed = await createOrtEngine({ model: TINY, provider: 'cpu', threads: 1 });
+  assert.equal(fixed.intraOpThreads, 1);
+  await fixed.dispose();
 });
