@@ -3,14 +3,21 @@
  * the benchmark that README "Performance" and BENCHMARKS.md quote. One process, interleaved blocks, per
  * model and frame size:
  *   bare      session.run in a tight loop on a prepared tensor, on this thread, the engine's session options
+ *             (its intra-op threads: --threads, else what model.threads 0 chose for this model)
+ *   bare-all  the same on every core, where the engine chose fewer threads (skipped where it did not)
  *   camera    the real Pipeline (its engine worker, native letterbox, decode + NMS, rules) and the real MQTT
  *             sink with its durable outbox to a loopback broker (mosquitto when installed, else the embedded
  *             one), a subscriber timing each frame; frames offered like a camera at twice the bare rate
  *   fps15/30  the same pipeline fed at a fixed camera rate
- *   naive-raw sharp resize + letterbox, JS HWC->CHW, session.run on this thread, JS decode + NMS, one by one
+ *   naive-raw sharp resize + letterbox, JS HWC->CHW, session.run on this thread on every core, JS decode + NMS,
+ *             one by one
  *   jpeg      inspectd's JPEG path (Detector.prepareImage: shrink-on-load + native pad) with the next image
  *             decoded while the engine runs this one (inspectd detect / batch)
  *   naive-jpg the naive path on the same JPEG bytes
+ *   *-before  camera, fps30 and jpeg with issue 11's changes off, in the same process (--before off skips them):
+ *             the pipeline without submit-ahead, outputs allocated per run, onnxruntime's default spin (always),
+ *             the file-per-event outbox (sink/outbox-files.ts) on its own MQTT connection; JPEGs decoded full
+ *             size and letterboxed in JS, one after the other
  * Each round runs every block once, in an order rotated by the round, so load drift on a shared box hits
  * each alike; ratios are the median of per-round ratios with their IQR. CPU per frame is from
  * /proc/self/task/* /schedstat by thread (bench/threads.ts), machine idle from /proc/stat. Writes
@@ -34,10 +41,11 @@ import type { DetectionsPayload } from '../src/contracts/messages.js';
 import { Detector } from '../src/inference/detector.js';
 import { DEFAULT_SPIN, ortSessionOptions } from '../src/inference/ort.js';
 import { silentLogger } from '../src/ops/log.js';
-import { Pipeline } from '../src/pipeline/pipeline.js';
+import { Pipeline, type PipelineOptions } from '../src/pipeline/pipeline.js';
 import { EmbeddedBroker } from '../src/sink/embedded-broker.js';
 import { MqttSink } from '../src/sink/mqtt-sink.js';
 import { Outbox } from '../src/sink/outbox.js';
+import { FileOutbox } from '../src/sink/outbox-files.js';
 import { renderScene } from '../src/synth/scene.js';
 import { Postprocessor } from '../src/vision/postprocess.js';
 import { preprocessRawSync } from '../src/vision/letterbox.js';
@@ -59,12 +67,14 @@ const { values: argv } = parseArgs({
     out: { type: 'string', default: path.join(REPO_ROOT, 'bench-results') },
     md: { type: 'string', default: path.join(REPO_ROOT, 'BENCHMARKS.md') },
     'no-md': { type: 'boolean', default: false },
+    before: { type: 'string', default: 'on' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
 
 const HELP = `usage: npm run bench -- [--models demo,yolov8n] [--res 720p,1080p,4k] [--rounds 10] [--block-s 2] [--min-frames 6]
                         [--threads 0] [--spin during-runs|briefly|always|never] [--fps 15,30] [--out bench-results] [--md BENCHMARKS.md] [--no-md]
+                        [--before on|off]
 --models: 'demo' and fixture model names (prefixes of ../shared/fixtures/models/*.onnx); default all present.
 A quick look: --models demo --res 720p --rounds 2 --block-s 1 --no-md
 `;
@@ -83,12 +93,18 @@ const more = (t0: number, n: number): boolean => {
   const el = performance.now() - t0;
   return el < BLOCK_MS || (n < MIN_FRAMES && el < BLOCK_MS + MAX_EXTRA_MS);
 };
-const THREADS = Number(argv.threads) > 0 ? Number(argv.threads) : os.availableParallelism();
+const CORES = os.availableParallelism();
+/** --threads: intra-op threads for every engine here; 0 (default) lets the engine choose (model.threads 0, auto). */
+const THREADS = Number(argv.threads) > 0 ? Number(argv.threads) : 0;
 const FPS = argv.fps
   .split(',')
   .map(Number)
   .filter((f) => f > 0);
-const KINDS = ['bare', 'camera', ...FPS.map((f) => `fps${f}`), 'naive-raw', 'jpeg', 'naive-jpg'] as const;
+const BEFORE = argv.before !== 'off';
+/** The fixed rate a before block runs at besides camera-fed: the highest of --fps. */
+const BEFORE_FPS = FPS.length > 0 ? Math.max(...FPS) : 0;
+const BEFORE_KINDS = BEFORE ? ['camera-before', ...(BEFORE_FPS > 0 ? [`fps${BEFORE_FPS}-before`] : []), 'jpeg-before'] : [];
+const KINDS = ['bare', 'bare-all', 'camera', ...FPS.map((f) => `fps${f}`), 'naive-raw', 'jpeg', 'naive-jpg', ...BEFORE_KINDS] as const;
 type Kind = string;
 /** After a pipeline block's feed stops: how long its last frames may take to reach the subscriber. */
 const DRAIN_MS = 10_000;
@@ -216,7 +232,11 @@ class Subscriber {
 interface ModelRig {
   spec: ModelSpec;
   detector: Detector;
+  /** The engine's session options (bare); sessionAll: every core (bare-all, naive), the same session when those agree. */
   session: ort.InferenceSession;
+  sessionAll: ort.InferenceSession;
+  /** Intra-op threads of the pipeline's engine (--threads, or what model.threads 0 chose). */
+  engineThreads: number;
   post: Postprocessor;
   postOpts: PostprocessOptions;
   pipeline: Pipeline;
@@ -227,34 +247,65 @@ interface ModelRig {
   onPublished: ((p: DetectionsPayload) => void) | null;
   seq: number;
   threads: { worker: number[]; enginePool: number[]; mainPool: number[] };
+  /** The same model with issue 11's changes off (see the head of this file), when --before is on. */
+  before: { detector: Detector; pipeline: Pipeline } | null;
 }
 
 function cameraIdOf(name: string): string {
   return name.replace(/[^A-Za-z0-9_-]/g, '_').slice(0, 40);
 }
 
-async function loadRig(spec: ModelSpec, cfg: InspectdConfig, sink: MqttSink): Promise<ModelRig> {
-  const logger = silentLogger();
+/** Loads a Detector in its engine worker and names the threads it starts (the worker, then onnxruntime's pool). */
+async function loadEngine(spec: ModelSpec, cfg: InspectdConfig, before: boolean): Promise<{ detector: Detector; worker: number[]; enginePool: number[] }> {
   let detector!: Detector;
   const engineThreads = await bornDuring(async () => {
     detector = await Detector.load({
       modelPath: spec.file,
       engine: 'cpu',
-      threads: THREADS,
-      spin: cfg.model.spin,
+      threads: before && THREADS === 0 ? CORES : THREADS,
+      // Before: every core (model.threads 0 meant that), onnxruntime's own spin default, a fresh output buffer per run, JPEGs decoded full size.
+      spin: before ? 'always' : cfg.model.spin,
+      reuseOutputs: !before,
+      ...(before ? { shrinkOnLoadFactor: Number.POSITIVE_INFINITY } : {}),
       interOpThreads: cfg.model.interOpThreads,
       tensorrtBuild: false,
-      logger,
+      logger: silentLogger(),
     });
   });
   const fresh = unnamed(engineThreads);
   // The worker_threads thread starts first; the session it creates then starts onnxruntime's pool.
-  const threads = { worker: fresh.slice(0, 1), enginePool: fresh.slice(1), mainPool: [] as number[] };
-  nameThreads(threads.worker, THREAD_NAMES.ortWorker);
-  nameThreads(threads.enginePool, THREAD_NAMES.ortEnginePool);
+  const worker = fresh.slice(0, 1);
+  const enginePool = fresh.slice(1);
+  nameThreads(worker, THREAD_NAMES.ortWorker);
+  nameThreads(enginePool, THREAD_NAMES.ortEnginePool);
+  return { detector, worker, enginePool };
+}
+
+function benchSink(sink: MqttSink, rig: ModelRig): PipelineOptions['sink'] {
+  return {
+    detections: (p) => {
+      sink.publishDetections(p);
+      rig.onPublished?.(p);
+    },
+    reject: (p) => sink.publishReject(p),
+    verdict: (p) => sink.publishVerdict(p),
+  };
+}
+
+async function loadRig(spec: ModelSpec, cfg: InspectdConfig, sink: MqttSink, sinkBefore: MqttSink | null): Promise<ModelRig> {
+  const logger = silentLogger();
+  const engine = await loadEngine(spec, cfg, false);
+  const detector = engine.detector;
+  const threads = { worker: engine.worker, enginePool: engine.enginePool, mainPool: [] as number[] };
+  const engineThreads = detector.intraOpThreads ?? CORES;
+  // bare: the engine's own session options; naive and bare-all: every core, as onnxruntime's default would.
+  const sessionWith = (threads: number) =>
+    ort.InferenceSession.create(spec.file, ortSessionOptions('cpu', { threads, interOpThreads: cfg.model.interOpThreads, spin: cfg.model.spin }));
   let session!: ort.InferenceSession;
+  let sessionAll!: ort.InferenceSession;
   const mainThreads = await bornDuring(async () => {
-    session = await ort.InferenceSession.create(spec.file, ortSessionOptions('cpu', { threads: THREADS, interOpThreads: cfg.model.interOpThreads, spin: cfg.model.spin }));
+    session = await sessionWith(engineThreads);
+    sessionAll = engineThreads === CORES ? session : await sessionWith(CORES);
   });
   threads.mainPool = unnamed(mainThreads);
   nameThreads(threads.mainPool, THREAD_NAMES.ortMainPool);
@@ -263,6 +314,8 @@ async function loadRig(spec: ModelSpec, cfg: InspectdConfig, sink: MqttSink): Pr
     spec,
     detector,
     session,
+    sessionAll,
+    engineThreads,
     post: new Postprocessor(detector.layoutInfo, detector.metadata.names),
     postOpts: { ...DEFAULT_POSTPROCESS, conf: cfg.model.conf, iou: cfg.model.iou, maxDetections: cfg.model.maxDetections },
     pipeline: undefined as unknown as Pipeline,
@@ -272,22 +325,16 @@ async function loadRig(spec: ModelSpec, cfg: InspectdConfig, sink: MqttSink): Pr
     onPublished: null,
     seq: 0,
     threads,
+    before: null,
   };
-  rig.pipeline = new Pipeline({
-    deviceId: 'bench',
-    detector,
-    post: rig.postOpts,
-    logger,
-    sink: {
-      detections: (p) => {
-        sink.publishDetections(p);
-        rig.onPublished?.(p);
-      },
-      reject: (p) => sink.publishReject(p),
-      verdict: (p) => sink.publishVerdict(p),
-    },
-  });
+  rig.pipeline = new Pipeline({ deviceId: 'bench', detector, post: rig.postOpts, logger, sink: benchSink(sink, rig) });
   rig.pipeline.addCamera(camera);
+  if (sinkBefore) {
+    const b = await loadEngine(spec, cfg, true);
+    const pipeline = new Pipeline({ deviceId: 'bench', detector: b.detector, post: rig.postOpts, logger, sink: benchSink(sinkBefore, rig), submitAhead: false });
+    pipeline.addCamera(camera);
+    rig.before = { detector: b.detector, pipeline };
+  }
   return rig;
 }
 
@@ -378,16 +425,17 @@ function preparedTensor(rig: ModelRig, f: Frames['raw'][number]): Float32Array {
   return preprocessRawSync(frame, rig.inputW, rig.inputH).tensor;
 }
 
-async function bareBlock(rig: ModelRig, tensor: Float32Array): Promise<BlockResult> {
-  const feeds = { [rig.session.inputNames[0]]: new ort.Tensor('float32', tensor, [1, 3, rig.inputH, rig.inputW]) };
-  await rig.session.run(feeds); // warm-in, not counted
+async function bareBlock(rig: ModelRig, tensor: Float32Array, allCores = false): Promise<BlockResult> {
+  const session = allCores ? rig.sessionAll : rig.session;
+  const feeds = { [session.inputNames[0]]: new ort.Tensor('float32', tensor, [1, 3, rig.inputH, rig.inputW]) };
+  await session.run(feeds); // warm-in, not counted
   const w = openWindow();
   let n = 0;
   while (more(w.t0, n)) {
-    await rig.session.run(feeds);
+    await session.run(feeds);
     n++;
   }
-  return closeWindow('bare', w, n);
+  return closeWindow(allCores ? 'bare-all' : 'bare', w, n);
 }
 
 /**
@@ -413,9 +461,10 @@ async function naiveOne(rig: ModelRig, input: { raw: Frames['raw'][number] } | {
     chw[plane + p] = hwc[i + 1] / 255;
     chw[2 * plane + p] = hwc[i + 2] / 255;
   }
-  const out = await rig.session.run({ [rig.session.inputNames[0]]: new ort.Tensor('float32', chw, [1, 3, H, W]) });
+  const session = rig.sessionAll;
+  const out = await session.run({ [session.inputNames[0]]: new ort.Tensor('float32', chw, [1, 3, H, W]) });
   const info: LetterboxInfo = { scale: g.scale, padX: g.padX, padY: g.padY, srcWidth: src.width, srcHeight: src.height, dstWidth: W, dstHeight: H };
-  rig.post.run(out[rig.session.outputNames[0]].data as Float32Array, info, rig.postOpts);
+  rig.post.run(out[session.outputNames[0]].data as Float32Array, info, rig.postOpts);
 }
 
 async function naiveBlock(rig: ModelRig, frames: Frames, jpeg: boolean): Promise<BlockResult> {
@@ -449,12 +498,23 @@ async function jpegBlock(rig: ModelRig, frames: Frames): Promise<BlockResult> {
   return result;
 }
 
+/** The JPEG path before issue 11: decoded full size, letterboxed in JS, the next image only after this one's result. */
+async function jpegBeforeBlock(rig: ModelRig, frames: Frames): Promise<BlockResult> {
+  const d = rig.before!.detector;
+  const one = async (i: number) => d.inferPrepared(await d.prepareImage(frames.jpeg[i % frames.jpeg.length]), rig.postOpts);
+  await one(0); // warm-in
+  const w = openWindow();
+  let n = 0;
+  while (more(w.t0, n)) await one(++n);
+  return closeWindow('jpeg-before', w, n);
+}
+
 /**
  * The pipeline fed like a camera every periodMs (on a drift-free schedule). The window opens at the first
  * frame published, and closes after BLOCK_MS; frames published in it are counted, their latency taken at
  * the subscriber once the feed stopped and the pipeline drained.
  */
-async function pipelineBlock(kind: Kind, rig: ModelRig, frames: Frames, periodMs: number, sub: Subscriber): Promise<BlockResult> {
+async function pipelineBlock(kind: Kind, rig: ModelRig, pipeline: Pipeline, frames: Frames, periodMs: number, sub: Subscriber): Promise<BlockResult> {
   const cam = rig.camera.id;
   const measured: DetectionsPayload[] = [];
   const capture = new Map<number, number>();
@@ -463,7 +523,7 @@ async function pipelineBlock(kind: Kind, rig: ModelRig, frames: Frames, periodMs
   let result: BlockResult | null = null;
   let opened!: () => void;
   const openedP = new Promise<void>((r) => (opened = r));
-  const supersededBefore = rig.pipeline.counters(cam)!.dropped.superseded;
+  const supersededBefore = pipeline.counters(cam)!.dropped.superseded;
   rig.onPublished = (p) => {
     if (closed) return;
     if (!w) {
@@ -481,7 +541,7 @@ async function pipelineBlock(kind: Kind, rig: ModelRig, frames: Frames, periodMs
     const now = performance.now();
     const seq = rig.seq++;
     capture.set(seq, now);
-    rig.pipeline.offer({ cameraId: cam, seq, captureMono: now, captureWall: Date.now(), width: src.width, height: src.height, format: 'rgb24', data: src.data });
+    pipeline.offer({ cameraId: cam, seq, captureMono: now, captureWall: Date.now(), width: src.width, height: src.height, format: 'rgb24', data: src.data });
     k++;
     timer = setTimeout(tick, Math.max(0, start + k * periodMs - performance.now()));
   };
@@ -498,7 +558,7 @@ async function pipelineBlock(kind: Kind, rig: ModelRig, frames: Frames, periodMs
   rig.onPublished = null;
   // Not Pipeline.drain: that stops it taking frames for good. The next block starts on an idle pipeline.
   const deadline = Date.now() + DRAIN_MS;
-  while (rig.pipeline.busy && Date.now() < deadline) await sleep(2);
+  while (pipeline.busy && Date.now() < deadline) await sleep(2);
   const pendingArrivals = () => measured.some((p) => !sub.arrived.has(p.frameId));
   while (pendingArrivals() && Date.now() < deadline) await sleep(5);
   if (!result) result = closeWindow(kind, openWindow(), 0);
@@ -527,7 +587,7 @@ async function pipelineBlock(kind: Kind, rig: ModelRig, frames: Frames, periodMs
     addedMs: added,
     beyondQueueMs: beyond,
     inferenceMs: inference,
-    superseded: rig.pipeline.counters(cam)!.dropped.superseded - supersededBefore,
+    superseded: pipeline.counters(cam)!.dropped.superseded - supersededBefore,
     lost,
   };
 }
@@ -568,6 +628,8 @@ interface CaseResult {
   height: number;
   inputSize: string;
   periodMs: number;
+  /** Intra-op threads of the pipeline's engine. */
+  threads: number;
   rounds: Record<Kind, BlockResult[]>;
 }
 
@@ -579,9 +641,14 @@ interface CaseSummary {
   model: string;
   res: string;
   fps: Record<Kind, Spread>;
+  threads: number;
   pipelineOverBare: Spread;
+  /** Against the bare loop on every core, where the engine chose fewer (else the same as pipelineOverBare). */
+  pipelineOverBareAll: Spread;
   pipelineOverNaiveRaw: Spread;
   jpegOverNaive: Spread;
+  /** After ÷ before (issue 11's changes on ÷ off), per round; CPU ratios are CPU per frame after ÷ before. */
+  vsBefore: { camera: Spread; cameraCpu: Spread; fixed: Spread; fixedCpu: Spread; jpeg: Spread; jpegCpu: Spread } | null;
   cpuOverBare: Record<Kind, Spread>;
   cpuMsPerFrame: Record<Kind, Spread>;
   cpuByGroup: Record<Kind, Record<string, number>>;
@@ -598,9 +665,12 @@ function summarise(c: CaseResult): CaseSummary {
     model: c.model,
     res: c.res,
     fps: {},
+    threads: c.threads,
     pipelineOverBare: ratioSpread(fpsOf('camera'), fpsOf('bare')),
+    pipelineOverBareAll: ratioSpread(fpsOf('camera'), fpsOf(r['bare-all'].length > 0 ? 'bare-all' : 'bare')),
     pipelineOverNaiveRaw: ratioSpread(fpsOf('camera'), fpsOf('naive-raw')),
     jpegOverNaive: ratioSpread(fpsOf('jpeg'), fpsOf('naive-jpg')),
+    vsBefore: null,
     cpuOverBare: {},
     cpuMsPerFrame: {},
     cpuByGroup: {},
@@ -608,6 +678,17 @@ function summarise(c: CaseResult): CaseSummary {
     idle: {},
     superseded: {},
   };
+  if (BEFORE) {
+    const fixed = BEFORE_FPS > 0 ? `fps${BEFORE_FPS}` : 'camera';
+    s.vsBefore = {
+      camera: ratioSpread(fpsOf('camera'), fpsOf('camera-before')),
+      cameraCpu: ratioSpread(cpuOf('camera'), cpuOf('camera-before')),
+      fixed: ratioSpread(fpsOf(fixed), fpsOf(`${fixed}-before`)),
+      fixedCpu: ratioSpread(cpuOf(fixed), cpuOf(`${fixed}-before`)),
+      jpeg: ratioSpread(fpsOf('jpeg'), fpsOf('jpeg-before')),
+      jpegCpu: ratioSpread(cpuOf('jpeg'), cpuOf('jpeg-before')),
+    };
+  }
   for (const k of KINDS) {
     s.fps[k] = spread(fpsOf(k));
     s.cpuMsPerFrame[k] = spread(cpuOf(k));
@@ -644,15 +725,24 @@ const f1 = (x: number) => (Number.isFinite(x) ? x.toFixed(1) : 'n/a');
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : 'n/a');
 const pct = (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(0)} %` : 'n/a');
 
+function feedLabel(k: Kind): string {
+  const before = k.endsWith('-before') ? ', before' : '';
+  const base = k.replace(/-before$/, '');
+  return (base === 'camera' ? 'camera, 2× bare rate' : `${base.slice(3)} fps`) + before;
+}
+
 function tables(sums: CaseSummary[]): string {
   const fixedKinds = FPS.map((f) => `fps${f}`);
   const thr = markdownTable(
     [
       'model',
       'frames',
+      'engine threads',
       'bare runs/s',
+      `bare on all ${CORES} cores runs/s`,
       'pipeline, camera-fed, frames/s',
       'pipeline ÷ bare',
+      'pipeline ÷ bare on all cores',
       'naive raw frames/s',
       'pipeline ÷ naive raw',
       'JPEG path frames/s',
@@ -662,9 +752,12 @@ function tables(sums: CaseSummary[]): string {
     sums.map((s) => [
       s.model,
       s.res,
+      String(s.threads),
       f1(s.fps.bare.median),
+      s.threads === CORES ? '(same)' : f1(s.fps['bare-all'].median),
       f1(s.fps.camera.median),
       fmtRatio(s.pipelineOverBare),
+      s.threads === CORES ? '(same)' : fmtRatio(s.pipelineOverBareAll),
       f1(s.fps['naive-raw'].median),
       fmtRatio(s.pipelineOverNaiveRaw),
       f1(s.fps.jpeg.median),
@@ -685,10 +778,10 @@ function tables(sums: CaseSummary[]): string {
       'superseded',
     ],
     sums.flatMap((s) =>
-      ['camera', ...fixedKinds].map((k) => [
+      ['camera', ...fixedKinds, ...BEFORE_KINDS.filter((k) => k !== 'jpeg-before')].map((k) => [
         s.model,
         s.res,
-        k === 'camera' ? 'camera, 2× bare rate' : `${k.slice(3)} fps`,
+        feedLabel(k),
         f1(s.fps[k].median),
         `${f1(s.latency[k]?.e2eP50 ?? NaN)} / ${f1(s.latency[k]?.e2eP99 ?? NaN)}`,
         `${f2(s.latency[k]?.addedP50 ?? NaN)} / ${f2(s.latency[k]?.addedP99 ?? NaN)}`,
@@ -713,7 +806,41 @@ function tables(sums: CaseSummary[]): string {
       ]),
     ),
   );
-  return `### Throughput (median of ${ROUNDS} rounds; ratios: median of per-round ratios, IQR in brackets)\n\n${thr}\n\n### Latency (all timed frames of all rounds pooled)\n\n${lat}\n\n### CPU per frame by thread (medians over rounds; /proc/self/task/*/schedstat)\n\n${cpu}\n`;
+  const fixedLabel = BEFORE_FPS > 0 ? `${BEFORE_FPS} fps` : 'camera-fed';
+  const fixedKind = BEFORE_FPS > 0 ? `fps${BEFORE_FPS}` : 'camera';
+  const vs = BEFORE
+    ? `### Before and after (issue 11's changes off and on, interleaved in the same rounds)\n\n${markdownTable(
+        [
+          'model',
+          'frames',
+          'camera-fed frames/s before → after',
+          'after ÷ before',
+          'CPU ms/frame camera-fed before → after',
+          'after ÷ before',
+          `CPU ms/frame at ${fixedLabel} before → after`,
+          'after ÷ before',
+          `added latency at ${fixedLabel} p50 / p99 ms before → after`,
+          'JPEG path frames/s before → after',
+          'after ÷ before',
+          'JPEG CPU ms/frame before → after',
+        ],
+        sums.map((s) => [
+          s.model,
+          s.res,
+          `${f1(s.fps['camera-before'].median)} → ${f1(s.fps.camera.median)}`,
+          fmtRatio(s.vsBefore!.camera),
+          `${f2(s.cpuMsPerFrame['camera-before'].median)} → ${f2(s.cpuMsPerFrame.camera.median)}`,
+          fmtRatio(s.vsBefore!.cameraCpu),
+          `${f2(s.cpuMsPerFrame[`${fixedKind}-before`].median)} → ${f2(s.cpuMsPerFrame[fixedKind].median)}`,
+          fmtRatio(s.vsBefore!.fixedCpu),
+          `${f2(s.latency[`${fixedKind}-before`]?.addedP50 ?? NaN)} / ${f2(s.latency[`${fixedKind}-before`]?.addedP99 ?? NaN)} → ${f2(s.latency[fixedKind]?.addedP50 ?? NaN)} / ${f2(s.latency[fixedKind]?.addedP99 ?? NaN)}`,
+          `${f1(s.fps['jpeg-before'].median)} → ${f1(s.fps.jpeg.median)}`,
+          fmtRatio(s.vsBefore!.jpeg),
+          `${f2(s.cpuMsPerFrame['jpeg-before'].median)} → ${f2(s.cpuMsPerFrame.jpeg.median)}`,
+        ]),
+      )}\n\n`
+    : '';
+  return `${vs}### Throughput (median of ${ROUNDS} rounds; ratios: median of per-round ratios, IQR in brackets)\n\n${thr}\n\n### Latency (all timed frames of all rounds pooled)\n\n${lat}\n\n### CPU per frame by thread (medians over rounds; /proc/self/task/*/schedstat)\n\n${cpu}\n`;
 }
 
 function targets(sums: CaseSummary[]): string[] {
@@ -721,7 +848,12 @@ function targets(sums: CaseSummary[]): string[] {
   for (const s of sums) {
     const isDemo = s.model === 'demo';
     const isYolo = s.model.startsWith('yolov8n');
-    if (isDemo || isYolo) lines.push(`${s.model} ${s.res}: camera-fed ÷ bare ${fmtRatio(s.pipelineOverBare)} (target ≥ ${isDemo ? '0.85' : '0.95'}×)`);
+    if (isDemo || isYolo) {
+      const all = s.threads === CORES ? '' : `; ÷ bare on all ${CORES} cores ${fmtRatio(s.pipelineOverBareAll)}`;
+      lines.push(
+        `${s.model} ${s.res}: camera-fed ÷ bare (${s.threads} engine thread${s.threads === 1 ? '' : 's'}) ${fmtRatio(s.pipelineOverBare)}${all} (target ≥ ${isDemo ? '0.85' : '0.95'}×)`,
+      );
+    }
     if (isDemo && s.cpuOverBare.fps30) lines.push(`${s.model} ${s.res}: CPU per frame at 30 fps ÷ bare ${fmtRatio(s.cpuOverBare.fps30)} (target ≤ 2×)`);
     for (const k of FPS.map((f) => `fps${f}`)) {
       const l = s.latency[k];
@@ -731,6 +863,11 @@ function targets(sums: CaseSummary[]): string[] {
         );
     }
     if (isDemo || isYolo) lines.push(`${s.model} ${s.res}: JPEG path ÷ naive ${fmtRatio(s.jpegOverNaive)} (target ≥ 1.5×)`);
+    if (s.vsBefore)
+      lines.push(
+        `${s.model} ${s.res}: after ÷ before: camera-fed throughput ${fmtRatio(s.vsBefore.camera)}, its CPU per frame ${fmtRatio(s.vsBefore.cameraCpu)}; ` +
+          `CPU per frame at ${BEFORE_FPS} fps ${fmtRatio(s.vsBefore.fixedCpu)}; JPEG path throughput ${fmtRatio(s.vsBefore.jpeg)}, its CPU per frame ${fmtRatio(s.vsBefore.jpegCpu)}`,
+      );
   }
   return lines;
 }
@@ -758,7 +895,7 @@ function machine(broker: string) {
     node: process.version,
     onnxruntime: ortVersion,
     sharp: sharpVersion,
-    intraOpThreads: THREADS,
+    intraOpThreads: THREADS === 0 ? 'auto (model.threads 0)' : THREADS,
     spin: spinOf(),
     broker,
     date: new Date().toISOString(),
@@ -789,6 +926,22 @@ async function main(): Promise<void> {
   await outbox.start();
   const sink = new MqttSink({ mqtt: cfg0.mqtt, outbox, deviceId: 'bench', logger, version: 'bench' });
   await sink.start(new AbortController().signal);
+  // The before pipelines' sink: the file-per-event outbox, its own connection (a client id of its own).
+  let outboxBefore: FileOutbox | null = null;
+  let sinkBefore: MqttSink | null = null;
+  if (BEFORE) {
+    const cfgB = loadConfig(broker.url, path.join(tmp, 'outbox-before'), cams, specs[0].file);
+    outboxBefore = new FileOutbox({ config: cfgB.outbox, logger });
+    await outboxBefore.start();
+    sinkBefore = new MqttSink({
+      mqtt: { ...cfgB.mqtt, clientId: 'inspectd-bench-before' },
+      outbox: outboxBefore as unknown as Outbox,
+      deviceId: 'bench',
+      logger,
+      version: 'bench',
+    });
+    await sinkBefore.start(new AbortController().signal);
+  }
   const sub = new Subscriber();
   await sub.start(broker.url);
 
@@ -796,7 +949,7 @@ async function main(): Promise<void> {
   const cases: { rig: ModelRig; res: string; frames: Frames; tensor: Float32Array; result: CaseResult }[] = [];
   try {
     for (const spec of specs) {
-      const rig = await loadRig(spec, loadConfig(broker.url, path.join(tmp, 'outbox'), cams, spec.file), sink);
+      const rig = await loadRig(spec, loadConfig(broker.url, path.join(tmp, 'outbox'), cams, spec.file), sink, sinkBefore);
       rigs.push(rig);
       for (const res of resolutions) {
         const [width, height] = RES[res];
@@ -807,13 +960,19 @@ async function main(): Promise<void> {
         const periodMs = Math.max(1, 1000 / cal.fps / 2);
         const rounds: Record<Kind, BlockResult[]> = {};
         for (const k of KINDS) rounds[k] = [];
-        cases.push({ rig, res, frames, tensor, result: { model: spec.name, res, width, height, inputSize: `${rig.inputW}x${rig.inputH}`, periodMs, rounds } });
+        cases.push({
+          rig,
+          res,
+          frames,
+          tensor,
+          result: { model: spec.name, res, width, height, inputSize: `${rig.inputW}x${rig.inputH}`, periodMs, threads: rig.engineThreads, rounds },
+        });
       }
     }
     const desc = machine(broker.kind);
     process.stdout.write(
       `inspectd bench: ${specs.map((s) => s.name).join(', ')} at ${resolutions.join(', ')}; ${ROUNDS} rounds of ${KINDS.length} blocks of ${BLOCK_MS / 1000} s; ` +
-        `${desc.cpu} x${desc.cores}, node ${desc.node}, onnxruntime ${desc.onnxruntime}, ${THREADS} intra-op threads, broker ${broker.kind}; load ${loadStart.map((l) => l.toFixed(2)).join(' ')}\n`,
+        `${desc.cpu} x${desc.cores}, node ${desc.node}, onnxruntime ${desc.onnxruntime}, intra-op threads ${desc.intraOpThreads}, broker ${broker.kind}; load ${loadStart.map((l) => l.toFixed(2)).join(' ')}\n`,
     );
     const progress = new Progress(ROUNDS * cases.length * KINDS.length);
     for (let round = 0; round < ROUNDS; round++) {
@@ -821,11 +980,19 @@ async function main(): Promise<void> {
         for (const kind of rotate(KINDS, round + ci)) {
           progress.step(`round ${round + 1}/${ROUNDS} ${c.result.model} ${c.res} ${kind}`);
           let b: BlockResult;
+          const before = kind.endsWith('-before');
+          const pipeline = before ? c.rig.before!.pipeline : c.rig.pipeline;
+          if (kind === 'bare-all' && c.rig.engineThreads === CORES) {
+            progress.tick(); // the same session as bare
+            continue;
+          }
           if (kind === 'bare') b = await bareBlock(c.rig, c.tensor);
-          else if (kind === 'camera') b = await pipelineBlock(kind, c.rig, c.frames, c.result.periodMs, sub);
-          else if (kind.startsWith('fps')) b = await pipelineBlock(kind, c.rig, c.frames, 1000 / Number(kind.slice(3)), sub);
+          else if (kind === 'bare-all') b = await bareBlock(c.rig, c.tensor, true);
+          else if (kind === 'camera' || kind === 'camera-before') b = await pipelineBlock(kind, c.rig, pipeline, c.frames, c.result.periodMs, sub);
+          else if (kind.startsWith('fps')) b = await pipelineBlock(kind, c.rig, pipeline, c.frames, 1000 / Number.parseInt(kind.slice(3), 10), sub);
           else if (kind === 'naive-raw') b = await naiveBlock(c.rig, c.frames, false);
           else if (kind === 'naive-jpg') b = await naiveBlock(c.rig, c.frames, true);
+          else if (kind === 'jpeg-before') b = await jpegBeforeBlock(c.rig, c.frames);
           else b = await jpegBlock(c.rig, c.frames);
           c.result.rounds[kind].push(b);
           progress.tick();
@@ -837,7 +1004,7 @@ async function main(): Promise<void> {
     const sums = cases.map((c) => summarise(c.result));
     const section = [
       `Measured ${desc.date.slice(0, 16).replace('T', ' ')} UTC on ${desc.cpu}, ${desc.cores} cores, ${desc.memGiB} GiB, ${desc.kernel}; node ${desc.node}, onnxruntime-node ${desc.onnxruntime}, sharp ${desc.sharp}; ` +
-        `${THREADS} intra-op threads, spin ${desc.spin}; broker ${broker.kind} on loopback. Load average ${loadStart.map((l) => l.toFixed(2)).join(' ')} at the start, ${loadEnd.map((l) => l.toFixed(2)).join(' ')} at the end ` +
+        `intra-op threads ${desc.intraOpThreads} (per model in the table), spin ${desc.spin}; broker ${broker.kind} on loopback. Load average ${loadStart.map((l) => l.toFixed(2)).join(' ')} at the start, ${loadEnd.map((l) => l.toFixed(2)).join(' ')} at the end ` +
         `(the machine is shared: see the idle column).`,
       '',
       `Command: \`npm run bench -- ${process.argv.slice(2).join(' ')}\` (${ROUNDS} rounds × ${cases.length} cases × ${KINDS.length} blocks of ${BLOCK_MS / 1000} s, block order rotated every round).`,
@@ -860,15 +1027,22 @@ async function main(): Promise<void> {
     }
   } finally {
     for (const rig of rigs) {
-      await rig.pipeline.drain(DRAIN_MS);
-      rig.pipeline.stop();
+      for (const p of [rig.pipeline, rig.before?.pipeline]) {
+        if (!p) continue;
+        await p.drain(DRAIN_MS);
+        p.stop();
+      }
     }
     await sub.stop();
     await sink.stop();
     await outbox.stop();
+    await sinkBefore?.stop();
+    await outboxBefore?.stop();
     for (const rig of rigs) {
       await rig.detector.dispose();
+      await rig.before?.detector.dispose();
       await rig.session.release();
+      if (rig.sessionAll !== rig.session) await rig.sessionAll.release();
     }
     await broker.stop();
     rmSync(tmp, { recursive: true, force: true });
