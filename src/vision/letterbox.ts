@@ -280,7 +280,7 @@ export interface ImageForModel {
  * Decodes an encoded image for a dstW x dstH letterbox. When the image is at least `minShrink` times the
  * letterbox's inner size on both axes, libvips decodes it shrunk (JPEG DCT scaling by 2, 4 or 8, WebP
  * scale) and resizes the rest with its cubic kernel (of linear, cubic, mitchell, lanczos3 and mks2021 the closest to the
- * reference on the 3x fixture scenes: bench/lib/fidelity.ts): the full-size pixels are never produced. Otherwise,
+ * reference on the 3x fixture scenes; `npm run bench:shrink` measures it against the reference): the full-size pixels are never produced. Otherwise,
  * and with minShrink Infinity, the full-size decode for the OpenCV-exact letterbox.
  */
 export async function decodeImageFor(input: Buffer | string, dstW: number, dstH: number, minShrink: number): Promise<ImageForModel> {
