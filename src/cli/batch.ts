@@ -7,7 +7,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
 import { createLogger } from '../ops/log.js';
-import { Detector } from '../inference/detector.js';
+import { Detector, IMAGE_DECODES_AHEAD } from '../inference/detector.js';
 import { annotatedJpeg } from '../vision/annotate.js';
 import type { Frame } from '../contracts/frame.js';
 import type { Detection } from '../contracts/vision.js';
@@ -214,28 +214,41 @@ export async function batchCommand(argv: string[]): Promise<number> {
     }
   };
 
+  const prepareJob = async (item: WorkItem): Promise<Job> => {
+    const job: Job = { image: item.path };
+    try {
+      const bytes = await readImage(item.path);
+      if (v['save-annotated'] !== undefined) job.bytes = bytes;
+      job.prepared = await detector.prepareImage(bytes);
+    } catch (err) {
+      job.error = err;
+    }
+    return job;
+  };
+
   const produce = async (): Promise<void> => {
+    // Images decoding at once, queued in input order (IMAGE_DECODES_AHEAD says why more than one).
+    const decoding: Promise<Job>[] = [];
+    const flush = async (keep: number): Promise<void> => {
+      while (decoding.length > keep) await queue.put(await decoding.shift()!);
+    };
     try {
       for (const item of items) {
-        if (stopProducer) return;
+        if (stopProducer) break;
         if (resume.done.has(lineKey(item.path))) {
           summary.skipped++;
           continue;
         }
         if (item.kind === 'video') {
+          await flush(0);
           await produceVideo(item);
           continue;
         }
-        const job: Job = { image: item.path };
-        try {
-          const bytes = await readImage(item.path);
-          if (v['save-annotated'] !== undefined) job.bytes = bytes;
-          job.prepared = await detector.prepareImage(bytes);
-        } catch (err) {
-          job.error = err;
-        }
-        await queue.put(job);
+        decoding.push(prepareJob(item));
+        await flush(IMAGE_DECODES_AHEAD - 1);
       }
+      // Started decodes are always queued: the consumer (or its final drain) gives their tensors back.
+      await flush(0);
     } finally {
       queue.close();
     }

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ErrorCodes, InspectdError, errorMessage } from '../errors.js';
 import { createLogger } from '../ops/log.js';
-import { Detector } from '../inference/detector.js';
+import { Detector, IMAGE_DECODES_AHEAD } from '../inference/detector.js';
 import type { Detection } from '../contracts/vision.js';
 import type { PreparedFrame } from '../contracts/detector.js';
 import { detectResultJson } from '../vision/result-json.js';
@@ -85,11 +85,17 @@ export async function detectCommand(argv: string[]): Promise<number> {
         ),
       (readError: unknown) => ({ readError }),
     );
+  // Decodes started ahead, in input order (IMAGE_DECODES_AHEAD).
+  const ahead: ReturnType<typeof prepare>[] = [];
+  let started = 0;
+  const topUp = (): void => {
+    while (ahead.length < IMAGE_DECODES_AHEAD && started < images.length) ahead.push(prepare(images[started++]));
+  };
   try {
-    let next = images.length > 0 ? prepare(images[0]) : undefined;
-    for (const [i, image] of images.entries()) {
-      const cur = await next!;
-      next = i + 1 < images.length ? prepare(images[i + 1]) : undefined;
+    topUp();
+    for (const image of images) {
+      const cur = await ahead.shift()!;
+      topUp();
       if (cur.readError !== undefined) {
         failures++;
         process.stderr.write(`inspectd detect: ${errorMessage(cur.readError)}\n`);
