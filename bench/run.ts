@@ -274,7 +274,13 @@ async function loadEngine(spec: ModelSpec, cfg: InspectdConfig, before: boolean)
   });
   // With model.threads 0 the first session (timed on every core) may be let go: wait for its threads to end.
   await sleep(300);
-  const fresh = unnamed(engineThreads);
+  // The engine's threads are those of the new ones that work during runs (a load can leave idle ones behind).
+  const candidates = unnamed(engineThreads);
+  const t0 = snapshotThreads();
+  const { width, height } = detector.inputSize;
+  for (let i = 0; i < 5; i++) await detector.runTensor(new Float32Array(3 * width * height), [1, 3, height, width]);
+  const t1 = snapshotThreads();
+  const fresh = candidates.filter((t) => (t1.get(t)?.runNs ?? 0) - (t0.get(t)?.runNs ?? 0) > 0);
   // The worker_threads thread starts first; the session it creates then starts onnxruntime's pool.
   const worker = fresh.slice(0, 1);
   const enginePool = fresh.slice(1);
