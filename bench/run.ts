@@ -272,9 +272,8 @@ async function loadEngine(spec: ModelSpec, cfg: InspectdConfig, before: boolean)
       logger: silentLogger(),
     });
   });
-  // With model.threads 0 the first session (timed on every core) may be let go: wait for its threads to end.
-  await sleep(300);
-  // The engine's threads are those of the new ones that work during runs (a load can leave idle ones behind).
+  // The engine's threads are those of the new ones that work during runs: with model.threads 0 the load may
+  // leave the first session's (timed on every core, then let go) behind, idle or on its way out.
   const candidates = unnamed(engineThreads);
   const t0 = snapshotThreads();
   const { width, height } = detector.inputSize;

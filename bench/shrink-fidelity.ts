@@ -10,8 +10,9 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import sharp from 'sharp';
-import type { Detection } from '../src/contracts/vision.js';
+import type { Box, Detection } from '../src/contracts/vision.js';
 import { Detector } from '../src/inference/detector.js';
+import { iou } from '../src/parts/geometry.js';
 import { DEFAULT_SHRINK_ON_LOAD_FACTOR } from '../src/vision/letterbox.js';
 import { SHARED_FIXTURES } from '../test/helpers/fixtures.js';
 import { markdownTable, quantile } from './stats.js';
@@ -28,15 +29,8 @@ const MIN_CONF = 0.3;
 const SCALES = [3, 4];
 const TIMING_ROUNDS = 9;
 
-function iou(a: Box4, b: Box4): number {
-  const iw = Math.min(a[2], b[2]) - Math.max(a[0], b[0]);
-  const ih = Math.min(a[3], b[3]) - Math.max(a[1], b[1]);
-  if (iw <= 0 || ih <= 0) return 0;
-  const inter = iw * ih;
-  return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter);
-}
-
 const boxOf = (d: Detection): Box4 => [d.box.x1, d.box.y1, d.box.x2, d.box.y2];
+const toBox = ([x1, y1, x2, y2]: Box4): Box => ({ x1, y1, x2, y2 });
 
 interface Match {
   compared: number;
@@ -57,7 +51,7 @@ function compare(ref: RefDet[], ours: Detection[]): Match {
     let bestIou = 0;
     for (const [i, d] of ours.entries()) {
       if (used.has(i) || d.classId !== r.cls) continue;
-      const v = iou(r.box, boxOf(d));
+      const v = iou(toBox(r.box), d.box);
       if (v > bestIou) {
         bestIou = v;
         best = i;
