@@ -43,9 +43,10 @@ export interface OrtEngineOptions extends OrtThreading {
  * A model whose run takes less than this on all cores is light: the pipeline's own work per frame
  * (letterbox, decode, publish: 1-2 ms) or a JPEG decode (5-7 ms at 720p-1080p) is then a large share of
  * the frame, and on a small box it only runs by preempting onnxruntime's threads mid-run, whose partners
- * then spin at the barrier. Measured on 2 cores (README "Performance"): the 2.8 ms demo model camera-fed
- * keeps ~95 % of its frames/s with 1 thread at ~20 % less CPU per frame, and its JPEG path is ~1.4x
- * faster; yolov8n (60 ms) loses ~40 % with 1 thread, so heavy models keep every core.
+ * then spin at the barrier. Measured on 2 cores (README "Performance"; separate runs, so indicative): the
+ * 2.8 ms demo model camera-fed keeps ~95 % of its frames/s with 1 thread at ~25 % less CPU per frame, and
+ * its JPEG path is ~1.4x faster; yolov8n (61 ms) runs at 0.63x with 1 thread (interleaved bare loops),
+ * so heavy models keep every core.
  */
 export const LIGHT_RUN_MS = 10;
 
@@ -268,8 +269,7 @@ export class OrtEngine implements Engine {
   private reused = 0;
   /** The input dims of the warm-up run (a dynamic model's axes filled in). */
   private warmDims: number[] = [];
-  /** onnxruntime intra-op threads this engine's session runs with. */
-  intraOpThreads = 0;
+  private threads = 0;
 
   private constructor(
     readonly kind: EngineKind,
@@ -326,16 +326,23 @@ export class OrtEngine implements Engine {
     return engine;
   }
 
-  /** Median run time over n runs of a zero input (after the warm-up), as the worker times them. */
+  /**
+   * Median run time of up to n runs of a zero input (after the warm-up), as the worker times them. It stops
+   * once more than half took LIGHT_RUN_MS or longer: the median is then heavy whatever the rest take, and a
+   * heavy model (yolov5n at 960 px: ~400 ms a run) need not spend n runs at start-up to say so.
+   */
   private async medianRunMs(n: number): Promise<number> {
     const input = new Float32Array(this.warmDims.reduce((a, d) => a * d, 1));
     const times: number[] = [];
-    for (let i = 0; i < n; i++) {
+    let heavy = 0;
+    while (times.length < n && heavy <= n / 2) {
       const timing: RunTiming = {};
       const t0 = performance.now();
       const outputs = await this.run(input, this.warmDims, timing);
       this.recycle(outputs);
-      times.push(timing.runMs ?? performance.now() - t0);
+      const ms = timing.runMs ?? performance.now() - t0;
+      times.push(ms);
+      if (ms >= LIGHT_RUN_MS) heavy++;
     }
     times.sort((a, b) => a - b);
     return times[Math.floor(times.length / 2)];
@@ -395,7 +402,7 @@ export class OrtEngine implements Engine {
     const [, c, h, w] = engine.inputs[0].shape;
     const dims = [1, c > 0 ? c : 3, h > 0 ? h : (opts.warmupSize?.[0] ?? 640), w > 0 ? w : (opts.warmupSize?.[1] ?? 640)];
     engine.warmDims = dims;
-    engine.intraOpThreads = threads ?? os.availableParallelism();
+    engine.threads = threads ?? os.availableParallelism();
     try {
       await engine.run(new Float32Array(dims[0] * dims[1] * dims[2] * dims[3]), dims);
     } catch (err) {
@@ -411,6 +418,11 @@ export class OrtEngine implements Engine {
 
   get failure(): string | undefined {
     return this.dead;
+  }
+
+  /** onnxruntime intra-op threads this engine's session runs with. */
+  get intraOpThreads(): number {
+    return this.threads;
   }
 
   /** Runs so far whose outputs were written into recycled buffers (none allocated for them on this thread). */
