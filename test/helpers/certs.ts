@@ -12,6 +12,32 @@ function openssl(dir: string, ...args: string[]): void {
   if (r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
 }
 
+/**
+ * Signs `<base>.csr` with the CA `<caName>-ca.*` into `<base>.crt` (2 days), with the extensions `ext`
+ * (written to `<base>.ext`): the one signing step every certificate here takes.
+ */
+function signWithCa(dir: string, caName: string, base: string, ext: string): void {
+  writeFileSync(path.join(dir, `${base}.ext`), ext);
+  openssl(
+    dir,
+    'x509',
+    '-req',
+    '-in',
+    `${base}.csr`,
+    '-CA',
+    `${caName}-ca.crt`,
+    '-CAkey',
+    `${caName}-ca.key`,
+    '-CAcreateserial',
+    '-out',
+    `${base}.crt`,
+    '-days',
+    '2',
+    '-extfile',
+    `${base}.ext`,
+  );
+}
+
 export interface Pki {
   ca: string;
   server: { cert: string; key: string };
@@ -24,46 +50,10 @@ export function makePki(dir: string, name: string, passphrase = 'key-pass-word')
   const f = (s: string): string => `${name}-${s}`;
   openssl(dir, 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '2', '-subj', `/CN=inspectd test CA ${name}`);
   openssl(dir, 'req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('server.key'), '-out', f('server.csr'), '-subj', '/CN=127.0.0.1');
-  writeFileSync(path.join(dir, f('server.ext')), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
-  openssl(
-    dir,
-    'x509',
-    '-req',
-    '-in',
-    f('server.csr'),
-    '-CA',
-    f('ca.crt'),
-    '-CAkey',
-    f('ca.key'),
-    '-CAcreateserial',
-    '-out',
-    f('server.crt'),
-    '-days',
-    '2',
-    '-extfile',
-    f('server.ext'),
-  );
+  signWithCa(dir, name, f('server'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
   openssl(dir, 'genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-aes-256-cbc', '-pass', `pass:${passphrase}`, '-out', f('client.key'));
   openssl(dir, 'req', '-new', '-key', f('client.key'), '-passin', `pass:${passphrase}`, '-out', f('client.csr'), '-subj', '/CN=inspectd-edge');
-  writeFileSync(path.join(dir, f('client.ext')), 'extendedKeyUsage=clientAuth\n');
-  openssl(
-    dir,
-    'x509',
-    '-req',
-    '-in',
-    f('client.csr'),
-    '-CA',
-    f('ca.crt'),
-    '-CAkey',
-    f('ca.key'),
-    '-CAcreateserial',
-    '-out',
-    f('client.crt'),
-    '-days',
-    '2',
-    '-extfile',
-    f('client.ext'),
-  );
+  signWithCa(dir, name, f('client'), 'extendedKeyUsage=clientAuth\n');
   // mosquitto may drop privileges before reading them
   for (const file of readdirSync(dir)) chmodSync(path.join(dir, file), 0o644);
   const p = (s: string): string => path.join(dir, f(s));
@@ -74,25 +64,7 @@ export function makePki(dir: string, name: string, passphrase = 'key-pass-word')
 export function makeClientCert(dir: string, name: string, cn: string): { cert: string; key: string } {
   const f = (s: string): string => `${name}-${cn}-${s}`;
   openssl(dir, 'req', '-newkey', 'rsa:2048', '-nodes', '-keyout', f('client.key'), '-out', f('client.csr'), '-subj', `/CN=${cn}`);
-  writeFileSync(path.join(dir, f('client.ext')), 'extendedKeyUsage=clientAuth\n');
-  openssl(
-    dir,
-    'x509',
-    '-req',
-    '-in',
-    f('client.csr'),
-    '-CA',
-    `${name}-ca.crt`,
-    '-CAkey',
-    `${name}-ca.key`,
-    '-CAcreateserial',
-    '-out',
-    f('client.crt'),
-    '-days',
-    '2',
-    '-extfile',
-    f('client.ext'),
-  );
+  signWithCa(dir, name, f('client'), 'extendedKeyUsage=clientAuth\n');
   for (const file of [f('client.key'), f('client.crt')]) chmodSync(path.join(dir, file), 0o644);
   return { cert: path.join(dir, f('client.crt')), key: path.join(dir, f('client.key')) };
 }
