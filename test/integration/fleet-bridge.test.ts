@@ -8,7 +8,7 @@
  * A central subscriber (persistent session, QoS 1) must get every verdict of both devices, exactly once
  * after deduplicating by key; duplicates are counted and printed.
  */
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -173,6 +173,20 @@ const decided = (daemon: Daemon): number => {
   return p ? p.reject + p.pass : 0;
 };
 
+/** What both tests stand on: a temp folder, the PKI, the central broker and the dashboard's subscriber, all undone after the test. */
+async function startFleet(t: TestContext, name: string, subscriberId: string) {
+  const tmp = tempDir(`inspectd-fleet-${name}-`);
+  chmodSync(tmp.dir, 0o755);
+  t.after(() => tmp.cleanup());
+  const f = pki();
+  const central = await startCentral(tmp.dir, f);
+  t.after(() => central.stop());
+  const sub = new CentralSubscriber();
+  await sub.start(central.tlsUrl, f, subscriberId);
+  t.after(() => sub.stop());
+  return { tmp, f, central, sub };
+}
+
 /** Every produced key at the central broker once (after dedupe) and nothing else; returns the duplicates suppressed. */
 function compare(device: string, produced: string[], delivered: string[]): number {
   const unique = new Set(delivered);
@@ -185,15 +199,7 @@ test('bridged edge brokers: central broker down 30 s while parts pass; every ver
   skip,
   timeout: 150_000,
 }, async (t) => {
-  const tmp = tempDir('inspectd-fleet-bridge-');
-  chmodSync(tmp.dir, 0o755);
-  t.after(() => tmp.cleanup());
-  const f = pki();
-  const central = await startCentral(tmp.dir, f);
-  t.after(() => central.stop());
-  const sub = new CentralSubscriber();
-  await sub.start(central.tlsUrl, f, 'dashboard-bridged');
-  t.after(() => sub.stop());
+  const { tmp, f, central, sub } = await startFleet(t, 'bridge', 'dashboard-bridged');
 
   const edges: Record<string, { broker: MosquittoHandle; rec: MqttRecorder; daemon: Daemon }> = {};
   await Promise.all(
@@ -279,15 +285,7 @@ test('direct to the central broker over TLS with client certificates: the ACL sc
   skip,
   timeout: 120_000,
 }, async (t) => {
-  const tmp = tempDir('inspectd-fleet-direct-');
-  chmodSync(tmp.dir, 0o755);
-  t.after(() => tmp.cleanup());
-  const f = pki();
-  const central = await startCentral(tmp.dir, f);
-  t.after(() => central.stop());
-  const sub = new CentralSubscriber();
-  await sub.start(central.tlsUrl, f, 'dashboard-direct');
-  t.after(() => sub.stop());
+  const { tmp, f, central, sub } = await startFleet(t, 'direct', 'dashboard-direct');
 
   const daemons: Record<string, Daemon> = {};
   await Promise.all(
